@@ -1,0 +1,17 @@
+"""Exceptions the command line turns into one clear line instead of a traceback."""
+
+
+class FocalYoloError(Exception):
+    """Base class of every error caused by the user's input (config, data, checkpoint, arguments)."""
+
+
+class ConfigError(FocalYoloError):
+    """A model YAML is wrong; the message names the file, the layer index and the fault."""
+
+
+class DataError(FocalYoloError):
+    """A dataset is missing, empty or unreadable as a whole (single bad files are skipped, not raised)."""
+
+
+class CheckpointError(FocalYoloError):
+    """A checkpoint cannot be read, is unsafe to read, or does not fit the model."""

@@ -1,0 +1,188 @@
+"""Parse a YOLOv9-format model YAML into layers: ``backbone:``/``head:`` rows ``[from, repeats, module, args]``.
+
+The parser knows no module by name: each row's module is looked up in the registry
+(:mod:`focalyolo.nn.registry`), whose channel rule maps input widths and YAML args to constructor args and
+output width. Every fault raises :class:`ConfigError` with one line naming the file, the YAML line, the
+layer index and what is wrong.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch.nn as nn
+import yaml
+
+from ..errors import ConfigError
+from ..nn.conv import activation_scope
+from ..nn.registry import LayerContext, lookup
+
+CONFIG_PACKAGE = "focalyolo.models.configs"
+_ACTIVATION = re.compile(r"^nn\.(\w+)\((.*)\)$")
+_CONSTANTS = {"None": None, "True": True, "False": False}
+
+
+@dataclass
+class LayerRow:
+    """One parsed YAML row, with where it came from (for messages and the ``info`` table)."""
+
+    index: int
+    sources: list[int]
+    repeats: int
+    module: str
+    args: list[Any]
+    line: int | None
+
+
+def packaged_configs() -> list[str]:
+    """Names of the model YAMLs shipped with the package (without ``.yaml``)."""
+    return sorted(p.name[:-5] for p in resources.files(CONFIG_PACKAGE).iterdir() if p.name.endswith(".yaml"))
+
+
+def load_model_config(cfg: str | Path | dict) -> tuple[dict, str]:
+    """Read a model config: a packaged name (``"gelan-c"``), a YAML path, or a dict.
+
+    Returns the config dict (a deep copy) and a source label used in error messages. For YAML files the
+    dict carries ``_lines``: the YAML line of each backbone/head row, in order.
+    """
+    if isinstance(cfg, dict):
+        return copy.deepcopy(cfg), str(cfg.get("yaml_file", "<dict config>"))
+    path = Path(cfg)
+    if not path.suffix and not path.exists():
+        packaged = resources.files(CONFIG_PACKAGE) / f"{cfg}.yaml"
+        if not packaged.is_file():
+            raise ConfigError(f"unknown model {cfg!r}: not a file, and not one of {', '.join(packaged_configs())}")
+        text, source = packaged.read_text(encoding="utf-8"), f"{cfg}.yaml"
+    elif not path.is_file():
+        raise ConfigError(f"{path}: model config file not found")
+    else:
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    try:
+        data = yaml.safe_load(text)
+        lines = _row_lines(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a model config must be a mapping with backbone: and head:")
+    data["_lines"] = lines
+    data.setdefault("yaml_file", source)
+    return data, source
+
+
+def _row_lines(text: str) -> list[int]:
+    """1-based YAML line numbers of the backbone rows then the head rows."""
+    root = yaml.compose(text)
+    lines: list[int] = []
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value in ("backbone", "head") and isinstance(value, yaml.SequenceNode):
+                lines.extend(item.start_mark.line + 1 for item in value.value)
+    return lines
+
+
+def _resolve_arg(value: Any, nc: int) -> Any:
+    """YAML arg -> Python value without eval: ``nc``, ``None``/``True``/``False`` and numbers in strings."""
+    if isinstance(value, list):
+        return [_resolve_arg(v, nc) for v in value]
+    if not isinstance(value, str):
+        return value
+    if value == "nc":
+        return nc
+    if value in _CONSTANTS:
+        return _CONSTANTS[value]
+    try:
+        literal = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+    return literal if isinstance(literal, (int, float)) else value
+
+
+def _activation_factory(spec: Any, source: str):
+    """``activation: nn.ReLU()`` / ``nn.LeakyReLU(0.1)`` -> a factory of fresh activation modules."""
+    match = _ACTIVATION.match(str(spec).strip())
+    klass = getattr(nn, match.group(1), None) if match else None
+    if klass is None:
+        raise ConfigError(f"{source}: activation {spec!r} is not of the form nn.Name(args)")
+    try:
+        call = ast.parse(f"f({match.group(2)})", mode="eval").body
+        args = [ast.literal_eval(a) for a in call.args]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        klass(*args, **kwargs)
+    except (ValueError, SyntaxError, TypeError) as exc:
+        raise ConfigError(f"{source}: activation {spec!r}: {exc}") from None
+    return lambda: klass(*args, **kwargs)
+
+
+def read_rows(cfg: dict, source: str) -> list[LayerRow]:
+    """Validate the row syntax of ``backbone`` + ``head`` and make every ``from`` index absolute."""
+    rows_raw = list(cfg.get("backbone") or []) + list(cfg.get("head") or [])
+    if not rows_raw:
+        raise ConfigError(f"{source}: no layers (needs backbone: and head: lists of [from, repeats, module, args])")
+    lines = cfg.get("_lines") or []
+    rows = []
+    for i, raw in enumerate(rows_raw):
+        line = lines[i] if i < len(lines) else None
+        where = f"{source}:{line}: layer {i}" if line else f"{source}: layer {i}"
+        if not (isinstance(raw, (list, tuple)) and len(raw) == 4):
+            raise ConfigError(f"{where}: a row must be [from, repeats, module, args], got {raw!r}")
+        frm, repeats, module, args = raw
+        sources = frm if isinstance(frm, list) else [frm]
+        if not sources or not all(isinstance(f, int) and not isinstance(f, bool) for f in sources):
+            raise ConfigError(f"{where} ({module}): 'from' must be an int or a list of ints, got {frm!r}")
+        absolute = []
+        for f in sources:
+            a = i + f if f < 0 else f
+            if not (-1 <= a < i) or (a == -1 and i > 0) or (f >= 0 and f >= i):
+                raise ConfigError(f"{where} ({module}): bad 'from' index {f}: it must refer to an earlier layer (0..{i - 1}) or be negative")
+            absolute.append(a)
+        if not isinstance(repeats, int) or repeats < 1:
+            raise ConfigError(f"{where} ({module}): repeats must be a positive int, got {repeats!r}")
+        if not isinstance(args, list):
+            raise ConfigError(f"{where} ({module}): args must be a list, got {args!r}")
+        rows.append(LayerRow(i, absolute, repeats, str(module), args, line))
+    return rows
+
+
+def build_layers(cfg: dict, source: str, ch: int, nc: int) -> tuple[nn.ModuleList, list[int], list[LayerRow]]:
+    """Construct every layer of the config.
+
+    Returns the layers (each tagged with ``i`` index, ``f`` from (-1 or absolute ints), ``type`` name and
+    ``np`` parameter count), the sorted indices whose outputs later layers read, and the parsed rows.
+    """
+    depth = float(cfg.get("depth_multiple", 1.0))
+    width = float(cfg.get("width_multiple", 1.0))
+    rows = read_rows(cfg, source)
+    activation = cfg.get("activation")
+    factory = _activation_factory(activation, source) if activation else (lambda: nn.SiLU(inplace=True))
+    channels: list[Any] = []
+    layers, save = [], set()
+    with activation_scope(factory):
+        for row in rows:
+            where = f"{source}:{row.line}: layer {row.index} ({row.module})" if row.line else f"{source}: layer {row.index} ({row.module})"
+            try:
+                spec = lookup(row.module)
+            except KeyError:
+                raise ConfigError(f"{where}: unknown module {row.module!r}; register it with focalyolo.register_module") from None
+            ch_in = [ch if a == -1 else channels[a] for a in row.sources]
+            repeats = max(round(row.repeats * depth), 1) if row.repeats > 1 else row.repeats
+            args = _resolve_arg(row.args, nc)
+            try:
+                plan = spec.rule(LayerContext(ch_in, args, repeats, width, nc))
+                made = [spec.cls(*plan.args, **plan.kwargs) for _ in range(plan.repeats)]
+            except (ValueError, TypeError, IndexError, RuntimeError) as exc:
+                raise ConfigError(f"{where}: {exc} (inputs with channels {ch_in}, args {row.args})") from None
+            layer = made[0] if len(made) == 1 else nn.Sequential(*made)
+            relative = [-1 if a == row.index - 1 else a for a in row.sources]
+            layer.i, layer.type = row.index, row.module
+            layer.f = relative[0] if len(relative) == 1 else relative
+            layer.np = sum(p.numel() for p in layer.parameters())
+            save.update(a for a in row.sources if a != row.index - 1 and a >= 0)
+            layers.append(layer)
+            channels.append(plan.c_out)
+    return nn.ModuleList(layers), sorted(save), rows

@@ -1,0 +1,1 @@
+"""Small shared helpers: box geometry, devices and seeds, files, plotting."""
