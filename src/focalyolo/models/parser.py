@@ -33,6 +33,7 @@ class LayerRow:
     """One parsed YAML row, with where it came from (for messages and the ``info`` table)."""
 
     index: int
+    frm: int | list[int]
     sources: list[int]
     repeats: int
     module: str
@@ -145,7 +146,7 @@ def read_rows(cfg: dict, source: str) -> list[LayerRow]:
             raise ConfigError(f"{where} ({module}): repeats must be a positive int, got {repeats!r}")
         if not isinstance(args, list):
             raise ConfigError(f"{where} ({module}): args must be a list, got {args!r}")
-        rows.append(LayerRow(i, absolute, repeats, str(module), args, line))
+        rows.append(LayerRow(i, frm, absolute, repeats, str(module), args, line))
     return rows
 
 

@@ -1,0 +1,15 @@
+"""focalyolo: YOLOv9 (GELAN + PGI) with FocalNet focal modulation, built from YAML.
+
+Public API: :func:`build_model`, :func:`register_module`, and the modules in :mod:`focalyolo.nn`.
+"""
+
+from .errors import CheckpointError, ConfigError, DataError, FocalYoloError
+from .models import DetectionModel, build_model
+from .nn.registry import register_module
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError", "ConfigError", "DataError", "DetectionModel", "FocalYoloError", "__version__",
+    "build_model", "register_module",
+]

@@ -1,0 +1,7 @@
+"""``python -m focalyolo`` (also what ``torchrun -m focalyolo`` runs)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,56 @@
+"""Model summaries: parameter counts, FLOPs (torch's own FLOP counter) and the per-layer table."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .model import DetectionModel
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (all of them, like the official summaries, unless ``trainable_only``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+@torch.no_grad()
+def count_gflops(model: nn.Module, imgsz: int | tuple[int, int] = 640, ch: int = 3) -> float:
+    """GFLOPs of one eval-mode forward pass on a (1, ch, H, W) input, counted by ``torch.utils.flop_counter``.
+
+    A multiply-add counts as 2 FLOPs (the YOLO convention: thop MACs x 2). Convolutions, matmuls and
+    attention are counted; element-wise ops (activations, BatchNorm, pooling) are not.
+    """
+    h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(torch.zeros(1, ch, h, w, device=param.device, dtype=param.dtype))
+    model.train(was_training)
+    return counter.get_total_flops() / 1e9
+
+
+def layer_table(model: DetectionModel) -> list[dict]:
+    """One dict per layer: index, from, n (repeats), params, module, args (the YAML args as written)."""
+    return [
+        {"index": row.index, "from": row.frm, "n": row.repeats, "params": layer.np, "module": row.module,
+         "args": row.args}
+        for row, layer in zip(model.layer_rows(), model.model)
+    ]
+
+
+def format_summary(model: DetectionModel, name: str, imgsz: int | None = 640) -> str:
+    """The printable ``info`` output: the layer table, then totals (layers, parameters, gradients, GFLOPs)."""
+    lines = [f"{'':>3}{'from':>20}{'n':>4}{'params':>12}  {'module':<28}arguments"]
+    for row in layer_table(model):
+        lines.append(f"{row['index']:>3}{str(row['from']):>20}{row['n']:>4}{row['params']:>12,}  "
+                     f"{row['module']:<28}{row['args']}")
+    n_layers = sum(1 for _ in model.modules())
+    params, grads = count_parameters(model), count_parameters(model, trainable_only=True)
+    total = f"{name} summary: {n_layers} layers, {params:,} parameters, {grads:,} gradients"
+    if imgsz:
+        total += f", {count_gflops(model, imgsz):.1f} GFLOPs at {imgsz}"
+    lines.append(total)
+    return "\n".join(lines)
