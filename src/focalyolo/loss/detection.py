@@ -1,0 +1,164 @@
+"""YOLOv9 detection loss: task-aligned assignment, then BCE class loss, CIoU box loss and DFL.
+
+A single-branch head (DDetect) gives one loss; a dual head (DualDDetect, PGI) gives
+``aux_weight * aux + main`` per component, each branch with its own assignment. The three components are
+multiplied by their gains (box 7.5, cls 0.5, dfl 1.5) and the total is scaled by the batch size.
+
+Shapes: B images, A anchors over all levels, M GT slots per image, C classes, R = reg_max bins per side.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..utils.boxes import bbox2dist, bbox_ciou, dist2bbox, make_anchors, xywh2xyxy
+from .assigner import TaskAlignedAssigner
+
+DEFAULT_GAINS = {"box": 7.5, "cls": 0.5, "dfl": 1.5}
+DEFAULT_AUX_WEIGHT = 0.25
+
+
+def pad_targets(
+    targets: torch.Tensor, batch_size: int, imgsz: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Group flat normalised targets per image.
+
+    Args:
+        targets: (N, 6) rows [batch_idx, cls, cx, cy, w, h], box normalised to the input image.
+        batch_size: B.
+        imgsz: (2,) input (height, width) in pixels.
+
+    Returns:
+        gt_labels (B, M, 1), gt_bboxes (B, M, 4) xyxy in pixels, mask_gt (B, M, 1) bool, where M is the
+        largest number of boxes in one image (0 for an empty batch); padded slots are zeros.
+    """
+    image_idx = targets[:, 0].long()
+    counts = torch.bincount(image_idx, minlength=batch_size)
+    max_boxes = int(counts.max()) if targets.shape[0] else 0
+    order = torch.argsort(image_idx, stable=True)
+    image_idx, rows = image_idx[order], targets[order, 1:]
+    first_row = counts.cumsum(0) - counts
+    slot = torch.arange(rows.shape[0], device=targets.device) - first_row[image_idx]
+
+    padded = torch.zeros(batch_size, max_boxes, 5, dtype=targets.dtype, device=targets.device)
+    padded[image_idx, slot] = rows
+    scale = imgsz.flip(0).repeat(2).to(targets.dtype)
+    gt_bboxes = xywh2xyxy(padded[..., 1:] * scale)
+    mask_gt = (torch.arange(max_boxes, device=targets.device) < counts[:, None])[..., None]
+    return padded[..., :1], gt_bboxes, mask_gt
+
+
+def expected_distances(box_logits: torch.Tensor, reg_max: int) -> torch.Tensor:
+    """(..., 4 * R) per-side bin logits -> (..., 4) expected ltrb distance (softmax over bins 0..R-1)."""
+    bins = torch.arange(reg_max, dtype=box_logits.dtype, device=box_logits.device)
+    probs = box_logits.unflatten(-1, (4, reg_max)).softmax(-1)
+    return probs @ bins
+
+
+def dfl_loss(box_logits: torch.Tensor, target_ltrb: torch.Tensor) -> torch.Tensor:
+    """Distribution focal loss, mean over the four sides.
+
+    Args:
+        box_logits: (n, 4, R) bin logits.
+        target_ltrb: (n, 4) target distances in bins, within [0, R - 1).
+
+    Returns:
+        (n,) sum over the two bins around each target of CE(bin) weighted by linear interpolation.
+    """
+    left = target_ltrb.long()
+    weight_left = left + 1 - target_ltrb
+    logits = box_logits.flatten(0, 1)
+    ce_left = F.cross_entropy(logits, left.flatten(), reduction="none").view_as(left)
+    ce_right = F.cross_entropy(logits, (left + 1).flatten(), reduction="none").view_as(left)
+    return (ce_left * weight_left + ce_right * (1 - weight_left)).mean(-1)
+
+
+def flatten_levels(feats: list[torch.Tensor], reg_max: int, nc: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-level maps (B, 4R + C, H_i, W_i) -> box logits (B, A, 4R) and class logits (B, A, C), as float32."""
+    flat = torch.cat([f.flatten(2) for f in feats], dim=2).float()
+    box, cls = flat.split((4 * reg_max, nc), dim=1)
+    return box.transpose(1, 2), cls.transpose(1, 2)
+
+
+class DetectionLoss:
+    """Loss of a DDetect / DualDDetect head in train mode.
+
+    Args:
+        head: the detection head; ``nc``, ``reg_max`` and ``is_dual`` are read now, ``stride`` at every call.
+        hyp: optional gains ``box``, ``cls``, ``dfl`` (default 7.5, 0.5, 1.5) and ``aux_weight`` (0.25).
+    """
+
+    def __init__(self, head: nn.Module, hyp: dict | None = None):
+        hyp = hyp or {}
+        self.head = head
+        self.nc: int = head.nc
+        self.reg_max: int = head.reg_max
+        self.is_dual: bool = bool(getattr(head, "is_dual", False))
+        self.gains = torch.tensor([float(hyp.get(k, v)) for k, v in DEFAULT_GAINS.items()])
+        aux_weight = float(hyp.get("aux_weight", DEFAULT_AUX_WEIGHT))
+        self.branch_weights = (aux_weight, 1.0) if self.is_dual else (1.0,)
+        self.assigners = [TaskAlignedAssigner(num_classes=self.nc) for _ in self.branch_weights]
+        self.bce = nn.BCEWithLogitsLoss(reduction="none")
+
+    def __call__(self, preds: list, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Compute the loss.
+
+        Args:
+            preds: train-mode head output: a list of (B, 4R + C, H_i, W_i) maps, or ``[aux_maps, main_maps]``.
+            targets: (N, 6) rows [batch_idx, cls, cx, cy, w, h], box normalised to the input image.
+
+        Returns:
+            loss: scalar, (gain-weighted box + cls + dfl) * B, with grad.
+            loss_items: (3,) detached gain-weighted [box, cls, dfl].
+        """
+        branches = preds if self.is_dual else [preds]
+        first = branches[0][0]
+        batch, device = first.shape[0], first.device
+        stride = self.head.stride.to(device=device, dtype=torch.float32)
+        if not bool((stride > 0).all()):
+            raise ValueError(f"head.stride must be set (positive) before computing the loss, got {stride.tolist()}")
+        imgsz = torch.tensor(first.shape[-2:], device=device, dtype=torch.float32) * stride[0]
+        gt = pad_targets(targets.to(device=device, dtype=torch.float32), batch, imgsz)
+
+        parts = sum(
+            weight * self.branch_loss(feats, gt, stride, assigner)
+            for weight, feats, assigner in zip(self.branch_weights, branches, self.assigners)
+        )
+        items = parts * self.gains.to(device)
+        return items.sum() * batch, items.detach()
+
+    def branch_loss(
+        self,
+        feats: list[torch.Tensor],
+        gt: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        stride: torch.Tensor,
+        assigner: TaskAlignedAssigner,
+    ) -> torch.Tensor:
+        """Unweighted (3,) [box, cls, dfl] of one branch; ``gt`` is the output of :func:`pad_targets`."""
+        box_logits, cls_logits = flatten_levels(feats, self.reg_max, self.nc)
+        anchors, anchor_stride = make_anchors(feats, stride, 0.5)
+        anchors, anchor_stride = anchors.float(), anchor_stride.float()
+        pred_bboxes = dist2bbox(expected_distances(box_logits, self.reg_max), anchors, xywh=False)
+
+        gt_labels, gt_bboxes, mask_gt = gt
+        _, target_bboxes, target_scores, fg_mask, _ = assigner(
+            cls_logits.detach().sigmoid(),
+            pred_bboxes.detach() * anchor_stride,
+            anchors * anchor_stride,
+            gt_labels,
+            gt_bboxes,
+            mask_gt,
+        )
+        target_bboxes = target_bboxes / anchor_stride
+        score_sum = target_scores.sum().clamp(min=1)
+        cls = self.bce(cls_logits, target_scores).sum() / score_sum
+
+        weight = target_scores.sum(-1)[fg_mask]
+        ciou = bbox_ciou(pred_bboxes[fg_mask], target_bboxes[fg_mask]).squeeze(-1)
+        box = ((1.0 - ciou) * weight).sum() / score_sum
+        target_ltrb = bbox2dist(anchors, target_bboxes, self.reg_max - 1)[fg_mask]
+        fg_logits = box_logits[fg_mask].unflatten(-1, (4, self.reg_max))
+        dfl = (dfl_loss(fg_logits, target_ltrb) * weight).sum() / score_sum
+        return torch.stack((box, cls, dfl))
