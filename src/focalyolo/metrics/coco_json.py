@@ -1,0 +1,180 @@
+"""COCO json conventions: detection results rows, a ground-truth dict from per-image boxes, COCO objects.
+
+Results rows are ``{"image_id", "category_id", "bbox": [x, y, w, h] top-left, "score"}`` as pycocotools'
+``loadRes`` and the COCO evaluation server read them. Ground truth built here uses ``area = w * h`` of the box
+and ``iscrowd = 0`` unless given, so YOLO-txt datasets can be scored by COCOeval like COCO itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from pycocotools.coco import COCO
+
+ArrayLike = torch.Tensor | np.ndarray | Sequence
+
+# COCO category id of each of the 80 contiguous class indices (the 2017 detection categories skip 11 ids).
+COCO80_TO_COCO91: tuple[int, ...] = tuple(
+    i for i in range(1, 91) if i not in {12, 26, 29, 30, 45, 66, 68, 69, 71, 83}
+)
+
+
+def _as_numpy(x: ArrayLike, dtype: type, width: int | None = None) -> np.ndarray:
+    """Tensor / array / list -> numpy array of ``dtype``; ``width`` reshapes to (-1, width) (empty-safe)."""
+    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    arr = arr.astype(dtype, copy=False)
+    return arr.reshape(-1, width) if width else arr.reshape(-1)
+
+
+def _category_ids(labels: np.ndarray, label_to_category: Sequence[int] | None) -> np.ndarray:
+    """(n,) class indices -> (n,) COCO category ids (identity when no map is given)."""
+    if label_to_category is None:
+        return labels
+    return np.asarray(label_to_category, dtype=np.int64)[labels]
+
+
+def xyxy_to_coco_bbox(boxes: np.ndarray) -> np.ndarray:
+    """(n, 4) xyxy -> (n, 4) top-left xywh, the COCO ``bbox`` layout."""
+    return np.concatenate((boxes[:, :2], boxes[:, 2:] - boxes[:, :2]), axis=1)
+
+
+def detections_to_coco(
+    boxes: ArrayLike,
+    scores: ArrayLike,
+    labels: ArrayLike,
+    image_id: int | str,
+    label_to_category: Sequence[int] | None = None,
+    rounded: bool = True,
+) -> list[dict]:
+    """Detections of one image as COCO results rows.
+
+    Args:
+        boxes: (n, 4) xyxy in original-image pixels.
+        scores: (n,) confidences.
+        labels: (n,) class indices.
+        image_id: id of the image in the ground truth.
+        label_to_category: class index -> category id (e.g. ``COCO80_TO_COCO91``); None keeps the index.
+        rounded: round ``bbox`` to 3 and ``score`` to 5 decimals (the saved-json convention).
+
+    Returns:
+        n dicts ``{"image_id", "category_id", "bbox", "score"}``.
+    """
+    bbox = xyxy_to_coco_bbox(_as_numpy(boxes, np.float64, 4))
+    score = _as_numpy(scores, np.float64)
+    cats = _category_ids(_as_numpy(labels, np.int64), label_to_category)
+    if rounded:
+        bbox, score = bbox.round(3), score.round(5)
+    return [
+        {"image_id": image_id, "category_id": c, "bbox": b, "score": s}
+        for c, b, s in zip(cats.tolist(), bbox.tolist(), score.tolist())
+    ]
+
+
+def _annotations(
+    image_id: int | str,
+    boxes: ArrayLike,
+    labels: ArrayLike,
+    iscrowd: ArrayLike | None,
+    label_to_category: Sequence[int] | None,
+    first_id: int,
+) -> list[dict]:
+    """Ground-truth annotation dicts of one image: (m, 4) xyxy boxes, (m,) labels -> m dicts, ids from ``first_id``."""
+    bbox = xyxy_to_coco_bbox(_as_numpy(boxes, np.float64, 4))
+    cats = _category_ids(_as_numpy(labels, np.int64), label_to_category)
+    crowd = np.zeros(len(cats), np.int64) if iscrowd is None else _as_numpy(iscrowd, np.int64)
+    area = bbox[:, 2] * bbox[:, 3]
+    return [
+        {"id": first_id + k, "image_id": image_id, "category_id": c, "bbox": b, "area": a, "iscrowd": z}
+        for k, (c, b, a, z) in enumerate(zip(cats.tolist(), bbox.tolist(), area.tolist(), crowd.tolist()))
+    ]
+
+
+def build_coco_gt(
+    boxes: Sequence[ArrayLike],
+    labels: Sequence[ArrayLike],
+    image_sizes: Sequence[tuple[int, int]] | None = None,
+    image_ids: Sequence[int | str] | None = None,
+    file_names: Sequence[str] | None = None,
+    categories: Mapping[int, str] | Iterable[int] | None = None,
+    label_to_category: Sequence[int] | None = None,
+    iscrowd: Sequence[ArrayLike] | None = None,
+) -> dict:
+    """A COCO ground-truth dataset dict from per-image boxes and labels.
+
+    Args:
+        boxes: per image (m_i, 4) xyxy in original-image pixels.
+        labels: per image (m_i,) class indices.
+        image_sizes: per image (h, w), written as ``height`` / ``width`` when given.
+        image_ids: per image id; default is the list index.
+        file_names: per image file name, written as ``file_name`` when given.
+        categories: category id -> name, or just ids (name = str(id)); default: the ids found in the labels.
+        label_to_category: class index -> category id (e.g. ``COCO80_TO_COCO91``); None keeps the index.
+        iscrowd: per image (m_i,) crowd flags; default all 0.
+
+    Returns:
+        ``{"images": [...], "annotations": [...], "categories": [...]}``; annotation ids start at 1 and
+        ``area`` is the box width * height.
+    """
+    if len(boxes) != len(labels):
+        raise ValueError(f"{len(boxes)} box arrays but {len(labels)} label arrays")
+    ids = list(range(len(boxes))) if image_ids is None else list(image_ids)
+    images, annotations = [], []
+    for i, image_id in enumerate(ids):
+        image = {"id": image_id}
+        if image_sizes is not None:
+            image["height"], image["width"] = (int(v) for v in image_sizes[i][:2])
+        if file_names is not None:
+            image["file_name"] = file_names[i]
+        images.append(image)
+        crowd = None if iscrowd is None else iscrowd[i]
+        annotations += _annotations(image_id, boxes[i], labels[i], crowd, label_to_category, len(annotations) + 1)
+    if categories is None:
+        categories = sorted({a["category_id"] for a in annotations})
+    names = categories if isinstance(categories, Mapping) else {int(c): str(c) for c in categories}
+    cats_list = [{"id": int(c), "name": str(n)} for c, n in sorted(names.items())]
+    return {"images": images, "annotations": annotations, "categories": cats_list}
+
+
+def coco_from_dict(dataset: dict) -> COCO:
+    """A pycocotools ``COCO`` over an in-memory dataset dict, indexed without printing."""
+    coco = COCO()
+    coco.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def coco_results(gt: COCO, results: list[dict]) -> COCO:
+    """Detection results rows as a ``COCO`` object next to ``gt`` (what ``gt.loadRes`` makes for boxes).
+
+    Unlike ``loadRes`` it accepts an empty list and prints nothing. ``area`` is the bbox w * h.
+
+    Raises:
+        ValueError: a row refers to an image that ``gt`` does not have.
+    """
+    unknown = {r["image_id"] for r in results} - set(gt.getImgIds())
+    if unknown:
+        raise ValueError(f"results refer to {len(unknown)} image ids missing from the ground truth")
+    annotations = [
+        {**r, "id": k + 1, "area": r["bbox"][2] * r["bbox"][3], "iscrowd": 0} for k, r in enumerate(results)
+    ]
+    dataset = {
+        "images": list(gt.dataset["images"]),
+        "categories": list(gt.dataset["categories"]),
+        "annotations": annotations,
+    }
+    return coco_from_dict(dataset)
+
+
+def save_json(path: str | Path, data: list | dict) -> Path:
+    """Write COCO results rows or a ground-truth dict to ``path`` (parents created); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path

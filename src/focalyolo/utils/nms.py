@@ -1,0 +1,120 @@
+"""Post-processing of decoded head outputs: confidence filter + NMS, and mapping boxes back to the image.
+
+The eval-mode head returns (B, 4 + nc, A): xywh boxes in input pixels, then per-class scores. NMS turns that
+into one (n, 6) tensor per image with rows ``[x1, y1, x2, y2, score, cls]``, best score first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torchvision.ops import batched_nms, nms
+
+from focalyolo.utils.boxes import xywh2xyxy
+
+
+def _candidates(
+    boxes: torch.Tensor, scores: torch.Tensor, conf_thres: float, multi_label: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Detections above ``conf_thres`` of one image.
+
+    Args:
+        boxes: (A, 4) xyxy.
+        scores: (A, nc) class scores.
+        conf_thres: keep scores strictly above this.
+        multi_label: True keeps every (box, class) pair above the threshold, False only each box's best class.
+
+    Returns:
+        boxes (n, 4), scores (n,), classes (n,) int64.
+    """
+    if multi_label:
+        box_idx, cls = (scores > conf_thres).nonzero(as_tuple=True)
+        return boxes[box_idx], scores[box_idx, cls], cls
+    conf, cls = scores.max(dim=1)
+    keep = conf > conf_thres
+    return boxes[keep], conf[keep], cls[keep]
+
+
+def non_max_suppression(
+    prediction: torch.Tensor,
+    conf_thres: float = 0.25,
+    iou_thres: float = 0.7,
+    classes: Sequence[int] | None = None,
+    agnostic: bool = False,
+    multi_label: bool = False,
+    max_det: int = 300,
+    max_nms: int = 30000,
+) -> list[torch.Tensor]:
+    """Confidence filter and per-class NMS of a batch of decoded predictions.
+
+    Args:
+        prediction: (B, 4 + nc, A) xywh boxes in pixels, then class scores in [0, 1].
+        conf_thres: minimum score (exclusive) of a candidate.
+        iou_thres: boxes overlapping a better one by more than this IoU are suppressed.
+        classes: keep only these class indices (None keeps all).
+        agnostic: True suppresses across classes (one plain NMS), False only within a class.
+        multi_label: True makes every (box, class) pair with score > ``conf_thres`` a candidate.
+        max_det: most detections kept per image.
+        max_nms: most candidates (highest scores) passed to NMS per image.
+
+    Returns:
+        B tensors (n_i, 6) float32, rows ``[x1, y1, x2, y2, score, cls]`` sorted by descending score.
+    """
+    if not 0.0 <= conf_thres <= 1.0 or not 0.0 <= iou_thres <= 1.0:
+        raise ValueError(f"conf_thres and iou_thres must be in [0, 1], got {conf_thres} and {iou_thres}")
+    if prediction.dim() != 3 or prediction.shape[1] < 5:
+        raise ValueError(f"prediction must be (B, 4 + nc, A), got {tuple(prediction.shape)}")
+    pred = prediction.detach().float().transpose(1, 2)
+    keep_classes = None if classes is None else torch.as_tensor(classes, device=pred.device)
+    out = []
+    for x in pred:
+        boxes, scores, cls = _candidates(xywh2xyxy(x[:, :4]), x[:, 4:], conf_thres, multi_label)
+        if keep_classes is not None:
+            wanted = torch.isin(cls, keep_classes)
+            boxes, scores, cls = boxes[wanted], scores[wanted], cls[wanted]
+        if scores.numel() > max_nms:
+            top = scores.topk(max_nms).indices
+            boxes, scores, cls = boxes[top], scores[top], cls[top]
+        kept = nms(boxes, scores, iou_thres) if agnostic else batched_nms(boxes, scores, cls, iou_thres)
+        kept = kept[:max_det]
+        out.append(torch.cat((boxes[kept], scores[kept, None], cls[kept, None].float()), dim=1))
+    return out
+
+
+def clip_boxes(boxes: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Clip (..., 4) xyxy boxes in place to an image of ``shape`` (h, w); returns ``boxes``."""
+    h, w = shape[:2]
+    boxes[..., 0::2] = boxes[..., 0::2].clamp(0, w)
+    boxes[..., 1::2] = boxes[..., 1::2].clamp(0, h)
+    return boxes
+
+
+def scale_boxes(
+    img1_shape: tuple[int, int],
+    boxes: torch.Tensor,
+    img0_shape: tuple[int, int],
+    ratio_pad: tuple[tuple[float, float], tuple[float, float]] | None = None,
+) -> torch.Tensor:
+    """Undo a letterbox: map xyxy boxes from the network input back to the original image, then clip.
+
+    Args:
+        img1_shape: (h, w) of the letterboxed network input the boxes refer to.
+        boxes: (..., 4) xyxy in ``img1_shape`` pixels; modified in place and returned.
+        img0_shape: (h0, w0) of the original image.
+        ratio_pad: ``((gain_h, gain_w), (pad_w, pad_h))`` as applied by the letterbox (left/top padding).
+            None assumes one uniform gain ``min(h / h0, w / w0)`` and the padding split evenly on both sides.
+
+    Returns:
+        ``boxes`` in original-image pixels, clipped to ``img0_shape``.
+    """
+    if ratio_pad is None:
+        gain = min(img1_shape[0] / img0_shape[0], img1_shape[1] / img0_shape[1])
+        gain_h = gain_w = gain
+        pad_w = (img1_shape[1] - img0_shape[1] * gain) / 2
+        pad_h = (img1_shape[0] - img0_shape[0] * gain) / 2
+    else:
+        (gain_h, gain_w), (pad_w, pad_h) = ratio_pad
+    boxes[..., 0::2] = (boxes[..., 0::2] - pad_w) / gain_w
+    boxes[..., 1::2] = (boxes[..., 1::2] - pad_h) / gain_h
+    return clip_boxes(boxes, img0_shape)
