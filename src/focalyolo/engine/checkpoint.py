@@ -1,0 +1,77 @@
+"""Checkpoints as plain data: state_dicts, numbers, strings and lists that ``torch.load(weights_only=True)`` reads.
+
+A checkpoint is a dict with ``format`` ("focalyolo/1"), ``model_yaml`` (the config dict), ``names``,
+``model`` (state_dict), ``ema`` (state_dict or None), and for training runs ``optimizer``, ``scaler``,
+``epoch``, ``best_fitness``, ``ema_updates``, ``train_args`` and ``rng`` (generator states). Files are written
+atomically: to a temporary file in the same folder, flushed to disk, then renamed over the target, so a
+crash mid-write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError
+from ..models import DetectionModel
+
+FORMAT = "focalyolo/1"
+
+
+def save_checkpoint(data: dict[str, Any], path: str | Path) -> Path:
+    """Write ``data`` to ``path`` atomically; on failure (e.g. disk full) the old file is kept and CheckpointError raised."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": FORMAT, **data}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except OSError as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise CheckpointError(f"{path}: could not write checkpoint ({exc.strerror or exc}); the previous file is unchanged") from None
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a focalyolo checkpoint safely (``weights_only=True``); clear errors for missing, foreign or unsafe files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: not a loadable focalyolo checkpoint ({first[:200]}); official YOLOv9 files are imported "
+            f"with 'focalyolo convert --from-official'"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a focalyolo checkpoint (no '{FORMAT}' format tag)")
+    return data
+
+
+def model_from_checkpoint(data: dict[str, Any], prefer_ema: bool = True) -> DetectionModel:
+    """Rebuild the model of a checkpoint dict and load its (EMA, if present and preferred) weights."""
+    model = DetectionModel(data["model_yaml"], nc=len(data["names"]))
+    state = data.get("ema") if prefer_ema and data.get("ema") is not None else data["model"]
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"checkpoint weights do not fit its model config: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    model.names = list(data["names"])
+    return model
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> DetectionModel:
+    """Load any focalyolo checkpoint into a ready-to-use model in eval mode (EMA weights when present)."""
+    model = model_from_checkpoint(read_checkpoint(path))
+    return model.to(device).eval()
