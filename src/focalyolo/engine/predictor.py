@@ -1,0 +1,239 @@
+"""Inference on files: an image, a folder, a glob or a video, streamed in batches as :class:`Result` objects.
+
+Each image is letterboxed on its own (long side ``imgsz``, short side padded up to a multiple of the stride),
+then a batch is padded at the bottom / right to its largest member, which leaves every image's letterbox
+offsets unchanged. Videos are read frame by frame with OpenCV. Unreadable files are reported through
+``on_skip`` and skipped.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..data.augment import FILL, letterbox
+from ..data.image_io import ImageReadError, read_image
+from ..data.paths import is_image_file
+from ..errors import DataError
+from ..models import DetectionModel, build_model
+from ..utils.nms import non_max_suppression, scale_boxes
+from ..utils.torch_utils import select_device
+from .checkpoint import load_model
+from .results import Result
+
+LOGGER = logging.getLogger("focalyolo")
+VIDEO_SUFFIXES = frozenset({".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".webm", ".wmv"})
+Source = str | Path | Sequence[str | Path]
+SkipFn = Callable[[str, str], None]
+RatioPad = tuple[tuple[float, float], tuple[float, float]]
+
+
+@dataclass
+class Frame:
+    """One decoded input: ``image`` (h, w, 3) uint8 BGR from ``path`` (``index`` = video frame, None for images)."""
+
+    path: str
+    index: int | None
+    image: np.ndarray
+
+
+def is_video_file(path: Path) -> bool:
+    """True when the suffix (any case) names a video container OpenCV is asked to read."""
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def _is_media(path: Path) -> bool:
+    return path.is_file() and (is_image_file(path) or is_video_file(path))
+
+
+def expand_source(source: Source) -> list[Path]:
+    """The files of a source: a file, a folder (its images and videos, not recursive), a glob
+    (``**`` recursive) or a list of those, in sorted order per entry.
+
+    Raises:
+        DataError: an entry matches nothing, or no image / video is found at all.
+    """
+    if isinstance(source, (list, tuple)):
+        files = [f for entry in source for f in expand_source(entry)]
+    else:
+        path = Path(source).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if _is_media(p))
+        elif path.is_file():
+            files = [path]
+        elif any(ch in str(source) for ch in "*?["):
+            files = sorted(p for p in map(Path, glob.glob(str(path), recursive=True)) if _is_media(p))
+        else:
+            raise DataError(f"{source}: no such file or folder")
+    if not files:
+        raise DataError(f"{source}: no images or videos found")
+    return files
+
+
+def count_frames(paths: Iterable[Path]) -> int:
+    """Expected number of results: 1 per image plus each video's frame count (as its container reports it)."""
+    total = 0
+    for p in paths:
+        if is_video_file(p):
+            capture = cv2.VideoCapture(str(p))
+            total += max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+            capture.release()
+        else:
+            total += 1
+    return total
+
+
+def _log_skip(path: str, reason: str) -> None:
+    LOGGER.warning("%s: skipped (%s)", path, reason)
+
+
+def _video_frames(path: Path, on_skip: SkipFn) -> Iterator[Frame]:
+    """Frames of a video, in order; reports a video that cannot be opened or yields no frame."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            on_skip(str(path), "cannot open video")
+            return
+        index = 0
+        while True:
+            ok, image = capture.read()
+            if not ok:
+                break
+            yield Frame(str(path), index, image)
+            index += 1
+        if index == 0:
+            on_skip(str(path), "no frame could be decoded")
+    finally:
+        capture.release()
+
+
+def iter_frames(paths: Iterable[Path], on_skip: SkipFn = _log_skip) -> Iterator[Frame]:
+    """Decode ``paths`` one by one: images whole, videos frame by frame; unreadable files go to ``on_skip``."""
+    for path in paths:
+        if is_video_file(path):
+            yield from _video_frames(path, on_skip)
+            continue
+        try:
+            yield Frame(str(path), None, read_image(path))
+        except ImageReadError as exc:
+            on_skip(str(path), str(exc))
+
+
+def letterbox_to_stride(img: np.ndarray, imgsz: int, stride: int) -> tuple[np.ndarray, RatioPad]:
+    """Resize (h, w, 3) ``img`` so its long side is ``imgsz`` (a stride multiple) and pad the short side,
+    centred, to the next multiple of ``stride``.
+
+    Returns:
+        The letterboxed image and its ((gain_h, gain_w), (pad_w, pad_h)) for :func:`scale_boxes`.
+    """
+    h, w = img.shape[:2]
+    r = imgsz / max(h, w)
+    shape = tuple(math.ceil(max(round(s * r), 1) / stride) * stride for s in (h, w))
+    boxed, gains, pads = letterbox(img, shape, scaleup=True)
+    return boxed, (gains, pads)
+
+
+def preprocess(images: Sequence[np.ndarray], imgsz: int, stride: int) -> tuple[torch.Tensor, list[RatioPad]]:
+    """BGR images -> (B, 3, H, W) uint8 RGB batch (each letterboxed, then padded bottom / right to the
+    largest) and each image's ratio_pad."""
+    boxed, ratio_pads = zip(*(letterbox_to_stride(im, imgsz, stride) for im in images))
+    h, w = max(b.shape[0] for b in boxed), max(b.shape[1] for b in boxed)
+    canvas = np.full((len(boxed), h, w, 3), FILL, np.uint8)
+    for i, b in enumerate(boxed):
+        canvas[i, : b.shape[0], : b.shape[1]] = b
+    return torch.from_numpy(np.ascontiguousarray(canvas[..., ::-1].transpose(0, 3, 1, 2))), list(ratio_pads)
+
+
+def load_inference_model(weights: str | Path, device: str | torch.device = "cpu") -> DetectionModel:
+    """A model for inference: a checkpoint file, or a packaged config name / model YAML with random weights
+    (a warning says so; useful to try the pipeline without a trained model). Returned in eval mode."""
+    path = Path(weights)
+    device = device if isinstance(device, torch.device) else select_device(device)
+    if path.suffix == ".pt" or (path.is_file() and path.suffix.lower() not in (".yaml", ".yml")):
+        return load_model(path, device)
+    model = build_model(weights)
+    LOGGER.warning("%s is a model config, not trained weights: the model has random weights", weights)
+    return model.to(device).eval()
+
+
+def _batches(items: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _clock(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def predict(
+    model: DetectionModel | str | Path,
+    source: Source,
+    *,
+    imgsz: int = 640,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    max_det: int = 300,
+    device: str | torch.device = "cpu",
+    batch: int = 8,
+    agnostic: bool = False,
+    classes: Sequence[int] | None = None,
+    on_skip: SkipFn | None = None,
+) -> Iterator[Result]:
+    """Detect objects in every image / video frame of ``source``, lazily, one :class:`Result` per input.
+
+    Args:
+        model: a :class:`DetectionModel`, a checkpoint path or a config name (see :func:`load_inference_model`).
+        source: an image, a folder, a glob, a video, or a list of those (see :func:`expand_source`).
+        imgsz: long side of the network input (rounded up to a multiple of the model's largest stride).
+        conf, iou, max_det: NMS settings (one class per box).
+        device: ``"cpu"``, ``"0"``, ``"cuda:1"`` or a torch.device; the model is moved there.
+        batch: images per forward pass.
+        agnostic: NMS across classes.
+        classes: keep only these class ids.
+        on_skip: called as ``on_skip(path, reason)`` for each unreadable file (default: a logged warning).
+
+    Yields:
+        Results in input order, boxes in original-image pixels. Nothing is written to disk.
+    """
+    device = device if isinstance(device, torch.device) else select_device(device)
+    if not isinstance(model, torch.nn.Module):
+        model = load_inference_model(model, device)
+    stride = int(model.stride.max())
+    imgsz = math.ceil(imgsz / stride) * stride
+    frames = iter_frames(expand_source(source), on_skip or _log_skip)
+    was_training = model.training
+    model.to(device).eval()
+    try:
+        for chunk in _batches(frames, batch):
+            t0 = _clock(device)
+            x, ratio_pads = preprocess([f.image for f in chunk], imgsz, stride)
+            x = x.to(device).float() / 255
+            t1 = _clock(device)
+            with torch.no_grad():
+                preds = model(x)
+            t2 = _clock(device)
+            detections = non_max_suppression(preds, conf, iou, classes, agnostic, multi_label=False, max_det=max_det)
+            t3 = _clock(device)
+            seconds = (t1 - t0, t2 - t1, t3 - t2)
+            speed = {k: 1000 * dt / len(chunk) for k, dt in zip(("preprocess", "inference", "nms"), seconds)}
+            for frame, det, ratio_pad in zip(chunk, detections, ratio_pads):
+                shape = frame.image.shape[:2]
+                det = det.cpu()
+                scale_boxes(tuple(x.shape[2:]), det[:, :4], shape, ratio_pad)
+                yield Result(frame.path, frame.index, shape, det[:, :4], det[:, 4], det[:, 5].long(), list(model.names),
+                             frame.image, speed)
+    finally:
+        model.train(was_training)
