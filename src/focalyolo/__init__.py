@@ -3,13 +3,15 @@
 Public API: :func:`build_model`, :func:`register_module`, and the modules in :mod:`focalyolo.nn`.
 """
 
+from .api import YOLO
 from .errors import CheckpointError, ConfigError, DataError, FocalYoloError
 from .models import DetectionModel, build_model
 from .nn.registry import register_module
+from .engine.checkpoint import load_model
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CheckpointError", "ConfigError", "DataError", "DetectionModel", "FocalYoloError", "__version__",
-    "build_model", "register_module",
+    "CheckpointError", "ConfigError", "YOLO", "DataError", "DetectionModel", "FocalYoloError", "__version__",
+    "build_model", "load_model", "register_module",
 ]

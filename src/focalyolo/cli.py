@@ -7,6 +7,7 @@ import sys
 from typing import Callable, Sequence
 
 from .errors import FocalYoloError
+from .utils.logging import setup_logging
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]] = {}
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    setup_logging()
     try:
         return args.run(args)
     except FocalYoloError as exc:
@@ -61,3 +63,221 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"focalyolo {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+@command("train", "train a model (PGI dual loss for yolov9-*, single branch for gelan-*)")
+def _train(parser: argparse.ArgumentParser) -> Command:
+    parser.add_argument("--model", default="yolov9-t-focal", help="packaged config name or model YAML")
+    parser.add_argument("--data", default="synthetic", help="data YAML, COCO JSON, or 'synthetic' (built in)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: 10 on synthetic data, else 100")
+    parser.add_argument("--imgsz", type=int, default=None, help="default: 160 on synthetic data, else 640")
+    parser.add_argument("--batch", type=int, default=16, help="total batch size (split across DDP processes)")
+    parser.add_argument("--device", default="", help="cpu, 0, or 0,1,2,3 (several GPUs launch torchrun)")
+    parser.add_argument("--workers", type=int, default=2, help="data-loading worker processes per rank")
+    parser.add_argument("--hyp", default=None, help="hyper-parameter YAML (default: hyp.scratch-high.yaml)")
+    parser.add_argument("--optimizer", default="SGD", choices=["SGD", "AdamW"])
+    parser.add_argument("--cos-lr", action="store_true", help="cosine instead of linear lr decay")
+    parser.add_argument("--close-mosaic", type=int, default=None, help="epochs at the end without mosaic")
+    parser.add_argument("--patience", type=int, default=100, help="early-stop after this many epochs without gain")
+    parser.add_argument("--project", default="runs/train")
+    parser.add_argument("--name", default="exp")
+    parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of incrementing")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--weights", default=None, help="start from these weights (matched by name and shape)")
+    parser.add_argument("--resume", default=None, help="continue a run from its weights/last.pt")
+    parser.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
+    parser.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP")
+    parser.add_argument("--no-val", dest="val", action="store_false", help="skip per-epoch validation")
+    parser.add_argument("--no-plots", dest="plots", action="store_false")
+
+    def run(args: argparse.Namespace) -> int:
+        from .engine.trainer import TrainArgs, train
+
+        options = {k: v for k, v in vars(args).items() if k not in ("command", "run")}
+        train(TrainArgs(**options))
+        return 0
+
+    return run
+
+
+@command("val", "evaluate a checkpoint on a dataset split: mAP (fast and pycocotools), plots, metrics.json")
+def _val(parser: argparse.ArgumentParser) -> Command:
+    parser.add_argument("--model", required=True, help="checkpoint (.pt); a config name gives random weights")
+    parser.add_argument("--data", required=True, help="data YAML, COCO JSON, or 'synthetic'")
+    parser.add_argument("--split", default="val", choices=["val", "test", "train"])
+    parser.add_argument("--imgsz", type=int, default=640, help="long side of the (rect-batched) images")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--conf", type=float, default=0.001, help="NMS confidence threshold")
+    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
+    parser.add_argument("--max-det", type=int, default=300, help="detections kept per image")
+    parser.add_argument("--device", default="", help="cpu, 0 or cuda:1 (default: GPU 0 if present, else CPU)")
+    parser.add_argument("--workers", type=int, default=2, help="data-loading worker processes")
+    parser.add_argument("--half", action="store_true", help="FP16 autocast (CUDA only)")
+    parser.add_argument("--save-json", action="store_true", help="write predictions.json (COCO results format)")
+    parser.add_argument("--no-plots", dest="plots", action="store_false", help="skip curves and batch images")
+    parser.add_argument("--project", default="runs/val")
+    parser.add_argument("--name", default="exp")
+    parser.add_argument("--exist-ok", action="store_true", help="reuse the output folder instead of incrementing")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from .data import YOLODataset, build_dataloader, load_data_config
+        from .engine.predictor import load_inference_model
+        from .engine.validator import validate
+        from .errors import DataError
+        from .utils.files import increment_path
+        from .utils.torch_utils import select_device
+
+        config = load_data_config(args.data)
+        files = getattr(config, args.split)
+        if not files:
+            raise DataError(f"{config.source}: no '{args.split}' split")
+        device = select_device(args.device)
+        model = load_inference_model(args.model, device)
+        if model.nc != config.nc:
+            raise FocalYoloError(f"{args.model} predicts {model.nc} classes but {config.source} has {config.nc}")
+        dataset = YOLODataset(files, args.imgsz, rect=True, batch_size=args.batch, stride=int(model.stride.max()),
+                              prefix=f"{args.split}: ", nc=config.nc)
+        loader = build_dataloader(dataset, args.batch, args.workers, shuffle=False)
+        save_dir = increment_path(Path(args.project) / args.name, args.exist_ok, mkdir=True)
+        validate(model, loader, names=config.names, device=device, half=args.half, conf=args.conf, iou=args.iou,
+                 max_det=args.max_det, save_dir=save_dir, plots=args.plots, coco=True, save_json=args.save_json)
+        print(f"results saved to {save_dir}")
+        return 0
+
+    return run
+
+
+@command("predict", "detect objects in images, folders, globs or videos; saves annotated copies")
+def _predict(parser: argparse.ArgumentParser) -> Command:
+    parser.add_argument("--model", required=True, help="checkpoint (.pt); a config name gives random weights")
+    parser.add_argument("--source", required=True, help="image, folder, glob (quoted) or video file")
+    parser.add_argument("--imgsz", type=int, default=640, help="long side of the network input")
+    parser.add_argument("--conf", type=float, default=0.25, help="confidence threshold")
+    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
+    parser.add_argument("--max-det", type=int, default=300, help="detections kept per image")
+    parser.add_argument("--classes", type=int, nargs="+", default=None, help="keep only these class ids")
+    parser.add_argument("--agnostic-nms", action="store_true", help="NMS across classes")
+    parser.add_argument("--batch", type=int, default=8, help="images per forward pass")
+    parser.add_argument("--device", default="", help="cpu, 0 or cuda:1 (default: GPU 0 if present, else CPU)")
+    parser.add_argument("--save-txt", action="store_true", help="write labels/<name>.txt (cls cx cy w h conf)")
+    parser.add_argument("--save-json", action="store_true", help="write predictions.json (COCO results format)")
+    parser.add_argument("--project", default="runs/predict")
+    parser.add_argument("--name", default="exp")
+    parser.add_argument("--exist-ok", action="store_true", help="reuse the output folder instead of incrementing")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from tqdm import tqdm
+
+        from .engine.predictor import count_frames, expand_source, load_inference_model, predict
+        from .engine.results import ResultWriter, coco_category_map
+        from .utils.files import increment_path
+        from .utils.torch_utils import select_device
+
+        paths = expand_source(args.source)
+        device = select_device(args.device)
+        model = load_inference_model(args.model, device)
+        save_dir = increment_path(Path(args.project) / args.name, args.exist_ok, mkdir=True)
+        n_images = n_frames = n_boxes = 0
+        skipped: list[str] = []
+        ms = {"preprocess": 0.0, "inference": 0.0, "nms": 0.0}
+        with tqdm(total=count_frames(paths), desc="predict", unit="img", dynamic_ncols=True) as bar, \
+                ResultWriter(save_dir, args.save_txt, args.save_json, coco_category_map(model.names)) as writer:
+
+            def skip(path: str, reason: str) -> None:
+                skipped.append(path)
+                bar.write(f"skipped {path}: {reason}", file=sys.stderr)
+                bar.update(1)
+
+            for result in predict(model, paths, imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                                  device=device, batch=args.batch, agnostic=args.agnostic_nms, classes=args.classes,
+                                  on_skip=skip):
+                writer.write(result)
+                bar.update(1)
+                n_images, n_frames = n_images + (result.frame is None), n_frames + (result.frame is not None)
+                n_boxes += len(result)
+                ms = {k: v + result.speed[k] for k, v in ms.items()}
+        n = max(n_images + n_frames, 1)
+        print(f"{n_images} images, {n_frames} video frames, {len(skipped)} skipped, {n_boxes} detections; "
+              f"{sum(ms.values()) / n:.1f} ms/image ({ms['preprocess'] / n:.1f} preprocess, "
+              f"{ms['inference'] / n:.1f} inference, {ms['nms'] / n:.1f} NMS); saved to {save_dir}")
+        return 0
+
+    return run
+
+
+@command("convert", "YOLOv9 checkpoint -> GELAN inference form (optionally fused), or import official YOLOv9 weights")
+def _convert(parser: argparse.ArgumentParser) -> Command:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="focalyolo checkpoint (.pt) to convert")
+    source.add_argument("--from-official", help="official YOLOv9 .pt to import (read without running its code)")
+    parser.add_argument("--to", default="gelan", choices=["gelan"], help="target form of --model (drop the PGI branch)")
+    parser.add_argument("--fuse", action="store_true", help="with --model: also fold BatchNorm and merge RepConvN")
+    parser.add_argument("--model-cfg", help="with --from-official: transfer the weights into this config by layer structure")
+    parser.add_argument("--output", help="output checkpoint (default: <input>-converted.pt / <input>-focalyolo.pt)")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from .engine.checkpoint import read_checkpoint, save_checkpoint
+        from .engine.convert import convert_to_gelan, converted_checkpoint, fuse_model, model_from_data
+        from .engine.official import import_official, transfer_weights
+        from .models import build_model
+
+        if args.model and args.model_cfg:
+            parser.error("--model-cfg goes with --from-official")
+        if args.from_official and args.fuse:
+            parser.error("--fuse goes with --model (convert the imported checkpoint afterwards)")
+        if args.model:
+            original = model_from_data(read_checkpoint(args.model))
+            model = convert_to_gelan(original)
+            model = fuse_model(model) if args.fuse else model
+            data = converted_checkpoint(model)
+            note = f"{'dual head -> GELAN' if original.is_dual else 'already single-head'}{', fused' if args.fuse else ''}"
+            default = Path(args.model).with_name(f"{Path(args.model).stem}-converted.pt")
+        else:
+            data = import_official(args.from_official)
+            note = "official YOLOv9 weights imported"
+            if args.model_cfg:
+                model = build_model(args.model_cfg, nc=len(data["names"]))
+                report = transfer_weights(data["model"], data["model_yaml"], model)
+                data = {**data, "model_yaml": model.copy_config(), "model": model.state_dict()}
+                note += f" into {args.model_cfg}: {report}"
+            default = Path(args.from_official).with_name(f"{Path(args.from_official).stem}-focalyolo.pt")
+        path = save_checkpoint(data, args.output or default)
+        print(f"{note}; wrote {path}")
+        return 0
+
+    return run
+
+
+@command("export", "export a checkpoint (or a config with random weights) to ONNX or TorchScript for inference")
+def _export(parser: argparse.ArgumentParser) -> Command:
+    parser.add_argument("--model", required=True, help="checkpoint (.pt), or a config name / YAML (random weights)")
+    parser.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
+    parser.add_argument("--imgsz", type=int, default=640, help="square input size, a multiple of 32")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--dynamic", action="store_true", help="ONNX: symbolic batch, height and width")
+    parser.add_argument("--half", action="store_true", help="fp16 weights and input (CUDA only)")
+    parser.add_argument("--simplify", action="store_true", help="ONNX: run onnxsim if installed")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    parser.add_argument("--output", help="output file (default: <model>.onnx / <model>.torchscript)")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from .engine.export import export_onnx, export_torchscript, load_export_model
+
+        model = load_export_model(args.model)
+        output = Path(args.output or f"{Path(args.model).with_suffix('')}.{args.format}")
+        if args.format == "onnx":
+            path = export_onnx(model, output, args.imgsz, args.batch, args.dynamic, args.half, args.simplify, args.opset)
+        else:
+            path = export_torchscript(model, output, args.imgsz, args.batch, args.half)
+        print(f"wrote {path}")
+        return 0
+
+    return run

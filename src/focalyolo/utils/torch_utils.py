@@ -1,0 +1,65 @@
+"""Devices, seeds and distributed-process helpers."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from ..errors import FocalYoloError
+
+
+def select_device(device: str | int | None = "") -> torch.device:
+    """``"cpu"``, ``"0"``, ``"cuda:1"`` or empty (CUDA 0 if present, else CPU) -> a torch.device.
+
+    Under torchrun each process uses the GPU of its ``LOCAL_RANK``.
+    """
+    text = str(device if device is not None else "").strip().lower().replace("cuda:", "")
+    if text == "cpu" or (text == "" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if text == "mps":
+        return torch.device("mps")
+    if not torch.cuda.is_available():
+        raise FocalYoloError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
+    local_rank = int(os.environ.get("LOCAL_RANK", -1))
+    if local_rank >= 0:
+        return torch.device("cuda", local_rank)
+    index = int(text.split(",")[0]) if text else 0
+    if index >= torch.cuda.device_count():
+        raise FocalYoloError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) present")
+    return torch.device("cuda", index)
+
+
+def init_seeds(seed: int = 0, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch; with ``deterministic`` ask torch for reproducible kernels."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def distributed_env() -> tuple[int, int, int]:
+    """(rank, local_rank, world_size) from torchrun's environment; (-1, -1, 1) for a single process."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world <= 1:
+        return -1, -1, 1
+    return int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)), world
+
+
+def memory_text(device: torch.device) -> str:
+    """Current memory use for the progress bar: CUDA reserved memory, else this process's resident memory."""
+    if device.type == "cuda":
+        return f"{torch.cuda.memory_reserved(device) / 1e9:.2f}G"
+    try:
+        with open("/proc/self/statm") as handle:
+            pages = int(handle.read().split()[1])
+        return f"{pages * os.sysconf('SC_PAGE_SIZE') / 1e9:.2f}G"
+    except (OSError, ValueError):
+        return "-"
