@@ -1,0 +1,144 @@
+"""COCO ``instances_*.json`` -> a YOLO-layout view that :class:`YOLODataset` reads like any other.
+
+The conversion runs once per JSON (keyed by its path, size and mtime) into
+``$FOCALYOLO_HOME/datasets/coco-<stem>-<hash>/``: ``images/<stem>/`` holds links to the original images
+(symlinks, else hard links, else copies) and ``labels/<stem>/`` the converted boxes, so the usual
+image -> label path rule applies. Category ids become contiguous 0..nc-1 in id order, boxes become
+normalised (cx, cy, w, h), crowd annotations are skipped, images without annotations are backgrounds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .paths import focalyolo_home, img2label_path
+
+LOGGER = logging.getLogger("focalyolo")
+CONVERT_VERSION = 1
+_DONE = "conversion.json"
+
+
+@dataclass
+class CocoSplit:
+    """A converted COCO annotation file: linked image paths (with YOLO labels beside) and class names."""
+
+    images: list[Path]
+    names: list[str]
+
+
+def _image_base(json_path: Path, file_names: list[str]) -> Path:
+    """The folder the JSON's ``file_name`` entries are relative to (first candidate holding the images)."""
+    here, split = json_path.parent, json_path.stem.removeprefix("instances_")
+    candidates = [here, here / "images", here / "images" / split, here.parent / "images" / split,
+                  here.parent / split, here.parent / "images", here.parent]
+    probe = file_names[: min(len(file_names), 10)]
+    for base in candidates:
+        if any((base / name).is_file() for name in probe):
+            return base
+    raise DataError(f"{json_path}: images not found (looked for {probe[0]} in {', '.join(map(str, candidates))})")
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.symlink(src, dst)
+    except OSError:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+
+def _read_json(json_path: Path) -> dict:
+    try:
+        coco = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{json_path}: not a readable COCO JSON ({exc})") from exc
+    if not isinstance(coco, dict):
+        raise DataError(f"{json_path}: not a COCO instances file (top level is not an object)")
+    missing = [k for k in ("images", "annotations", "categories") if not isinstance(coco.get(k), list)]
+    if missing:
+        raise DataError(f"{json_path}: not a COCO instances file (no {', '.join(missing)} list)")
+    if not coco["categories"]:
+        raise DataError(f"{json_path}: empty 'categories' list")
+    return coco
+
+
+def coco_boxes(coco: dict) -> tuple[list[str], dict[int, np.ndarray]]:
+    """Class names (id order) and per image id an (n, 5) [cls, cx, cy, w, h] normalised array."""
+    cats = sorted(coco["categories"], key=lambda c: c["id"])
+    cat_index = {c["id"]: i for i, c in enumerate(cats)}
+    sizes = {im["id"]: (im.get("width"), im.get("height")) for im in coco["images"]}
+    anns = [a for a in coco["annotations"]
+            if not a.get("iscrowd", 0) and a.get("category_id") in cat_index and a.get("image_id") in sizes
+            and len(a.get("bbox", ())) == 4]
+    if not anns:
+        return [c["name"] for c in cats], {}
+    img_ids = np.array([a["image_id"] for a in anns])
+    cls = np.array([cat_index[a["category_id"]] for a in anns], np.float64)
+    xywh = np.array([a["bbox"] for a in anns], np.float64)
+    wh_img = np.array([sizes[i] for i in img_ids], np.float64)
+    rows = np.stack((cls, (xywh[:, 0] + xywh[:, 2] / 2) / wh_img[:, 0], (xywh[:, 1] + xywh[:, 3] / 2) / wh_img[:, 1],
+                     xywh[:, 2] / wh_img[:, 0], xywh[:, 3] / wh_img[:, 1]), 1)
+    order = np.argsort(img_ids, kind="stable")
+    ids, starts = np.unique(img_ids[order], return_index=True)
+    groups = np.split(rows[order], starts[1:])
+    return [c["name"] for c in cats], {int(i): g for i, g in zip(ids, groups)}
+
+
+def _convert(json_path: Path, out: Path) -> None:
+    """Write the YOLO view of ``json_path`` into the new folder ``out``."""
+    coco = _read_json(json_path)
+    names, boxes = coco_boxes(coco)
+    file_names = [im["file_name"] for im in coco["images"]]
+    if not file_names:
+        raise DataError(f"{json_path}: empty 'images' list")
+    base = _image_base(json_path, file_names)
+    missing = []
+    for im in coco["images"]:
+        src = base / im["file_name"]
+        if not src.is_file():
+            missing.append(str(src))
+            continue
+        dst = out / "images" / json_path.stem / im["file_name"]
+        _link(src.resolve(), dst)
+        rows = boxes.get(int(im["id"]))
+        if rows is not None:
+            label = img2label_path(dst)
+            label.parent.mkdir(parents=True, exist_ok=True)
+            label.write_text("".join(f"{int(r[0])} {r[1]:.6f} {r[2]:.6f} {r[3]:.6f} {r[4]:.6f}\n" for r in rows))
+    if missing:
+        LOGGER.warning("%s: %d listed images not found, e.g. %s", json_path, len(missing), missing[0])
+    (out / _DONE).write_text(json.dumps({"source": str(json_path), "names": names, "missing": missing}))
+
+
+def convert_coco(json_path: Path) -> CocoSplit:
+    """Convert (once) a COCO instances JSON and return the linked images and class names."""
+    st = json_path.stat()
+    key = hashlib.sha256(f"{CONVERT_VERSION}|{json_path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+    out = focalyolo_home() / "datasets" / f"coco-{json_path.stem}-{key[:12]}"
+    if not (out / _DONE).is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+        try:
+            _convert(json_path, tmp)
+            tmp.chmod(0o755)  # mkdtemp makes it private
+            os.rename(tmp, out)
+        except OSError:
+            if not (out / _DONE).is_file():  # lost a race to another process: theirs is as good
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    names = json.loads((out / _DONE).read_text())["names"]
+    images = sorted(p for p in (out / "images").rglob("*") if p.is_file() or p.is_symlink())
+    return CocoSplit(images, names)

@@ -1,0 +1,213 @@
+"""YOLODataset: validated images + labels, letterboxed (val) or mosaic-augmented (train) samples."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import DataError
+from .augment import (
+    augment_hsv, flip_lr, flip_ud, letterbox, mixup, mosaic4, random_affine, rect_batch_shapes, resize_long_side,
+)
+from .hyp import load_hyp
+from .image_io import ImageReadError, read_image
+from .scan import BACKGROUND, scan_dataset, summarize
+
+LOGGER = logging.getLogger("focalyolo")
+
+
+def norm_to_pixel_xyxy(labels: np.ndarray, w: float, h: float, pad_w: float = 0.0, pad_h: float = 0.0) -> np.ndarray:
+    """(n, 5) normalised [cls, cx, cy, w, h] -> (n, 5) [cls, x1, y1, x2, y2] in pixels of a w x h image
+    placed at offset (pad_w, pad_h)."""
+    out = np.empty((len(labels), 5), np.float32)
+    out[:, 0] = labels[:, 0]
+    out[:, 1] = (labels[:, 1] - labels[:, 3] / 2) * w + pad_w
+    out[:, 2] = (labels[:, 2] - labels[:, 4] / 2) * h + pad_h
+    out[:, 3] = (labels[:, 1] + labels[:, 3] / 2) * w + pad_w
+    out[:, 4] = (labels[:, 2] + labels[:, 4] / 2) * h + pad_h
+    return out
+
+
+def pixel_xyxy_to_norm(labels: np.ndarray, w: int, h: int) -> np.ndarray:
+    """(n, 5) pixel [cls, x1, y1, x2, y2] -> (n, 5) [cls, cx, cy, w, h] normalised to a w x h image,
+    clipped to it; boxes with no area left are dropped."""
+    x1, x2 = labels[:, 1].clip(0, w), labels[:, 3].clip(0, w)
+    y1, y2 = labels[:, 2].clip(0, h), labels[:, 4].clip(0, h)
+    out = np.stack((labels[:, 0], (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h), 1)
+    return out[(out[:, 3] > 0) & (out[:, 4] > 0)].astype(np.float32)
+
+
+class YOLODataset(Dataset):
+    """Detection dataset over image files with YOLO txt labels.
+
+    Construction scans (or reuses the cache of) every image and label once: bad files are skipped or
+    fixed, everything is listed in :attr:`report` and summarised once in the ``focalyolo`` log.
+
+    Args:
+        img_files: image paths (e.g. ``DataConfig.train``).
+        imgsz: training/validation image size (long side).
+        augment: training augmentation (mosaic, affine, mixup, HSV, flips) driven by ``hyp``.
+        hyp: hyper-parameters (path or mapping of overrides); ``None`` uses ``hyp.scratch-high.yaml``.
+        rect: rectangular batches (validation): images sorted by aspect ratio, each batch letterboxed to
+            the smallest stride-multiple shape that fits it. Turns mosaic off; use an unshuffled loader.
+        batch_size: batch size the rect shapes are computed for.
+        stride: the model's largest stride; rect shapes are multiples of it.
+        pad: extra strides of padding on rect shapes (0.5 as in the official validation).
+        prefix: text in front of log messages (e.g. ``"train: "``).
+        nc: number of classes; rows with class ids >= nc are dropped (``None``: not checked).
+        seed: seed of the augmentation generator (workers reseed it, see :func:`seed_worker`).
+        verbose: log the scan summary (pass ``False`` on non-zero ranks).
+
+    Attributes:
+        mosaic: whether training samples are mosaics; the trainer sets it False for the last epochs.
+        report: (path, reason) for every skipped file, fixed label file, background image and orphan.
+        counts: totals of the scan (see :data:`focalyolo.data.scan.COUNT_KEYS`).
+        scan_result: the full :class:`ScanResult` (cache path, whether the cache was reused).
+    """
+
+    def __init__(
+        self,
+        img_files: Sequence[str | Path],
+        imgsz: int = 640,
+        augment: bool = False,
+        hyp: str | Path | Mapping[str, Any] | None = None,
+        rect: bool = False,
+        batch_size: int = 16,
+        stride: int = 32,
+        pad: float = 0.5,
+        prefix: str = "",
+        nc: int | None = None,
+        seed: int = 0,
+        verbose: bool = True,
+    ) -> None:
+        files = [str(f) for f in img_files]
+        if not files:
+            raise DataError(f"{prefix}no image files given")
+        self.prefix = prefix
+        scan = scan_dataset(files, nc=nc, verbose=verbose, prefix=prefix)
+        if not scan.im_files:
+            first = next((f"{p}: {r}" for p, r in scan.report if r != BACKGROUND), "")
+            raise DataError(f"{prefix}{Path(files[0]).parent}: none of {len(files)} images is usable ({first})")
+        self.scan_result = scan
+        self.counts: dict[str, int] = scan.counts
+        self.im_files: list[str] = scan.im_files
+        self.shapes: np.ndarray = scan.shapes
+        self.labels: list[np.ndarray] = scan.labels
+        self.report: list[tuple[str, str]] = scan.report
+        self.imgsz, self.augment, self.rect, self.stride = imgsz, augment, rect, stride
+        self.hyp = load_hyp(hyp)
+        self.mosaic = augment and not rect
+        self.rng = np.random.default_rng(seed)
+        self.batch_shapes: np.ndarray | None = None
+        self.batch_index = np.zeros(len(self.im_files), int)
+        if rect:
+            self._sort_for_rect(batch_size, pad)
+        if verbose:
+            problems = any(r != BACKGROUND for _, r in self.report)
+            LOGGER.log(logging.WARNING if problems else logging.INFO, self.summary())
+
+    def _sort_for_rect(self, batch_size: int, pad: float) -> None:
+        order = np.argsort(self.shapes[:, 0] / self.shapes[:, 1], kind="stable")
+        self.im_files = [self.im_files[i] for i in order]
+        self.labels = [self.labels[i] for i in order]
+        self.shapes = self.shapes[order]
+        self.batch_shapes = rect_batch_shapes(self.shapes, self.imgsz, batch_size, self.stride, pad)
+        self.batch_index = np.arange(len(self.im_files)) // batch_size
+
+    def summary(self) -> str:
+        """Counts of kept/skipped/fixed files and the first problems with their paths."""
+        return summarize(self.scan_result, self.prefix)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the augmentation generator (called in each worker with a per-worker seed)."""
+        self.rng = np.random.default_rng(seed)
+
+    def all_labels(self) -> np.ndarray:
+        """(N, 5) [cls, cx, cy, w, h] of every box in the dataset (for label statistics plots)."""
+        return np.concatenate(self.labels) if self.labels else np.zeros((0, 5), np.float32)
+
+    def __len__(self) -> int:
+        return len(self.im_files)
+
+    def load_image(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """The image resized so its long side is ``imgsz`` (BGR uint8) and its original (h, w)."""
+        path = self.im_files[index]
+        try:
+            img = read_image(path)
+        except ImageReadError as exc:
+            raise DataError(f"{path}: {exc} (changed since the label scan?)") from exc
+        return resize_long_side(img, self.imgsz, smooth_down=not self.augment), img.shape[:2]
+
+    def _load_mosaic(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """A 4-image mosaic with random affine, cropped to (imgsz, imgsz); labels in pixel xyxy."""
+        indices = [index, *self.rng.integers(0, len(self), 3).tolist()]
+        images, labels = [], []
+        for i in indices:
+            img, _ = self.load_image(i)
+            images.append(img)
+            labels.append(norm_to_pixel_xyxy(self.labels[i], img.shape[1], img.shape[0]))
+        canvas, merged = mosaic4(images, labels, self.imgsz, self.rng)
+        return self._affine(canvas, merged, (self.imgsz, self.imgsz))
+
+    def _affine(self, img: np.ndarray, labels: np.ndarray, out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        h = self.hyp
+        return random_affine(img, labels, self.rng, out_hw, degrees=h["degrees"], translate=h["translate"],
+                             scale=h["scale"], shear=h["shear"], perspective=h["perspective"])
+
+    def _letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int], tuple]:
+        """The letterboxed image, its pixel xyxy labels, the original shape and ratio_pad."""
+        img, (h0, w0) = self.load_image(index)
+        shape = tuple(self.batch_shapes[self.batch_index[index]]) if self.rect else (self.imgsz, self.imgsz)
+        boxed, (gh, gw), (pad_w, pad_h) = letterbox(img, shape, scaleup=self.augment)
+        nh, nw = round(img.shape[0] * gh), round(img.shape[1] * gw)
+        labels = norm_to_pixel_xyxy(self.labels[index], nw, nh, pad_w, pad_h)
+        return boxed, labels, (h0, w0), ((nh / h0, nw / w0), (pad_w, pad_h))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """One sample: ``img`` (3, H, W) uint8 RGB, ``labels`` (n, 5) [cls, cx, cy, w, h] normalised to
+        ``img``, ``path``, ``ori_shape`` (h0, w0) and ``ratio_pad`` ((gain_h, gain_w), (pad_w, pad_h))
+        mapping ``img`` pixels back to the original: x0 = (x - pad_w) / gain_w."""
+        h = self.hyp
+        if self.mosaic and self.rng.random() < h["mosaic"]:
+            img, labels = self._load_mosaic(index)
+            if self.rng.random() < h["mixup"]:
+                img, labels = mixup(img, labels, *self._load_mosaic(int(self.rng.integers(len(self)))), self.rng)
+            ori_shape, ratio_pad = tuple(int(v) for v in self.shapes[index]), ((1.0, 1.0), (0.0, 0.0))
+        else:
+            img, labels, ori_shape, ratio_pad = self._letterboxed(index)
+            if self.augment:
+                img, labels = self._affine(img, labels, img.shape[:2])
+        if self.augment:
+            img = augment_hsv(img, self.rng, h["hsv_h"], h["hsv_s"], h["hsv_v"])
+            if self.rng.random() < h["flipud"]:
+                img, labels = flip_ud(img, labels)
+            if self.rng.random() < h["fliplr"]:
+                img, labels = flip_lr(img, labels)
+        chw = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))
+        return {
+            "img": torch.from_numpy(chw),
+            "labels": torch.from_numpy(pixel_xyxy_to_norm(labels, img.shape[1], img.shape[0])),
+            "path": self.im_files[index],
+            "ori_shape": ori_shape,
+            "ratio_pad": ratio_pad,
+        }
+
+    @staticmethod
+    def collate_fn(batch: list[dict[str, Any]]) -> dict[str, Any]:
+        """Stack samples: ``img`` (B, 3, H, W) uint8, ``targets`` (N, 6) [batch_idx, cls, cx, cy, w, h],
+        ``paths``, ``ori_shapes``, ``ratio_pads`` (lists of length B)."""
+        targets = [
+            torch.cat((torch.full((len(s["labels"]), 1), float(i)), s["labels"]), 1) for i, s in enumerate(batch)
+        ]
+        return {
+            "img": torch.stack([s["img"] for s in batch]),
+            "targets": torch.cat(targets) if targets else torch.zeros((0, 6)),
+            "paths": [s["path"] for s in batch],
+            "ori_shapes": [s["ori_shape"] for s in batch],
+            "ratio_pads": [s["ratio_pad"] for s in batch],
+        }

@@ -1,0 +1,242 @@
+"""One validating pass over a dataset's images and label files, cached so the next run starts at once.
+
+The cache is an ``.npz`` (read with ``allow_pickle=False``: arrays and UTF-8 bytes only) named
+``<labels dir>.focalyolo.cache`` beside the labels folder of the first image. It is keyed by a hash of
+every image and label path with its size and mtime, plus the class count, so any change rescans. A
+read-only dataset folder (no write bit) gets its cache under ``$FOCALYOLO_HOME/cache`` instead. The
+Ultralytics ``<labels dir>.cache`` pickle that may sit beside it is neither read nor overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .image_io import ImageReadError, inspect_image
+from .labels import read_label_file
+from .paths import focalyolo_home, img2label_path
+
+CACHE_VERSION = 1
+_SEP = "\0"
+_SUMMARY_LINES = 20
+
+# report reasons that are not problems with the data (kept out of the "problems" listing)
+BACKGROUND = "no label file: kept as a background image"
+COUNT_KEYS = ("images", "kept", "labelled", "fixed", "empty", "background", "corrupt", "bad_label_file",
+              "orphan_labels", "instances")
+
+
+@dataclass
+class ScanResult:
+    """The kept images with their validated labels, and every problem met on the way.
+
+    Attributes:
+        im_files: kept image paths (corrupt images and images with unreadable label files removed).
+        shapes: (n, 2) int32 original (height, width) of each kept image, EXIF orientation applied.
+        labels: per kept image an (k, 5) float32 array [cls, cx, cy, w, h] normalised.
+        report: (path, reason) for every skipped file, fixed label file, background image and orphan.
+        counts: totals for each of :data:`COUNT_KEYS` (images given, kept, with clean labels, with fixed
+            labels, with an empty label file, without one, corrupt, with an unreadable label file,
+            label files without an image, boxes).
+        cache_path: the cache file used or written (``None`` when it could not be written).
+        from_cache: whether the result came from the cache.
+    """
+
+    im_files: list[str]
+    shapes: np.ndarray
+    labels: list[np.ndarray]
+    report: list[tuple[str, str]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    cache_path: Path | None = None
+    from_cache: bool = False
+
+
+def _stat_token(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return f"{path}|-"
+    return f"{path}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def dataset_hash(im_files: list[str], label_files: list[str], nc: int | None) -> str:
+    """Hash of the paths, sizes and mtimes of all images and label files, and of ``nc``."""
+    h = hashlib.sha256(f"v{CACHE_VERSION}|nc={nc}".encode())
+    for token in map(_stat_token, im_files + label_files):
+        h.update(token.encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def cache_path_for(label_dir: Path) -> Path:
+    """Cache file for a labels folder; under ``$FOCALYOLO_HOME/cache`` if the dataset folder is read-only."""
+    local = label_dir.parent / f"{label_dir.name}.focalyolo.cache"
+    try:
+        writable = bool(os.stat(label_dir.parent).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    except OSError:
+        writable = False
+    if writable and os.access(label_dir.parent, os.W_OK):
+        return local
+    key = hashlib.sha256(str(label_dir.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return focalyolo_home() / "cache" / f"{label_dir.name}-{key}.focalyolo.cache"
+
+
+def _join(strings: list[str]) -> np.ndarray:
+    return np.frombuffer(_SEP.join(strings).encode("utf-8", "surrogateescape"), np.uint8)
+
+
+def _split(blob: np.ndarray) -> list[str]:
+    text = blob.tobytes().decode("utf-8", "surrogateescape")
+    return text.split(_SEP) if text else []
+
+
+def save_cache(path: Path, key: str, result: ScanResult) -> bool:
+    """Write the scan atomically (temp file + rename); False if the location is not writable."""
+    lengths = np.array([len(lb) for lb in result.labels], np.int64)
+    arrays = {
+        "version": np.array(CACHE_VERSION),
+        "key": _join([key]),
+        "files": _join(result.im_files),
+        "shapes": result.shapes.astype(np.int32),
+        "lengths": lengths,
+        "labels": np.concatenate(result.labels) if result.labels else np.zeros((0, 5), np.float32),
+        "report_paths": _join([p for p, _ in result.report]),
+        "report_reasons": _join([r for _, r in result.report]),
+        "count_keys": _join(list(result.counts)),
+        "count_values": np.array(list(result.counts.values()), np.int64),
+    }
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def load_cache(path: Path, key: str) -> ScanResult | None:
+    """The cached scan if ``path`` holds one for exactly this ``key``; ``None`` otherwise."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if int(z["version"]) != CACHE_VERSION or _split(z["key"]) != [key]:
+                return None
+            lengths = z["lengths"]
+            labels = np.split(z["labels"], np.cumsum(lengths)[:-1]) if len(lengths) else []
+            return ScanResult(
+                im_files=_split(z["files"]),
+                shapes=z["shapes"].astype(np.int32),
+                labels=[lb.copy() for lb in labels],
+                report=list(zip(_split(z["report_paths"]), _split(z["report_reasons"]))),
+                counts=dict(zip(_split(z["count_keys"]), z["count_values"].tolist())),
+                cache_path=path,
+                from_cache=True,
+            )
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+
+
+_Checked = tuple[tuple[int, int] | None, np.ndarray | None, list[tuple[str, str]], str]
+
+
+def _scan_one(im_file: str, label_file: str, nc: int | None) -> _Checked:
+    """Check one image and its label file: (shape or None if skipped, labels, report notes, status)."""
+    try:
+        shape = inspect_image(im_file)
+    except ImageReadError as exc:
+        return None, None, [(im_file, f"corrupt image skipped: {exc}")], "corrupt"
+    if not os.path.isfile(label_file):
+        return shape, np.zeros((0, 5), np.float32), [(im_file, BACKGROUND)], "background"
+    parsed = read_label_file(Path(label_file), nc)
+    if parsed.unreadable:
+        return None, None, [(label_file, f"{n}; image skipped") for n in parsed.notes], "bad_label_file"
+    notes = [(label_file, note) for note in parsed.notes]
+    status = "fixed" if notes else ("labelled" if len(parsed.labels) else "empty")
+    return shape, parsed.labels, notes, status
+
+
+def _orphans(label_files: list[str]) -> list[str]:
+    """Label files in the scanned labels folders whose image is not in the dataset."""
+    wanted = set(label_files)
+    found = []
+    for folder in sorted({os.path.dirname(p) for p in label_files}):
+        try:
+            names = sorted(e.name for e in os.scandir(folder) if e.is_file() and e.name.endswith(".txt"))
+        except OSError:
+            continue
+        found += [p for p in (os.path.join(folder, n) for n in names) if p not in wanted]
+    return found
+
+
+def scan_dataset(im_files: list[str], nc: int | None = None, verbose: bool = True, prefix: str = "") -> ScanResult:
+    """Validate every image/label pair once, or reuse the cache if nothing changed.
+
+    Args:
+        im_files: image paths (strings).
+        nc: number of classes, for the class-id check (``None``: only negative/fractional ids dropped).
+        verbose: show a progress bar for large scans.
+        prefix: text in front of progress messages.
+    """
+    label_files = [str(img2label_path(f)) for f in im_files]
+    key = dataset_hash(im_files, label_files, nc)
+    cache = cache_path_for(Path(label_files[0]).parent) if label_files else None
+    cached = load_cache(cache, key) if cache else None
+    orphans = [(p, "label file without an image") for p in _orphans(label_files)]
+    if cached is not None:
+        cached.report += orphans
+        cached.counts["orphan_labels"] = len(orphans)
+        return cached
+
+    counts: Counter[str] = Counter(dict.fromkeys(COUNT_KEYS, 0))
+    kept_files, shapes, labels, report = [], [], [], []
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        results = pool.map(_scan_one, im_files, label_files, [nc] * len(im_files))
+        bar = tqdm(results, total=len(im_files), desc=f"{prefix}scanning", disable=not verbose or len(im_files) < 2000)
+        for im_file, (shape, lbl, notes, status) in zip(im_files, bar):
+            counts[status] += 1
+            report += notes
+            if shape is not None:
+                kept_files.append(im_file)
+                shapes.append(shape)
+                labels.append(lbl)
+    counts["images"] = len(im_files)
+    counts["kept"] = len(kept_files)
+    counts["instances"] = int(sum(len(lb) for lb in labels))
+    result = ScanResult(kept_files, np.array(shapes, np.int32).reshape(-1, 2), labels, report, dict(counts))
+    if cache is not None and kept_files and save_cache(cache, key, result):
+        result.cache_path = cache
+    result.report += orphans
+    result.counts["orphan_labels"] = len(orphans)
+    return result
+
+
+def summarize(result: ScanResult, prefix: str = "") -> str:
+    """A short multi-line summary: totals, then the first problems with their paths."""
+    c = Counter(result.counts)
+    with_labels = c["labelled"] + c["fixed"]
+    head = (
+        f"{prefix}{c['images']} images, {c['kept']} kept ({with_labels} with labels, {c['instances']} boxes, "
+        f"{c['background']} without a label file, {c['empty']} with an empty one); "
+        f"{c['corrupt']} corrupt images and {c['bad_label_file']} unreadable label files skipped; "
+        f"{c['fixed']} label files fixed; {c['orphan_labels']} label files without an image"
+    )
+    where = "no cache written"
+    if result.cache_path:
+        where = f"cache {'reused' if result.from_cache else 'written'}: {result.cache_path}"
+    lines = [f"{head}; {where}"]
+    problems_first = sorted(result.report, key=lambda item: item[1] == BACKGROUND)
+    lines += [f"{prefix}  {path}: {reason}" for path, reason in problems_first[:_SUMMARY_LINES]]
+    if len(result.report) > _SUMMARY_LINES:
+        lines.append(f"{prefix}  ... and {len(result.report) - _SUMMARY_LINES} more (see dataset.report)")
+    return "\n".join(lines)

@@ -1,0 +1,191 @@
+"""The built-in synthetic detection dataset: coloured shapes on cluttered, textured backgrounds.
+
+Five classes (circle, square, triangle, cross, star) drawn as anti-aliased filled polygons with random
+colour, size (10% small: 6-12 px, the rest log-uniform from 14 px to half the image), rotation and mild
+stretching; 2-8 per image. Objects may overlap each other by at most a third of a box (partial
+occlusion) and a line may be drawn over them. Backgrounds are muted gradients with low-frequency
+blotches, noise and lines.
+Every image is generated from ``(seed, split, index)`` alone, so output is deterministic and
+independent of generation order. The layout is the usual YOLO one (``images/{train,val}``,
+``labels/{train,val}``, ``data.yaml``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from .paths import focalyolo_home
+
+CLASS_NAMES = ("circle", "square", "triangle", "cross", "star")
+VERSION = "synthetic-v2"  # bump whenever the generated images or labels change
+DEFAULT_SIZE = {"n_train": 400, "n_val": 100, "imgsz": 160, "seed": 0}
+SMALL_FRACTION = 0.10
+OBJECTS_PER_IMAGE = (2, 8)
+_SHIFT = 4  # fixed-point bits for sub-pixel polygon drawing
+
+
+def _unit_polygon(cls: int) -> np.ndarray:
+    """(k, 2) outline of class ``cls`` inside the unit circle, centred at the origin."""
+    if cls == 0:  # circle
+        t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    elif cls == 1:  # square
+        t = np.deg2rad(np.arange(45, 360, 90))
+    elif cls == 2:  # triangle
+        t = np.deg2rad(np.arange(-90, 270, 120))
+    elif cls == 3:  # cross: a plus sign with arms 0.36 wide
+        a = 0.36
+        return np.array([[-a, -1], [a, -1], [a, -a], [1, -a], [1, a], [a, a],
+                         [a, 1], [-a, 1], [-a, a], [-1, a], [-1, -a], [-a, -a]])
+    else:  # five-pointed star
+        t = np.deg2rad(np.arange(-90, 270, 36))
+        r = np.where(np.arange(10) % 2 == 0, 1.0, 0.42)
+        return np.stack((np.cos(t) * r, np.sin(t) * r), 1)
+    return np.stack((np.cos(t), np.sin(t)), 1)
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """(size, size, 3) uint8 muted gradient + low-frequency blotches + noise + a few lines."""
+    c0, c1 = rng.uniform(40, 210, (2, 3))
+    direction = rng.normal(size=2)
+    direction /= np.linalg.norm(direction) + 1e-9
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    t = (xx * direction[0] + yy * direction[1])
+    t = (t - t.min()) / (np.ptp(t) + 1e-9)
+    img = c0 + (c1 - c0) * t[..., None]
+    blotches = cv2.resize(rng.normal(0, 18, (4, 4, 3)), (size, size), interpolation=cv2.INTER_CUBIC)
+    img += blotches + rng.normal(0, rng.uniform(3, 12), (size, size, 3))
+    img = img.clip(0, 255).astype(np.uint8)
+    _lines(img, rng, int(rng.integers(2, 8)))
+    return img
+
+
+def _lines(img: np.ndarray, rng: np.random.Generator, n: int) -> None:
+    """Draw ``n`` random thin lines in muted colours across the image, in place."""
+    size = img.shape[0]
+    for _ in range(n):
+        p1, p2 = rng.integers(-size // 4, size + size // 4, (2, 2))
+        colour = tuple(int(v) for v in rng.uniform(30, 220, 3))
+        start, end = tuple(int(v) for v in p1), tuple(int(v) for v in p2)
+        cv2.line(img, start, end, colour, int(rng.integers(1, 3)), cv2.LINE_AA)
+
+
+def _vivid_colour(rng: np.random.Generator, avoid: np.ndarray) -> tuple[int, int, int]:
+    """A saturated BGR colour far (L2 > 100) from ``avoid`` (the background under the object)."""
+    for _ in range(20):
+        hsv = np.array([[[rng.integers(0, 180), rng.integers(140, 256), rng.integers(110, 256)]]], np.uint8)
+        bgr = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].astype(float)
+        if np.linalg.norm(bgr - avoid) > 100:
+            break
+    return tuple(int(v) for v in bgr)
+
+
+def _overlaps_too_much(box: np.ndarray, boxes: list[np.ndarray], limit: float = 0.33) -> bool:
+    """True if ``box`` covers more than ``limit`` of any placed box or is mostly covered by one."""
+    if not boxes:
+        return False
+    b = np.array(boxes)
+    iw = (np.minimum(box[2], b[:, 2]) - np.maximum(box[0], b[:, 0])).clip(0)
+    ih = (np.minimum(box[3], b[:, 3]) - np.maximum(box[1], b[:, 1])).clip(0)
+    inter = iw * ih
+    areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    own = (box[2] - box[0]) * (box[3] - box[1])
+    return bool((inter > limit * areas).any() or (inter > limit * own).any())
+
+
+def _object_size(rng: np.random.Generator, imgsz: int) -> float:
+    """Object diameter in px: small (6-12 px) with probability 0.1, else log-uniform in [14, 0.5*imgsz]."""
+    if rng.random() < SMALL_FRACTION:
+        return rng.uniform(6, 12)
+    return float(np.exp(rng.uniform(np.log(14), np.log(0.5 * imgsz))))
+
+
+def render_image(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, np.ndarray]:
+    """One (imgsz, imgsz, 3) BGR image and its (n, 5) [cls, cx, cy, w, h] normalised labels."""
+    img = _background(rng, imgsz)
+    boxes, labels = [], []
+    for _ in range(int(rng.integers(OBJECTS_PER_IMAGE[0], OBJECTS_PER_IMAGE[1] + 1))):
+        cls = int(rng.integers(len(CLASS_NAMES)))
+        radius = _object_size(rng, imgsz) / 2
+        stretch = np.exp(rng.uniform(-0.2, 0.2, 2))
+        angle = rng.uniform(0, 2 * np.pi)
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        shape = (_unit_polygon(cls) * radius * stretch) @ rot.T
+        for _attempt in range(20):
+            pts = shape + rng.uniform(0, imgsz, 2)
+            raw = np.concatenate((pts.min(0), pts.max(0)))
+            box = raw.clip(0, imgsz)
+            visible = np.prod(box[2:] - box[:2]) / max(np.prod(raw[2:] - raw[:2]), 1e-9)
+            if visible > 0.6 and not _overlaps_too_much(box, boxes):
+                break
+        else:
+            continue
+        x1, y1, x2, y2 = box.astype(int)
+        under = img[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)].reshape(-1, 3).mean(0)
+        fixed = np.round(pts * (1 << _SHIFT)).astype(np.int32)
+        cv2.fillPoly(img, [fixed], _vivid_colour(rng, under), cv2.LINE_AA, shift=_SHIFT)
+        boxes.append(box)
+        labels.append([cls, (box[0] + box[2]) / 2 / imgsz, (box[1] + box[3]) / 2 / imgsz,
+                       (box[2] - box[0]) / imgsz, (box[3] - box[1]) / imgsz])
+    _lines(img, rng, int(rng.integers(0, 2)))
+    return img, np.array(labels, np.float64).reshape(-1, 5)
+
+
+def generate_synthetic(root: Path, n_train: int = 400, n_val: int = 100, imgsz: int = 160, seed: int = 0) -> Path:
+    """Write the synthetic dataset under ``root`` and return its ``data.yaml``.
+
+    Image ``i`` of split ``s`` depends only on ``(seed, s, i)``: the same arguments give identical
+    bytes. Images are JPEG (quality 90), ``imgsz`` x ``imgsz``.
+    """
+    root = Path(root)
+    for split_id, (split, n) in enumerate((("train", n_train), ("val", n_val))):
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            img, labels = render_image(np.random.default_rng([seed, split_id, i]), imgsz)
+            _, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            (root / "images" / split / f"{i:06d}.jpg").write_bytes(jpg.tobytes())
+            rows = "".join(f"{int(r[0])} {r[1]:.6f} {r[2]:.6f} {r[3]:.6f} {r[4]:.6f}\n" for r in labels)
+            (root / "labels" / split / f"{i:06d}.txt").write_text(rows)
+    config = {
+        "path": ".",
+        "train": "images/train",
+        "val": "images/val",
+        "names": list(CLASS_NAMES),
+        "synthetic": {"version": VERSION, "seed": seed, "imgsz": imgsz, "n_train": n_train, "n_val": n_val},
+    }
+    data_yaml = root / "data.yaml"
+    data_yaml.write_text("# Built-in synthetic shapes dataset (focalyolo.data.synthetic)\n"
+                         + yaml.safe_dump(config, sort_keys=False))
+    return data_yaml
+
+
+def ensure_synthetic() -> Path:
+    """The default synthetic dataset's ``data.yaml``, generating it once (atomically) if absent.
+
+    It lives in ``$FOCALYOLO_HOME/datasets/synthetic-v2``; generation goes to a temporary sibling
+    folder that is renamed into place, so an interrupted or concurrent run never leaves half a dataset.
+    """
+    root = focalyolo_home() / "datasets" / VERSION
+    if (root / "data.yaml").is_file():
+        return root / "data.yaml"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{VERSION}-", dir=root.parent))
+    try:
+        generate_synthetic(tmp, **DEFAULT_SIZE)
+        tmp.chmod(0o755)  # mkdtemp makes it private
+        if root.exists() and not (root / "data.yaml").is_file():
+            shutil.rmtree(root)
+        os.rename(tmp, root)
+    except OSError:
+        if not (root / "data.yaml").is_file():  # not a lost race with another process
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root / "data.yaml"

@@ -1,0 +1,167 @@
+"""Run plots: image grids with boxes (``train_batch*.jpg``, ``val_batch*``), label statistics
+(``labels.jpg``) and training curves (``results.png``).
+
+Image grids are drawn with OpenCV's built-in Hershey font and charts with matplotlib's Agg canvas
+(no global backend switch, no font or file downloads).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+_PALETTE = np.array([
+    (56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72),
+    (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0), (168, 153, 44), (255, 194, 0),
+    (147, 69, 52), (255, 115, 100), (236, 24, 0), (255, 56, 132), (133, 0, 82), (255, 56, 203),
+    (200, 149, 255), (199, 55, 255),
+], np.uint8)  # BGR
+
+
+def class_colour(cls: int) -> tuple[int, int, int]:
+    """A stable BGR colour for class ``cls``."""
+    return tuple(int(v) for v in _PALETTE[int(cls) % len(_PALETTE)])
+
+
+def _as_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def _save_figure(fig: Figure, path: Path, dpi: int = 150) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=dpi)
+
+
+def plot_images(
+    images: torch.Tensor | np.ndarray,
+    targets: torch.Tensor | np.ndarray,
+    paths: Sequence[str] | None = None,
+    names: Sequence[str] | None = None,
+    fname: str | Path = "images.jpg",
+    max_subplots: int = 16,
+    conf_thres: float = 0.25,
+) -> Path:
+    """Save a grid of up to ``max_subplots`` images with their boxes and class names.
+
+    Args:
+        images: (B, 3, H, W) uint8 RGB (floats in [0, 1] are accepted too).
+        targets: (N, 6) [batch_idx, cls, cx, cy, w, h] labels, or (N, 7) with a confidence last
+            (predictions; those below ``conf_thres`` are not drawn). Boxes are normalised to the image
+            or in its pixels (detected from their range).
+        paths: file paths, whose names are written on the tiles.
+        names: class names (ids are written when missing).
+        fname: output file (``.jpg``).
+
+    Returns:
+        The written path.
+    """
+    imgs = _as_numpy(images)
+    if imgs.dtype != np.uint8:
+        imgs = (imgs * (255 if imgs.max() <= 1.0 else 1)).clip(0, 255).astype(np.uint8)
+    t = _as_numpy(targets).astype(np.float64)
+    if t.ndim != 2 or not len(t):
+        t = np.zeros((0, 6))
+    bs = min(len(imgs), max_subplots)
+    _, _, h, w = imgs.shape
+    cols = math.ceil(math.sqrt(bs))
+    rows = math.ceil(bs / cols)
+    scale = min(1.0, 1920 / (max(h, w) * cols))
+    th, tw = round(h * scale), round(w * scale)
+    grid = np.full((rows * th, cols * tw, 3), 255, np.uint8)
+    font_scale = max(0.3, min(th, tw) / 640)
+    for i in range(bs):
+        y0, x0 = (i // cols) * th, (i % cols) * tw
+        tile = cv2.resize(np.ascontiguousarray(imgs[i].transpose(1, 2, 0)[..., ::-1]), (tw, th))
+        rows_i = t[t[:, 0] == i]
+        if rows_i.shape[1] == 7:
+            rows_i = rows_i[rows_i[:, 6] >= conf_thres]
+        boxes = rows_i[:, 2:6].copy()
+        if len(boxes) and boxes.max() <= 1.01:
+            boxes *= (w, h, w, h)
+        boxes *= scale
+        for row, (cx, cy, bw, bh) in zip(rows_i, boxes):
+            cls = int(row[1])
+            colour = class_colour(cls)
+            p1, p2 = (int(cx - bw / 2), int(cy - bh / 2)), (int(cx + bw / 2), int(cy + bh / 2))
+            cv2.rectangle(tile, p1, p2, colour, 1 if min(th, tw) < 400 else 2, cv2.LINE_AA)
+            text = names[cls] if names is not None and cls < len(names) else str(cls)
+            if rows_i.shape[1] == 7:
+                text += f" {row[6]:.2f}"
+            cv2.putText(tile, text, (p1[0], max(p1[1] - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour, 1,
+                        cv2.LINE_AA)
+        if paths is not None and i < len(paths):
+            cv2.putText(tile, Path(paths[i]).name[:40], (3, th - 4), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+                        (220, 220, 220), 1, cv2.LINE_AA)
+        cv2.rectangle(tile, (0, 0), (tw - 1, th - 1), (255, 255, 255), 1)
+        grid[y0 : y0 + th, x0 : x0 + tw] = tile
+    out = Path(fname)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), grid)
+    return out
+
+
+def plot_labels(labels: torch.Tensor | np.ndarray, names: Sequence[str], save_dir: str | Path) -> Path:
+    """Save ``labels.jpg``: instances per class, box centres, box widths vs heights, and box outlines.
+
+    Args:
+        labels: (N, 5) [cls, cx, cy, w, h] normalised, all boxes of a dataset.
+        names: class names.
+        save_dir: the run folder.
+    """
+    lb = _as_numpy(labels).reshape(-1, 5)
+    nc = len(names)
+    fig = Figure(figsize=(10, 10), tight_layout=True)
+    ax = fig.subplots(2, 2).ravel()
+    counts = np.bincount(lb[:, 0].astype(int), minlength=nc)[:nc]
+    ax[0].bar(range(nc), counts, color=[np.array(class_colour(i)[::-1]) / 255 for i in range(nc)])
+    ax[0].set_ylabel("instances")
+    if nc <= 30:
+        ax[0].set_xticks(range(nc), list(names), rotation=90, fontsize=8)
+    else:
+        ax[0].set_xlabel("class id")
+    ax[1].hist2d(lb[:, 1], lb[:, 2], bins=50, range=[[0, 1], [0, 1]], cmap="Blues")
+    ax[1].set(xlabel="x", ylabel="y", title="box centres")
+    ax[2].hist2d(lb[:, 3], lb[:, 4], bins=50, range=[[0, 1], [0, 1]], cmap="Blues")
+    ax[2].set(xlabel="width", ylabel="height", title="box sizes")
+    canvas = np.full((500, 500, 3), 255, np.uint8)
+    for cls, _, _, bw, bh in lb[:1000]:
+        cv2.rectangle(canvas, (int(250 - bw * 250), int(250 - bh * 250)), (int(250 + bw * 250), int(250 + bh * 250)),
+                      class_colour(int(cls))[::-1], 1)
+    ax[3].imshow(canvas)
+    ax[3].set_title("box outlines (first 1000, centred)")
+    ax[3].axis("off")
+    out = Path(save_dir) / "labels.jpg"
+    _save_figure(fig, out, dpi=100)
+    return out
+
+
+def plot_results(csv_path: str | Path) -> Path:
+    """Save ``results.png`` beside ``results.csv``: one panel per column after ``epoch``, against epoch."""
+    path = Path(csv_path)
+    with path.open(newline="") as f:
+        rows = [[c.strip() for c in r] for r in csv.reader(f) if r]
+    header, body = rows[0], rows[1:]
+    data = np.array([[float(v) if v else np.nan for v in r] for r in body], np.float64).reshape(-1, len(header))
+    x = data[:, header.index("epoch")] if "epoch" in header else np.arange(len(data))
+    columns = header[header.index("epoch") + 1 :] if "epoch" in header else header
+    cols = min(5, max(1, len(columns)))
+    n_rows = max(1, math.ceil(len(columns) / cols))
+    fig = Figure(figsize=(3 * cols, 2.6 * n_rows), tight_layout=True)
+    axes = np.atleast_1d(fig.subplots(n_rows, cols)).ravel()
+    for ax, name in zip(axes, columns):
+        ax.plot(x, data[:, header.index(name)], marker=".", linewidth=1.5, markersize=5)
+        ax.set_title(name, fontsize=10)
+    for ax in axes[len(columns) :]:
+        ax.axis("off")
+    out = path.with_name("results.png")
+    _save_figure(fig, out, dpi=120)
+    return out
