@@ -34,7 +34,6 @@ from .optim import build_optimizer, lr_lambda
 from .validator import validate
 
 LOGGER = logging.getLogger("focalyolo")
-NOMINAL_BATCH = 64
 MAX_BAD_STEPS = 10
 CSV_COLUMNS = [
     "epoch", "train/box_loss", "train/cls_loss", "train/dfl_loss", "metrics/precision(B)", "metrics/recall(B)",
@@ -109,8 +108,7 @@ class Trainer:
             dist.init_process_group("nccl" if torch.cuda.is_available() and self.args.device != "cpu" else "gloo")
         self.device = select_device(self.args.device)
         init_seeds(self.args.seed + 1 + max(self.rank, 0), self.args.deterministic)
-        self.hyp = load_hyp(self.args.hyp)
-        self.hyp.update(self.args.overrides)
+        self.hyp = load_hyp({**load_hyp(self.args.hyp), **self.args.overrides})
         self.save_dir = self._make_save_dir()
         self.weights_dir = self.save_dir / "weights"
         self.data = load_data_config(self.args.data)
@@ -119,9 +117,13 @@ class Trainer:
         self.stride = int(self.model.stride.max())
         self._build_data()
         self.batch_per_rank = self.args.batch // self.world_size
-        self.accumulate = max(round(NOMINAL_BATCH / self.args.batch), 1)
-        weight_decay = self.hyp["weight_decay"] * self.args.batch * self.accumulate / NOMINAL_BATCH
+        self.nominal_batch = int(self.hyp.get("nbs", 64))
+        self.accumulate = max(round(self.nominal_batch / self.args.batch), 1)
+        weight_decay = self.hyp["weight_decay"] * self.args.batch * self.accumulate / self.nominal_batch
         self.optimizer = build_optimizer(self.model, self.args.optimizer, self.hyp["lr0"], self.hyp["momentum"], weight_decay)
+        nb = len(self.train_loader)
+        warmup = max(round(self.hyp["warmup_epochs"] * nb), 100) if self.hyp["warmup_epochs"] > 0 else 0
+        self.warmup_iters = min(warmup, max(self.args.epochs * nb // 2, 1))
         self.lf = lr_lambda(self.args.epochs, self.hyp["lrf"], self.args.cos_lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.ema = ModelEMA(self.model) if self.main_process else None
@@ -203,9 +205,6 @@ class Trainer:
             self._write_args()
             if self.args.plots and not self.resume_state:
                 plot_labels(self.train_set.all_labels(), self.data.names, self.save_dir)
-        nb = len(self.train_loader)
-        self.warmup_iters = max(round(self.hyp["warmup_epochs"] * nb), 100) if self.hyp["warmup_epochs"] > 0 else 0
-        self.warmup_iters = min(self.warmup_iters, max(self.args.epochs * nb // 2, 1))
         close_mosaic = self.hyp.get("close_mosaic", 15) if self.args.close_mosaic is None else self.args.close_mosaic
         patience_left = self.args.patience
         self.log(f"training {self.args.model} on {self.data.source} for {self.args.epochs} epochs at imgsz "
@@ -318,7 +317,7 @@ class Trainer:
     def _warmup(self, ni: int, epoch: int) -> None:
         """Linear warmup: bias lr from warmup_bias_lr down, other lrs up from 0, momentum up from warmup_momentum."""
         progress = ni / max(self.warmup_iters, 1)
-        self.accumulate = max(1, round(1 + (NOMINAL_BATCH / self.args.batch - 1) * progress))
+        self.accumulate = max(1, round(1 + (self.nominal_batch / self.args.batch - 1) * progress))
         target = self.hyp["lr0"] * self.lf(epoch)
         for j, group in enumerate(self.optimizer.param_groups):
             start = self.hyp["warmup_bias_lr"] if j == 2 else 0.0

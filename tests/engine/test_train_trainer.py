@@ -1,0 +1,105 @@
+"""Training engine: runs end to end, resumes exactly after an interruption, survives bad data, safe checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from focalyolo.data import generate_synthetic
+from focalyolo.engine.trainer import CSV_COLUMNS, TrainArgs, Trainer
+
+TINY_MODEL = {
+    "nc": 5, "depth_multiple": 1.0, "width_multiple": 1.0,
+    "backbone": [[-1, 1, "Conv", [8, 3, 2]], [-1, 1, "Conv", [16, 3, 2]], [-1, 1, "ADown", [16]],
+                 [-1, 1, "ADown", [16]], [-1, 1, "FocalModulationBlock", [16]], [-1, 1, "ADown", [16]]],
+    "head": [[2, 1, "Conv", [16, 3, 1]], [[2, 4, 5, 6, 4, 5], 1, "DualDDetect", ["nc"]]],
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    return generate_synthetic(tmp_path_factory.mktemp("synthetic"), n_train=16, n_val=8, imgsz=64, seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny-dual-focal.yaml"
+    path.write_text(yaml.safe_dump(TINY_MODEL))
+    return path
+
+
+def tiny_args(tmp_path: Path, model: Path, data: Path, **kw) -> TrainArgs:
+    options = dict(model=str(model), data=str(data), epochs=2, imgsz=64, batch=8, workers=0, device="cpu",
+                   project=str(tmp_path / "runs"), name="exp", plots=False, verbose=False, close_mosaic=1,
+                   overrides={"nbs": 16, "warmup_epochs": 0.5})
+    options.update(kw)
+    return TrainArgs(**options)
+
+
+def test_run_writes_results_csv_and_loadable_checkpoints(tmp_path, tiny_model, tiny_data):
+    save_dir = Trainer(tiny_args(tmp_path, tiny_model, tiny_data, plots=True)).train()
+    rows = list(csv.reader((save_dir / "results.csv").open()))
+    assert rows[0] == CSV_COLUMNS and [r[0] for r in rows[1:]] == ["1", "2"]
+    assert all(v != "" for v in rows[1])
+    for name in ("args.yaml", "results.png", "labels.jpg", "train_batch0.jpg", "PR_curve.png", "confusion_matrix.png"):
+        assert (save_dir / name).is_file(), name
+    checkpoints = {p.name: torch.load(p, map_location="cpu", weights_only=True) for p in (save_dir / "weights").glob("*.pt")}
+    assert set(checkpoints) == {"best.pt", "last.pt"} and checkpoints["last.pt"]["epoch"] == 1
+    for data in checkpoints.values():
+        assert data["names"][0] == "circle" and data["ema"] is not None and data["optimizer"] is not None
+
+
+def _final_weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, tiny_model, tiny_data):
+    reference = Trainer(tiny_args(tmp_path, tiny_model, tiny_data, name="ref", epochs=3)).train()
+
+    def interrupt(trainer: Trainer, step: int) -> None:
+        if step == 3:  # second epoch (2 steps per epoch), mid-epoch
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(tiny_args(tmp_path, tiny_model, tiny_data, name="cut", epochs=3), on_step=interrupt).train()
+    last = tmp_path / "runs" / "cut" / "weights" / "last.pt"
+    assert torch.load(last, weights_only=True)["epoch"] == 0
+    resumed = Trainer(TrainArgs(resume=str(last), verbose=False)).train()
+    assert resumed == last.parent.parent
+    expected, got = _final_weights(reference / "weights" / "last.pt"), _final_weights(last)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert torch.allclose(expected[key].float(), got[key].float(), atol=1e-6), key
+    rows = list(csv.reader((resumed / "results.csv").open()))
+    assert [r[0] for r in rows[1:]] == ["1", "2", "3"]
+
+
+def test_bad_images_and_labels_are_reported_and_training_completes(tmp_path, tiny_model, tiny_data, caplog):
+    root = tmp_path / "bad"
+    data_yaml = generate_synthetic(root, n_train=12, n_val=4, imgsz=64, seed=5)
+    train_images = sorted((root / "images" / "train").iterdir())
+    train_images[0].write_bytes(b"")                                   # zero-byte image
+    train_images[1].write_bytes(train_images[1].read_bytes()[:100])    # truncated JPEG
+    label = root / "labels" / "train" / f"{train_images[2].stem}.txt"
+    label.write_text(label.read_text() + "99 0.5 0.5 0.1 0.1\n0 nan 0.5 0.1 0.1\n1 0.5 0.5 -0.2 0.1\n")
+    trainer = Trainer(tiny_args(tmp_path, tiny_model, data_yaml, epochs=1, val=False))
+    trainer.train()
+    reported = {Path(p).name: reason for p, reason in trainer.train_set.report}
+    assert train_images[0].name in reported and train_images[1].name in reported
+    assert label.name in reported or train_images[2].name in reported
+    assert len(trainer.train_set) == 10
+    assert (trainer.save_dir / "weights" / "last.pt").is_file()
+
+
+def test_missing_dataset_is_one_clear_error(tmp_path, tiny_model):
+    from focalyolo.cli import main
+
+    code = main(["train", "--model", str(tiny_model), "--data", str(tmp_path / "nope.yaml"),
+                 "--project", str(tmp_path / "runs")])
+    assert code == 2
