@@ -15,6 +15,7 @@ import torch
 
 from focalyolo.models import build_model, load_model_config
 from focalyolo.models.edit import insert_layer
+from focalyolo.models.parser import layer_dependencies, main_head_inputs, read_rows
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "src" / "focalyolo" / "models" / "configs"
 SIZES = ("t", "s", "m", "c", "e")
@@ -22,11 +23,11 @@ BLOCKS = {"focal": "FocalModulationBlock", "attn": "SelfAttentionBlock"}
 SEED_FILE = "yolov9-c-focal"
 
 
-def insertion_point(cfg: dict) -> int:
-    """Index of the SPPELAN of the main neck (the one the detection head's last input depends on)."""
-    rows = cfg["backbone"] + cfg["head"]
-    candidates = [i for i, row in enumerate(rows) if row[2] == "SPPELAN"]
-    return max(candidates)
+def insertion_point(cfg: dict, source: str) -> int:
+    """Index of the SPPELAN on the inference path (the one the head's main-branch inputs depend on)."""
+    rows = read_rows(cfg, source)
+    main_path = layer_dependencies(rows, main_head_inputs(rows))
+    return max(i for i in main_path if rows[i].module == "SPPELAN")
 
 
 def input_channels(name: str, position: int) -> int:
@@ -59,9 +60,9 @@ def render(cfg: dict, title: str) -> str:
 
 
 def variant(size_name: str, block: str) -> tuple[dict, int]:
-    cfg, _ = load_model_config(size_name)
+    cfg, source = load_model_config(size_name)
     cfg = {k: v for k, v in cfg.items() if k in ("nc", "depth_multiple", "width_multiple", "backbone", "head")}
-    position = insertion_point(cfg)
+    position = insertion_point(cfg, source)
     channels = input_channels(size_name, position)
     return insert_layer(cfg, position, block, [channels]), position
 

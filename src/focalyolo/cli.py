@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # the command as typed, for re-running it under torchrun
     setup_logging()
     try:
         return args.run(args)
@@ -73,6 +75,9 @@ def _train(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--imgsz", type=int, default=None, help="default: 160 on synthetic data, else 640")
     parser.add_argument("--batch", type=int, default=16, help="total batch size (split across DDP processes)")
     parser.add_argument("--device", default="", help="cpu, 0, or 0,1,2,3 (several GPUs launch torchrun)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="DDP processes to launch on this machine (default: one per GPU in --device); "
+                             "with --device cpu they use the gloo backend")
     parser.add_argument("--workers", type=int, default=2, help="data-loading worker processes per rank")
     parser.add_argument("--hyp", default=None, help="hyper-parameter YAML (default: hyp.scratch-high.yaml)")
     parser.add_argument("--optimizer", default="SGD", choices=["SGD", "AdamW"])
@@ -91,9 +96,17 @@ def _train(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--no-plots", dest="plots", action="store_false")
 
     def run(args: argparse.Namespace) -> int:
-        from .engine.trainer import TrainArgs, train
+        import os
 
-        options = {k: v for k, v in vars(args).items() if k not in ("command", "run")}
+        from .engine.launch import launch, process_count
+        from .engine.trainer import TrainArgs, split_batch, train
+
+        processes = process_count(args.device, args.processes, args.resume)
+        if processes > 1 and "WORLD_SIZE" not in os.environ:
+            if not args.resume:
+                split_batch(args.batch, processes)  # fail here, once, rather than in every process
+            return launch(args.argv, processes)
+        options = {k: v for k, v in vars(args).items() if k not in ("command", "run", "argv", "processes")}
         train(TrainArgs(**options))
         return 0
 
@@ -222,8 +235,8 @@ def _convert(parser: argparse.ArgumentParser) -> Command:
     def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
-        from .engine.checkpoint import read_checkpoint, save_checkpoint
-        from .engine.convert import convert_to_gelan, converted_checkpoint, fuse_model, model_from_data
+        from .engine.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
+        from .engine.convert import convert_to_gelan, converted_checkpoint, fuse_model
         from .engine.official import import_official, transfer_weights
         from .models import build_model
 
@@ -232,7 +245,7 @@ def _convert(parser: argparse.ArgumentParser) -> Command:
         if args.from_official and args.fuse:
             parser.error("--fuse goes with --model (convert the imported checkpoint afterwards)")
         if args.model:
-            original = model_from_data(read_checkpoint(args.model))
+            original = model_from_checkpoint(read_checkpoint(args.model))
             model = convert_to_gelan(original)
             model = fuse_model(model) if args.fuse else model
             data = converted_checkpoint(model)
@@ -257,7 +270,8 @@ def _convert(parser: argparse.ArgumentParser) -> Command:
 @command("export", "export a checkpoint (or a config with random weights) to ONNX or TorchScript for inference")
 def _export(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--model", required=True, help="checkpoint (.pt), or a config name / YAML (random weights)")
-    parser.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
+    parser.add_argument("--format", default="onnx", choices=["onnx", "torchscript"],
+                        help="onnx (checked in onnxruntime) or torchscript (deprecated by PyTorch)")
     parser.add_argument("--imgsz", type=int, default=640, help="square input size, a multiple of 32")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--dynamic", action="store_true", help="ONNX: symbolic batch, height and width")

@@ -143,3 +143,14 @@ def test_cli_reports_bad_config_in_one_line(tmp_path, capsys):
     assert main(["info", "--model", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "broken.yaml:3: layer 0" in err and "Nope" in err
+
+
+@pytest.mark.parametrize("name", [f"{f}-{s}-{v}" for f in ("gelan", "yolov9") for s in "tsmce" for v in ("focal", "attn")])
+def test_context_block_sits_on_the_inference_path(name):
+    from focalyolo.models.parser import layer_dependencies, main_head_inputs, read_rows
+
+    cfg, source = load_model_config(name)
+    rows = read_rows(cfg, source)
+    main_path = layer_dependencies(rows, main_head_inputs(rows))
+    blocks = [r.index for r in rows if r.module in ("FocalModulationBlock", "SelfAttentionBlock")]
+    assert len(blocks) == 1 and blocks[0] in main_path

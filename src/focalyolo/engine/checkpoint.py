@@ -33,13 +33,22 @@ def save_checkpoint(data: dict[str, Any], path: str | Path) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # torch.save reports a failed write (disk full) as a RuntimeError
         Path(tmp_name).unlink(missing_ok=True)
-        raise CheckpointError(f"{path}: could not write checkpoint ({exc.strerror or exc}); the previous file is unchanged") from None
+        cause = _os_error_in(exc)
+        reason = (cause.strerror or str(cause)) if cause else str(exc).strip().splitlines()[0][:200]
+        raise CheckpointError(f"{path}: could not write checkpoint ({reason}); the previous file is unchanged") from None
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def _os_error_in(exc: BaseException | None) -> OSError | None:
+    """The first OSError in an exception's chain (``torch.save`` wraps a failed write in a RuntimeError)."""
+    while exc is not None and not isinstance(exc, OSError):
+        exc = exc.__cause__ or exc.__context__
+    return exc
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -61,10 +70,19 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def model_from_checkpoint(data: dict[str, Any], prefer_ema: bool = True) -> DetectionModel:
-    """Rebuild the model of a checkpoint dict and load its (EMA, if present and preferred) weights."""
+    """Rebuild the model of a checkpoint dict and load its (EMA, if present and preferred) weights.
+
+    A checkpoint marked ``"fused": True`` holds BatchNorm-folded weights: the model is fused before loading.
+    """
     model = DetectionModel(data["model_yaml"], nc=len(data["names"]))
+    if data.get("fused"):
+        model.fuse()
     state = data.get("ema") if prefer_ema and data.get("ema") is not None else data["model"]
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor's shape differs, e.g. weights of another class count than 'names'
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise CheckpointError(f"checkpoint weights do not fit its model config ({len(data['names'])} classes): {first[:200]}") from None
     if missing or unexpected:
         raise CheckpointError(f"checkpoint weights do not fit its model config: missing {missing[:3]}, unexpected {unexpected[:3]}")
     model.names = list(data["names"])
@@ -73,5 +91,9 @@ def model_from_checkpoint(data: dict[str, Any], prefer_ema: bool = True) -> Dete
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> DetectionModel:
     """Load any focalyolo checkpoint into a ready-to-use model in eval mode (EMA weights when present)."""
-    model = model_from_checkpoint(read_checkpoint(path))
+    data = read_checkpoint(path)
+    try:
+        model = model_from_checkpoint(data)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     return model.to(device).eval()

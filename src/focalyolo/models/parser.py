@@ -150,6 +150,25 @@ def read_rows(cfg: dict, source: str) -> list[LayerRow]:
     return rows
 
 
+def layer_dependencies(rows: list[LayerRow], roots: list[int]) -> set[int]:
+    """Indices of ``roots`` and every layer they read, transitively (-1, the image, is not a layer)."""
+    keep: set[int] = set()
+    stack = [r for r in roots if r >= 0]
+    while stack:
+        index = stack.pop()
+        if index not in keep:
+            keep.add(index)
+            stack.extend(s for s in rows[index].sources if s >= 0)
+    return keep
+
+
+def main_head_inputs(rows: list[LayerRow]) -> list[int]:
+    """The layers feeding the inference branch of the head (the last row): all inputs, or the second half of a
+    dual head's (its first half feeds the auxiliary branch)."""
+    head = rows[-1]
+    return head.sources[len(head.sources) // 2:] if head.module.startswith("Dual") else head.sources
+
+
 def build_layers(cfg: dict, source: str, ch: int, nc: int) -> tuple[nn.ModuleList, list[int], list[LayerRow]]:
     """Construct every layer of the config.
 

@@ -1,0 +1,160 @@
+"""Export a detector for deployment: ONNX (checked against onnxruntime) or TorchScript.
+
+The exported network is the inference form: a dual-head model is converted to GELAN, BatchNorm and
+RepConvN are fused, and the graph maps ``images`` (B, 3, H, W) float in [0, 1] to ``output0``
+(B, 4 + nc, A): xywh boxes in input pixels then class probabilities, A = sum over levels of H_i * W_i
+(8400 at 640). NMS is not part of the graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..errors import FocalYoloError
+from ..models import DetectionModel, build_model
+from ..nn.head import DDetect
+from .checkpoint import model_from_checkpoint, read_checkpoint
+from .convert import convert_to_gelan, fuse_model
+
+INPUT_NAME, OUTPUT_NAME = "images", "output0"
+DYNAMIC_AXES = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch", 2: "anchors"}}
+
+
+class ExportError(FocalYoloError):
+    """An export cannot be done as asked (input size not a multiple of the stride, fp16 without CUDA)."""
+
+
+class Fp32DecodeDetect(DDetect):
+    """DDetect that decodes boxes in fp32 and returns its input dtype: ONNX ``Range`` (anchors) has no fp16."""
+
+    def decode(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        return super().decode([f.float() for f in feats]).to(feats[0].dtype)
+
+
+def to_half(net: DetectionModel) -> DetectionModel:
+    """fp16 weights in place, except the head's box decoding (DFL and anchors), which stays fp32."""
+    net.half()
+    net.head.__class__ = Fp32DecodeDetect  # same modules and state, only ``decode`` differs
+    net.head.dfl.float()
+    return net
+
+
+def inference_model(model: DetectionModel, half: bool = False) -> DetectionModel:
+    """GELAN-converted, fused copy in eval mode; on CUDA in fp16 when ``half`` (ExportError without CUDA)."""
+    if half and not torch.cuda.is_available():
+        raise ExportError("--half needs a CUDA device (fp16 convolutions are not exported on CPU); export in fp32 instead")
+    net = fuse_model(convert_to_gelan(model))
+    return to_half(net.cuda()) if half else net
+
+
+def example_input(net: DetectionModel, imgsz: int, batch: int) -> torch.Tensor:
+    """A random (batch, 3, imgsz, imgsz) image on the model's device and dtype; imgsz must be a multiple of 32."""
+    stride = int(net.stride.max())
+    if imgsz <= 0 or imgsz % stride or batch < 1:
+        raise ExportError(f"imgsz must be a positive multiple of {stride} and batch >= 1, got imgsz={imgsz}, batch={batch}")
+    reference = next(net.parameters())
+    return torch.rand(batch, 3, imgsz, imgsz, device=reference.device, dtype=reference.dtype)
+
+
+@contextlib.contextmanager
+def _quiet_tracing() -> Iterator[None]:
+    """Silence the tracer's notes about Python-level shape logic (anchors are rebuilt from traced sizes)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+def _simplify(path: Path) -> None:
+    """Run onnx-simplifier in place when it is installed; otherwise say so and keep the plain export."""
+    try:
+        import onnx
+        import onnxsim
+    except ImportError:
+        print("simplify: onnxsim is not installed (pip install onnxsim); the model is exported unsimplified")
+        return
+    simplified, ok = onnxsim.simplify(onnx.load(str(path)))
+    if ok:
+        onnx.save(simplified, str(path))
+    else:
+        print("simplify: onnxsim could not validate the simplified graph; the model is exported unsimplified")
+
+
+def onnx_max_difference(path: Path, net: DetectionModel, example: torch.Tensor) -> float | None:
+    """Max |onnxruntime - PyTorch| on ``example`` with the CPU provider; None (with a message) if it cannot run."""
+    try:
+        import onnxruntime
+    except ImportError:
+        print("check: onnxruntime is not installed (pip install onnxruntime); the export was not verified")
+        return None
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = session.run([OUTPUT_NAME], {INPUT_NAME: example.cpu().numpy()})[0]
+    except Exception as exc:  # e.g. fp16 kernels missing on CPU
+        print(f"check: onnxruntime (CPU) could not run the model: {str(exc).splitlines()[0][:200]}")
+        return None
+    with torch.no_grad():
+        want = net(example).float().cpu().numpy()
+    return float(np.abs(got.astype(np.float32) - want).max())
+
+
+def write_onnx(net: DetectionModel, example: torch.Tensor, path: Path, dynamic: bool = False, opset: int = 17) -> None:
+    """Trace ``net`` (eval, ready for inference) on ``example`` into an ONNX file ``images`` -> ``output0``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _quiet_tracing():
+        torch.onnx.export(net, (example,), str(path), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+                          output_names=[OUTPUT_NAME], dynamic_axes=DYNAMIC_AXES if dynamic else None)
+
+
+def export_onnx(model: DetectionModel, path: str | Path, imgsz: int = 640, batch: int = 1, dynamic: bool = False,
+                half: bool = False, simplify: bool = False, opset: int = 17) -> Path:
+    """Write ``model``'s inference form as ONNX (input ``images``, output ``output0`` (B, 4 + nc, A)).
+
+    ``dynamic`` makes batch, height and width symbolic; ``half`` exports fp16 (CUDA only); ``simplify``
+    runs onnxsim if installed. The file is then run in onnxruntime on a random input and the max absolute
+    difference to PyTorch is printed.
+    """
+    path = Path(path)
+    net = inference_model(model, half)
+    example = example_input(net, imgsz, batch)
+    write_onnx(net, example, path, dynamic, opset)
+    if simplify:
+        _simplify(path)
+    diff = onnx_max_difference(path, net, example)
+    if diff is not None:
+        print(f"onnxruntime check: max abs difference to PyTorch {diff:.3g} on input {tuple(example.shape)}")
+    return path
+
+
+def export_torchscript(model: DetectionModel, path: str | Path, imgsz: int = 640, batch: int = 1,
+                       half: bool = False) -> Path:
+    """Write ``model``'s inference form as a traced TorchScript file, reload it and print the max difference.
+
+    PyTorch has deprecated TorchScript (it warns on trace/load); ONNX is the maintained route.
+    """
+    path = Path(path)
+    net = inference_model(model, half)
+    example = example_input(net, imgsz, batch)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _quiet_tracing(), torch.no_grad():
+        traced = torch.jit.trace(net, example, strict=False, check_trace=False)  # checked below, after reload
+    traced.save(str(path))
+    with torch.no_grad():
+        diff = (torch.jit.load(str(path), map_location=example.device)(example) - net(example)).abs().max().item()
+    print(f"TorchScript check: max abs difference to PyTorch {diff:.3g} on input {tuple(example.shape)}")
+    return path
+
+
+def load_export_model(source: str | Path) -> DetectionModel:
+    """The model to export: a checkpoint file (fused conversions too), or a config name / YAML with random weights."""
+    path = Path(source)
+    if path.suffix == ".pt" or (path.is_file() and path.suffix.lower() not in (".yaml", ".yml")):
+        return model_from_checkpoint(read_checkpoint(path))
+    print(f"{source} is a model config, not trained weights: exporting random weights")
+    return build_model(source)

@@ -1,0 +1,75 @@
+"""ONNX and TorchScript export of the inference form (GELAN, fused), checked against PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from focalyolo.cli import main
+from focalyolo.engine.convert import convert_to_gelan, fuse_model
+from focalyolo.engine.export import ExportError, export_onnx, export_torchscript, to_half, write_onnx
+
+
+def _run_onnx(path, x: torch.Tensor) -> np.ndarray:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["output0"], {"images": x.numpy()})[0]
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_onnx_export_matches_pytorch(tiny_dual, dynamic, tmp_path, capsys):
+    path = export_onnx(tiny_dual, tmp_path / "model.onnx", imgsz=64, batch=1, dynamic=dynamic)
+    assert "max abs difference" in capsys.readouterr().out
+    graph = onnx.load(str(path)).graph
+    assert [i.name for i in graph.input] == ["images"] and [o.name for o in graph.output] == ["output0"]
+    shapes = [(1, 3, 64, 64)] + ([(2, 3, 96, 128)] if dynamic else [])
+    for shape in shapes:
+        x = torch.rand(*shape)
+        with torch.no_grad():
+            want = tiny_dual(x).numpy()  # the dual model's main branch
+        got = _run_onnx(path, x)
+        assert got.shape == want.shape == (shape[0], 4 + 3, shape[2] * shape[3] * 21 // 1024)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # PyTorch deprecates torch.jit; the export still works
+def test_torchscript_export_matches_pytorch(tiny_dual, images, tmp_path):
+    path = export_torchscript(tiny_dual, tmp_path / "model.torchscript", imgsz=64)
+    traced = torch.jit.load(str(path))
+    with torch.no_grad():
+        torch.testing.assert_close(traced(images), tiny_dual(images), rtol=1e-4, atol=1e-4)
+
+
+def test_export_options_fail_or_degrade_clearly(tiny_dual, tmp_path, capsys):
+    with pytest.raises(ExportError, match="multiple of 32"):
+        export_onnx(tiny_dual, tmp_path / "bad.onnx", imgsz=100)
+    if not torch.cuda.is_available():
+        with pytest.raises(ExportError, match="CUDA"):
+            export_onnx(tiny_dual, tmp_path / "half.onnx", imgsz=64, half=True)
+    try:
+        import onnxsim  # noqa: F401
+    except ImportError:
+        export_onnx(tiny_dual, tmp_path / "simple.onnx", imgsz=64, simplify=True)
+        assert "onnxsim is not installed" in capsys.readouterr().out
+
+
+def test_export_command_accepts_a_config_name(tmp_path, capsys):
+    output = tmp_path / "gelan-t.onnx"
+    assert main(["export", "--model", "gelan-t", "--imgsz", "64", "--dynamic", "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert "random weights" in out and "max abs difference" in out and output.is_file()
+    assert main(["export", "--model", "gelan-t", "--imgsz", "64", "--half", "--output", str(output)]) == (
+        0 if torch.cuda.is_available() else 2)
+
+
+def test_fp16_graph_is_valid_onnx_with_fp32_box_decoding(tiny_dual, tmp_path):
+    net = to_half(fuse_model(convert_to_gelan(tiny_dual)))  # what --half does on CUDA; fp16 also runs on CPU
+    x = torch.rand(1, 3, 64, 64)
+    write_onnx(net, x.half(), tmp_path / "half.onnx", dynamic=True)
+    got = _run_onnx(tmp_path / "half.onnx", x.half())
+    with torch.no_grad():
+        want = tiny_dual(x).numpy()
+    assert got.dtype == np.float16
+    np.testing.assert_allclose(got.astype(np.float32), want, rtol=1e-2, atol=0.1)
