@@ -1,7 +1,8 @@
-"""Shared test fixtures: paths to the optional real data next to the repository."""
+"""Shared test fixtures: the optional real data next to the repository, a tiny model and dataset, log capture."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,65 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not present")
     return SHARED
+
+
+TINY_DUAL_FOCAL = {  # a PGI (dual-head) model with a focal block, small enough to train in seconds on a CPU
+    "nc": 5, "depth_multiple": 1.0, "width_multiple": 1.0,
+    "backbone": [[-1, 1, "Conv", [8, 3, 2]], [-1, 1, "Conv", [16, 3, 2]], [-1, 1, "ADown", [16]],
+                 [-1, 1, "ADown", [16]], [-1, 1, "FocalModulationBlock", [16]], [-1, 1, "ADown", [16]]],
+    "head": [[2, 1, "Conv", [16, 3, 1]], [[2, 4, 5, 6, 4, 5], 1, "DualDDetect", ["nc"]]],
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_yaml(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A YAML of :data:`TINY_DUAL_FOCAL`."""
+    import yaml
+
+    path = tmp_path_factory.mktemp("tiny-model") / "tiny-dual-focal.yaml"
+    path.write_text(yaml.safe_dump(TINY_DUAL_FOCAL))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_data_yaml(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic dataset (5 classes) at 64 px: 16 train and 4 val images."""
+    from focalyolo.data import generate_synthetic
+
+    return generate_synthetic(tmp_path_factory.mktemp("tiny-data"), n_train=16, n_val=4, imgsz=64, seed=3)
+
+
+class _ListHandler(logging.Handler):
+    """Collects log records in a list."""
+
+    def __init__(self, records: list[logging.LogRecord]):
+        super().__init__(logging.DEBUG)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def focalyolo_log() -> list[logging.LogRecord]:
+    """Records of the ``focalyolo`` logger during the test (works after the CLI has stopped propagation)."""
+    records: list[logging.LogRecord] = []
+    handler = _ListHandler(records)
+    logger = logging.getLogger("focalyolo")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    yield records
+    logger.removeHandler(handler)
+    logger.setLevel(old_level)
+
+
+@pytest.fixture
+def one_thread(monkeypatch: pytest.MonkeyPatch):
+    """Run torch on one thread, here and in child processes (``OMP_NUM_THREADS``): on a busy shared CPU the
+    threads of a tiny model's kernels spend most of their time waiting for each other (10-30x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    yield
+    torch.set_num_threads(threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .errors import FocalYoloError
 from .models import DetectionModel, build_model
 from .utils.logging import setup_logging
 
@@ -52,6 +53,8 @@ class YOLO:
         from .engine.validator import validate
 
         config = load_data_config(data)
+        if self.model.nc != config.nc:
+            raise FocalYoloError(f"{self.source} predicts {self.model.nc} classes but {config.source} has {config.nc}")
         stride = int(self.model.stride.max())
         dataset = YOLODataset(config.val, imgsz, rect=True, batch_size=batch, stride=stride, nc=config.nc, prefix="val: ")
         loader = build_dataloader(dataset, batch, kwargs.pop("workers", 2), shuffle=False)

@@ -295,3 +295,119 @@ def _export(parser: argparse.ArgumentParser) -> Command:
         return 0
 
     return run
+
+
+def _int_list(text: str) -> list[int]:
+    """``"320,640"`` -> [320, 640] (argparse type for comma-separated sizes, batches and seeds)."""
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _name_list(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _command_text(name: str, args: argparse.Namespace, defaults: argparse.Namespace) -> str:
+    """The command line for the reports: as typed when ``main`` kept it, else the sub-command and every option
+    that differs from its default."""
+    import shlex
+
+    if getattr(args, "argv", None):
+        return shlex.join(["focalyolo", *args.argv])
+    parts = ["focalyolo", name]
+    for key, value in vars(args).items():
+        if key in ("command", "run", "argv") or value == getattr(defaults, key, None):
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag)
+        else:
+            text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            parts += [flag, text]
+    return " ".join(parts)
+
+
+@command("benchmark", "latency, GFLOPs and parameters of models (or of the focal/attention blocks) on this machine")
+def _benchmark(parser: argparse.ArgumentParser) -> Command:
+    parser.add_argument("--models", type=_name_list, default=_name_list("gelan-t,gelan-t-focal,gelan-t-attn"),
+                        help="comma-separated config names or YAMLs")
+    parser.add_argument("--imgsz", type=_int_list, default=_int_list("320,640,1280"), help="input sizes (models)")
+    parser.add_argument("--batch", type=_int_list, default=_int_list("1,8"), help="batch sizes (models)")
+    parser.add_argument("--onnx", action="store_true", help="also time the fused model in ONNX Runtime")
+    parser.add_argument("--channels-last", action="store_true", help="also time the fused model in NHWC memory format")
+    parser.add_argument("--no-eager", dest="eager", action="store_false", help="skip the unfused eager rows")
+    parser.add_argument("--blocks", action="store_true",
+                        help="benchmark FocalModulationBlock vs SelfAttentionBlock at gelan-c's P5/P4 maps instead")
+    parser.add_argument("--sizes", type=_int_list, default=_int_list("320,640,960,1280"), help="input sizes (--blocks)")
+    parser.add_argument("--level", type=_name_list, default=_name_list("P5,P4"), help="P5, P4 or P5,P4 (--blocks)")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false",
+                        help="--blocks: skip the whole-gelan-c reference rows")
+    parser.add_argument("--runs", type=int, default=10, help="timed runs per row (median and p10-p90 reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
+    parser.add_argument("--max-seconds", type=float, default=None, help="time budget per row (at least 3 runs)")
+    parser.add_argument("--device", default="cpu", help="cpu or a CUDA device (models only)")
+    parser.add_argument("--threads", type=int, default=None, help="torch (and ONNX Runtime) threads")
+    parser.add_argument("--wait-load", type=float, default=None,
+                        help="first wait (up to 5 min) for the 1-minute load average to drop below this")
+    parser.add_argument("--output", default=None, help="output folder (default: runs/benchmark/exp, numbered)")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        import torch
+
+        from .benchmark.timing import wait_for_quiet
+        from .utils.files import increment_path
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        if args.wait_load:
+            wait_for_quiet(args.wait_load)
+        output = Path(args.output) if args.output else increment_path(Path("runs/benchmark/exp"), mkdir=True)
+        text = _command_text("benchmark", args, parser.parse_args([]))
+        if args.blocks:
+            from .benchmark.blocks import benchmark_blocks
+
+            benchmark_blocks(args.sizes, args.level, args.runs, args.warmup, args.baseline, args.max_seconds,
+                             output, text)
+        else:
+            from .benchmark.models import benchmark_models
+            from .utils.torch_utils import select_device
+
+            backends = (["eager"] if args.eager else []) + ["fused"]
+            backends += (["channels_last"] if args.channels_last else []) + (["onnxruntime"] if args.onnx else [])
+            benchmark_models(args.models, args.imgsz, args.batch, args.runs, args.warmup, backends,
+                             select_device(args.device), args.max_seconds, output, text)
+        return 0
+
+    return run
+
+
+@command("compare", "train models over several seeds under one schedule and write the ablation table (resumable)")
+def _compare(parser: argparse.ArgumentParser) -> Command:
+    parser.add_argument("--models", type=_name_list, default=_name_list("gelan-t,gelan-t-focal,gelan-t-attn"),
+                        help="comma-separated config names or YAMLs")
+    parser.add_argument("--data", default="synthetic", help="data YAML, COCO JSON, or 'synthetic'")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--imgsz", type=int, default=160)
+    parser.add_argument("--seeds", type=_int_list, default=_int_list("0,1,2"))
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--hyp", default=None, help="hyper-parameter YAML (default: hyp.scratch-high.yaml)")
+    parser.add_argument("--device", default="", help="cpu or 0 (default: GPU 0 if present, else CPU)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--latency-runs", type=int, default=20, help="timed CPU runs for each model's latency")
+    parser.add_argument("--plots", action="store_true", help="write each run's training plots")
+    parser.add_argument("--project", default="runs/compare")
+    parser.add_argument("--name", default="exp", help="the ablation folder; the same name resumes it")
+
+    def run(args: argparse.Namespace) -> int:
+        from .benchmark.compare import compare
+
+        compare(args.models, args.data, args.epochs, args.imgsz, args.seeds, args.batch, args.hyp, args.device,
+                args.workers, args.project, args.name, args.latency_runs, args.plots,
+                command=_command_text("compare", args, parser.parse_args([])))
+        return 0
+
+    return run

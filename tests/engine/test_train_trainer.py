@@ -103,3 +103,27 @@ def test_missing_dataset_is_one_clear_error(tmp_path, tiny_model):
     code = main(["train", "--model", str(tiny_model), "--data", str(tmp_path / "nope.yaml"),
                  "--project", str(tmp_path / "runs")])
     assert code == 2
+
+
+def test_non_finite_loss_skips_the_step_and_a_run_of_them_stops(tmp_path, tiny_model, tiny_data, caplog):
+    from focalyolo.errors import FocalYoloError
+
+    trainer = Trainer(tiny_args(tmp_path, tiny_model, tiny_data, epochs=1, val=False))
+    real_loss, calls = trainer.loss_fn, {"n": 0}
+
+    def sometimes_nan(preds, targets):
+        loss, items = real_loss(preds, targets)
+        calls["n"] += 1
+        return (loss * float("nan"), items) if calls["n"] == 1 else (loss, items)
+
+    trainer.loss_fn = sometimes_nan
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    stats = trainer.train_epoch(0)
+    assert stats.skipped == 1 and stats.steps == 2
+    assert "non-finite loss" in caplog.text
+    assert any(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+
+    trainer.loss_fn = lambda preds, targets: (real_loss(preds, targets)[0] * float("inf"), torch.zeros(3))
+    with pytest.raises(FocalYoloError, match="diverged"):
+        for epoch in range(1, 10):
+            trainer.train_epoch(epoch)

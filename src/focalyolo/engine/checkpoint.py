@@ -37,7 +37,8 @@ def save_checkpoint(data: dict[str, Any], path: str | Path) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         cause = _os_error_in(exc)
         reason = (cause.strerror or str(cause)) if cause else str(exc).strip().splitlines()[0][:200]
-        raise CheckpointError(f"{path}: could not write checkpoint ({reason}); the previous file is unchanged") from None
+        raise CheckpointError(f"{path}: could not write checkpoint ({reason}); "
+                              f"the previous file is unchanged") from None
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
@@ -82,7 +83,8 @@ def model_from_checkpoint(data: dict[str, Any], prefer_ema: bool = True) -> Dete
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor's shape differs, e.g. weights of another class count than 'names'
         first = str(exc).strip().splitlines()[-1].strip()
-        raise CheckpointError(f"checkpoint weights do not fit its model config ({len(data['names'])} classes): {first[:200]}") from None
+        raise CheckpointError(f"checkpoint weights do not fit its model config ({len(data['names'])} classes): "
+                              f"{first[:200]}") from None
     if missing or unexpected:
         raise CheckpointError(f"checkpoint weights do not fit its model config: missing {missing[:3]}, unexpected {unexpected[:3]}")
     model.names = list(data["names"])

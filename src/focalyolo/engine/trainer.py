@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -104,19 +105,22 @@ class Trainer:
         self.args = args.resolved()
         self.rank, self.local_rank, self.world_size = distributed_env()
         self.main_process = self.rank in (-1, 0)
-        if self.world_size > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() and self.args.device != "cpu" else "gloo")
+        self.batch_per_rank = split_batch(self.args.batch, self.world_size)
         self.device = select_device(self.args.device)
+        self.owns_process_group = self.world_size > 1 and not dist.is_initialized()
+        if self.owns_process_group:
+            if self.device.type == "cuda":
+                torch.cuda.set_device(self.device)
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         init_seeds(self.args.seed + 1 + max(self.rank, 0), self.args.deterministic)
         self.hyp = load_hyp({**load_hyp(self.args.hyp), **self.args.overrides})
-        self.save_dir = self._make_save_dir()
-        self.weights_dir = self.save_dir / "weights"
         self.data = load_data_config(self.args.data)
         self.model = self._build_model()
         self.loss_fn = DetectionLoss(self.model.head, self.hyp)
         self.stride = int(self.model.stride.max())
         self._build_data()
-        self.batch_per_rank = self.args.batch // self.world_size
+        self.save_dir = self._make_save_dir()  # only once the data and model are known to be good
+        self.weights_dir = self.save_dir / "weights"
         self.nominal_batch = int(self.hyp.get("nbs", 64))
         self.accumulate = max(round(self.nominal_batch / self.args.batch), 1)
         weight_decay = self.hyp["weight_decay"] * self.args.batch * self.accumulate / self.nominal_batch
@@ -127,7 +131,8 @@ class Trainer:
         self.lf = lr_lambda(self.args.epochs, self.hyp["lrf"], self.args.cos_lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.ema = ModelEMA(self.model) if self.main_process else None
-        self.start_epoch, self.best_fitness = 0, -1.0
+        self.start_epoch, self.best_fitness = 0, float("-inf")  # without validation fitness is -loss
+        self.bad_steps_in_a_row = 0
         if self.resume_state:
             self._restore(self.resume_state)
         self.net = self._wrap_distributed(self.model)
@@ -154,10 +159,14 @@ class Trainer:
         model.names = list(self.data.names)
         weights = self.args.weights or (self.args.model if from_checkpoint else None)
         if weights and not self.args.resume:
-            transferred, total = transfer_by_name(model, source if weights == self.args.model else read_checkpoint(weights))
-            self.log(f"weights: transferred {transferred}/{total} tensors from {weights}")
+            report = transfer_by_name(model, source if weights == self.args.model else read_checkpoint(weights))
+            if self.main_process:
+                LOGGER.log(logging.WARNING if report.skipped else logging.INFO, f"weights: {report.summary(weights)}")
         if self.args.sync_bn and self.world_size > 1:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            if self.device.type == "cuda":
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            else:
+                self.log("--sync-bn ignored: SyncBatchNorm runs on CUDA only; each process normalises its own slice")
         model = model.to(self.device)
         if self.device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
@@ -167,7 +176,7 @@ class Trainer:
         args, verbose = self.args, self.main_process and self.args.verbose
         self.train_set = YOLODataset(self.data.train, args.imgsz, augment=True, hyp=self.hyp, batch_size=args.batch,
                                      stride=self.stride, prefix="train: ", nc=self.data.nc, seed=args.seed, verbose=verbose)
-        self.train_loader = build_dataloader(self.train_set, args.batch // self.world_size, args.workers, shuffle=True,
+        self.train_loader = build_dataloader(self.train_set, self.batch_per_rank, args.workers, shuffle=True,
                                              seed=args.seed, rank=self.rank, world_size=self.world_size)
         self.val_loader = None
         if self.main_process and args.val:
@@ -178,6 +187,9 @@ class Trainer:
     def _wrap_distributed(self, model: nn.Module) -> nn.Module:
         if self.world_size <= 1:
             return model
+        # depth-wise conv weights (c, 1, k, k) get gradients whose size-1 dimension has another stride than
+        # DDP's bucket view: the memory order is the same, so DDP's performance warning about it is noise
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
@@ -190,7 +202,7 @@ class Trainer:
             self.ema.ema.load_state_dict(state["ema"])
             self.ema.updates = int(state.get("ema_updates", 0))
         self.start_epoch = int(state["epoch"]) + 1
-        self.best_fitness = float(state.get("best_fitness", -1.0))
+        self.best_fitness = float(state.get("best_fitness", float("-inf")))
         if self.start_epoch >= self.args.epochs:
             raise CheckpointError(f"{self.args.resume}: training already finished ({self.args.epochs} epochs); nothing to resume")
         self.log(f"resuming {self.save_dir} from epoch {self.start_epoch + 1}/{self.args.epochs}")
@@ -201,6 +213,13 @@ class Trainer:
 
     def train(self) -> Path:
         """Run every epoch, validate, checkpoint, plot; return the run folder."""
+        try:
+            return self._run_epochs()
+        finally:
+            if self.owns_process_group and dist.is_initialized():
+                dist.destroy_process_group()
+
+    def _run_epochs(self) -> Path:
         if self.main_process:
             self._write_args()
             if self.args.plots and not self.resume_state:
@@ -255,7 +274,7 @@ class Trainer:
         self.net.train()
         nb = len(self.train_loader)
         mean_loss = torch.zeros(3, device=self.device)
-        bad_in_a_row, skipped = 0, 0
+        skipped = 0
         last_step = (epoch * nb) - 1 if epoch else -1
         bar = tqdm(enumerate(self.train_loader), total=nb, disable=not (self.main_process and self.args.verbose),
                    bar_format="{l_bar}{bar:10}{r_bar}")
@@ -275,16 +294,16 @@ class Trainer:
             loss, items = self.loss_fn(preds, targets)
             if self.world_size > 1:
                 loss = loss * self.world_size
-            if not torch.isfinite(loss):
+            if not self._finite_everywhere(loss):
                 skipped += 1
-                bad_in_a_row += 1
+                self.bad_steps_in_a_row += 1
                 self.optimizer.zero_grad(set_to_none=True)
                 LOGGER.warning(f"epoch {epoch + 1} step {i}: non-finite loss {items.tolist()}, step skipped")
-                if bad_in_a_row >= MAX_BAD_STEPS:
-                    raise FocalYoloError(f"training diverged: {bad_in_a_row} non-finite losses in a row at epoch "
+                if self.bad_steps_in_a_row >= MAX_BAD_STEPS:
+                    raise FocalYoloError(f"training diverged: {self.bad_steps_in_a_row} non-finite losses in a row at epoch "
                                          f"{epoch + 1}; lower lr0 (now {self.hyp['lr0']}) or disable AMP with --no-amp")
                 continue
-            bad_in_a_row = 0
+            self.bad_steps_in_a_row = 0
             self.scaler.scale(loss).backward()
             if ni - last_step >= self.accumulate or i == nb - 1:
                 self._optimizer_step()
@@ -303,7 +322,18 @@ class Trainer:
                 self.on_step(self, ni)
         if skipped:
             LOGGER.warning(f"epoch {epoch + 1}: skipped {skipped} step(s) with non-finite loss")
+        if self.world_size > 1:  # report the mean over all processes' slices, as one process would
+            dist.all_reduce(mean_loss)
+            mean_loss /= self.world_size
         return EpochStats(mean_loss.cpu(), nb, skipped)
+
+    def _finite_everywhere(self, loss: torch.Tensor) -> bool:
+        """Whether the loss is finite on every process: under DDP all must skip a step together, or the
+        gradient all-reduces of the next steps would pair up across different iterations."""
+        finite = torch.isfinite(loss.detach()).float()
+        if self.world_size > 1:
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        return bool(finite)
 
     def _optimizer_step(self) -> None:
         self.scaler.unscale_(self.optimizer)
@@ -362,6 +392,7 @@ class Trainer:
             "epoch": epoch,
             "best_fitness": self.best_fitness,
             "train_args": asdict(self.args),
+            "world_size": self.world_size,
             "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
 
@@ -386,13 +417,40 @@ class Trainer:
         self.log(f"done: {self.save_dir} (weights in {self.weights_dir})")
 
 
-def transfer_by_name(model: nn.Module, checkpoint: dict[str, Any]) -> tuple[int, int]:
-    """Copy checkpoint tensors into ``model`` where name and shape match; returns (transferred, model total)."""
+@dataclass
+class TransferReport:
+    """What :func:`transfer_by_name` copied: counts, and the tensors skipped for a different shape."""
+
+    transferred: int
+    total: int
+    skipped: list[tuple[str, tuple[int, ...], tuple[int, ...]]]
+
+    def summary(self, source: str, shown: int = 6) -> str:
+        """One line: ``transferred 230/242 tensors from x.pt; 12 skipped (...): name (ckpt) -> (model), ...``."""
+        text = f"transferred {self.transferred}/{self.total} tensors from {source}"
+        if not self.skipped:
+            return text
+        listed = ", ".join(f"{name} {tuple(a)} -> {tuple(b)}" for name, a, b in self.skipped[:shown])
+        more = f", ... and {len(self.skipped) - shown} more" if len(self.skipped) > shown else ""
+        return f"{text}; {len(self.skipped)} skipped (shape differs, e.g. another class count): {listed}{more}"
+
+
+def split_batch(batch: int, world_size: int) -> int:
+    """Each process's share of the total ``batch``; FocalYoloError unless it splits evenly over ``world_size``."""
+    if batch < 1 or batch % world_size:
+        raise FocalYoloError(f"--batch {batch} must be a positive multiple of the {world_size} training processes")
+    return batch // world_size
+
+
+def transfer_by_name(model: nn.Module, checkpoint: dict[str, Any]) -> TransferReport:
+    """Copy checkpoint tensors into ``model`` where name and shape match; report those whose shape differs."""
     source = checkpoint.get("ema") or checkpoint["model"]
     target = model.state_dict()
     matched = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+    skipped = [(k, tuple(v.shape), tuple(target[k].shape)) for k, v in source.items()
+               if k in target and target[k].shape != v.shape]
     model.load_state_dict(matched, strict=False)
-    return len(matched), len(target)
+    return TransferReport(len(matched), len(target), skipped)
 
 
 def train(args: TrainArgs | None = None, **kwargs: Any) -> Path:

@@ -11,25 +11,38 @@ import torch
 from ..errors import FocalYoloError
 
 
-def select_device(device: str | int | None = "") -> torch.device:
-    """``"cpu"``, ``"0"``, ``"cuda:1"`` or empty (CUDA 0 if present, else CPU) -> a torch.device.
-
-    Under torchrun each process uses the GPU of its ``LOCAL_RANK``.
-    """
+def parse_device_ids(device: str | int | None) -> list[int]:
+    """GPU indices named by a ``--device`` value: ``"0,1,3"`` -> [0, 1, 3]; ``""``/``"cpu"``/``"mps"`` -> []."""
     text = str(device if device is not None else "").strip().lower().replace("cuda:", "")
+    if text in ("", "cpu", "mps"):
+        return []
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise FocalYoloError(f"--device {device}: expected cpu, a GPU index or a list like 0,1,2,3") from None
+
+
+def select_device(device: str | int | None = "") -> torch.device:
+    """``"cpu"``, ``"0"``, ``"cuda:1"``, ``"0,1"`` or empty (CUDA 0 if present, else CPU) -> a torch.device.
+
+    Under torchrun the process with ``LOCAL_RANK`` k takes the k-th GPU of the list (of all GPUs when
+    none is named), so ``--device 2,3`` puts ranks 0 and 1 on GPUs 2 and 3.
+    """
+    text = str(device if device is not None else "").strip().lower()
     if text == "cpu" or (text == "" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if text == "mps":
         return torch.device("mps")
+    ids = parse_device_ids(text)
     if not torch.cuda.is_available():
         raise FocalYoloError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
-    local_rank = int(os.environ.get("LOCAL_RANK", -1))
-    if local_rank >= 0:
-        return torch.device("cuda", local_rank)
-    index = int(text.split(",")[0]) if text else 0
-    if index >= torch.cuda.device_count():
+    ids = ids or list(range(torch.cuda.device_count()))
+    slot = max(int(os.environ.get("LOCAL_RANK", -1)), 0)
+    if slot >= len(ids):
+        raise FocalYoloError(f"--device {device}: process {slot} has no GPU (only {len(ids)} listed or present)")
+    if ids[slot] >= torch.cuda.device_count():
         raise FocalYoloError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) present")
-    return torch.device("cuda", index)
+    return torch.device("cuda", ids[slot])
 
 
 def init_seeds(seed: int = 0, deterministic: bool = True) -> None:
