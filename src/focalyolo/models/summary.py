@@ -14,18 +14,39 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """Q K^T and softmax(.) V for (B, heads, N, d) queries over (B, heads, M, d) keys: 2 B h N M (d + d_v)."""
+    b, h, n, d = query_shape
+    m, d_v = key_shape[-2], value_shape[-1]
+    return 2 * b * h * n * m * (d + d_v)
+
+
+def _extra_formulas() -> dict:
+    formulas = {}
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if op is not None:
+        formulas[op] = _sdpa_flops
+    return formulas
+
+
+def flop_counter() -> FlopCounterMode:
+    """A silent FlopCounterMode that also counts CPU scaled-dot-product attention."""
+    return FlopCounterMode(display=False, custom_mapping=_extra_formulas())
+
+
 @torch.no_grad()
 def count_gflops(model: nn.Module, imgsz: int | tuple[int, int] = 640, ch: int = 3) -> float:
     """GFLOPs of one eval-mode forward pass on a (1, ch, H, W) input, counted by ``torch.utils.flop_counter``.
 
     A multiply-add counts as 2 FLOPs (the YOLO convention: thop MACs x 2). Convolutions, matmuls and
-    attention are counted; element-wise ops (activations, BatchNorm, pooling) are not.
+    attention (also the CPU kernel torch's table lacks, see :func:`flop_counter`) are counted;
+    element-wise ops (activations, BatchNorm, pooling) are not.
     """
     h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
     param = next(model.parameters())
     was_training = model.training
     model.eval()
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter()
     with counter:
         model(torch.zeros(1, ch, h, w, device=param.device, dtype=param.dtype))
     model.train(was_training)

@@ -53,6 +53,9 @@ def init_seeds(seed: int = 0, deterministic: bool = True) -> None:
     torch.cuda.manual_seed_all(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+        # deterministic mode would also NaN-fill every new tensor (thousands of fills per step on CPU);
+        # results do not depend on uninitialised memory, so skip that cost
+        torch.utils.deterministic.fill_uninitialized_memory = False
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

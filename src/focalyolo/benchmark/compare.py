@@ -1,0 +1,231 @@
+"""The ablation: train several models under one schedule and several seeds, then tabulate mean ± std.
+
+``compare(models, data, epochs, imgsz, seeds, ...)`` trains each (model, seed) into
+``<project>/<name>/<model>-seed<seed>/`` (an ordinary training run folder), records the final validation's
+COCO figures in that folder's ``compare.json``, and writes ``ablation.csv`` and ``ablation.md`` in
+``<project>/<name>/``: parameters, GFLOPs and CPU latency of each model's deployment form, and mAP50,
+mAP50-95, APs, APm, APl as mean ± std over the seeds.
+
+It is resumable: a (model, seed) whose ``compare.json`` exists is not retrained, and a run that stopped
+part-way continues from its ``weights/last.pt``. Run the same command again after an interruption.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..errors import FocalYoloError
+from ..models import build_model
+from ..models.summary import count_parameters
+from .flops import model_gflops
+from .models import deployment_form
+from .table import Column, render_markdown, render_text, write_csv
+from .timing import LoadMonitor, machine_info, measure
+
+RESULT_FILE = "compare.json"
+METRICS = {  # ablation column -> key in the final validation's results
+    "mAP50": "coco/AP50", "mAP50-95": "coco/AP50-95", "APs": "coco/APs", "APm": "coco/APm", "APl": "coco/APl",
+}
+SCHEDULE_KEYS = ("data", "epochs", "imgsz", "batch", "hyp")
+
+
+@dataclass
+class Schedule:
+    """What every (model, seed) run shares; a finished run recorded under another schedule is an error."""
+
+    data: str
+    epochs: int
+    imgsz: int
+    batch: int = 16
+    hyp: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The schedule as recorded: the hyper-parameters resolved (defaults + the file), not the file's path,
+        so an edited hyp file counts as another schedule."""
+        from ..data import load_hyp
+
+        return {**{k: getattr(self, k) for k in SCHEDULE_KEYS}, "hyp": load_hyp(self.hyp)}
+
+
+def run_name(model: str, seed: int) -> str:
+    return f"{Path(str(model)).name.removesuffix('.yaml')}-seed{seed}"
+
+
+def read_result(run_dir: Path, schedule: Schedule) -> dict[str, Any] | None:
+    """The recorded result of a finished run, None when the run has not finished."""
+    path = run_dir / RESULT_FILE
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text())
+    if result.get("schedule") != schedule.as_dict():
+        recorded, wanted = result.get("schedule") or {}, schedule.as_dict()
+        changed = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+        raise FocalYoloError(f"{path} was trained under another schedule ({', '.join(changed)} differ); "
+                             "use another --name (or delete that run folder) to train under the new schedule")
+    return result
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: int) -> dict[str, Any]:
+    """COCO figures of a run's ``weights/best.pt`` on the validation split (used when the trainer's own final
+    validation is not at hand, e.g. a run that finished training but stopped before recording)."""
+    from ..data import YOLODataset, build_dataloader, load_data_config
+    from ..engine.checkpoint import model_from_checkpoint, read_checkpoint
+    from ..engine.validator import validate
+    from ..utils.torch_utils import select_device
+
+    config = load_data_config(schedule.data)
+    model = model_from_checkpoint(read_checkpoint(run_dir / "weights" / "best.pt"))
+    dataset = YOLODataset(config.val, schedule.imgsz, rect=True, batch_size=schedule.batch * 2,
+                          stride=int(model.stride.max()), prefix="val: ", nc=config.nc, verbose=False)
+    loader = build_dataloader(dataset, schedule.batch * 2, workers, shuffle=False)
+    return validate(model, loader, names=config.names, device=select_device(device), coco=True, verbose=False)
+
+
+def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str = "", workers: int = 2,
+              plots: bool = False, verbose: bool = True) -> dict[str, Any]:
+    """Train (or continue, or skip) one (model, seed) run and return its recorded result."""
+    from ..engine.checkpoint import read_checkpoint
+    from ..engine.trainer import TrainArgs, Trainer
+
+    run_dir = root / run_name(model, seed)
+    done = read_result(run_dir, schedule)
+    if done is not None:
+        return {**done, "skipped": True}
+    last = run_dir / "weights" / "last.pt"
+    t0 = time.perf_counter()
+    metrics: dict[str, Any] | None = None
+    if last.is_file() and int(read_checkpoint(last)["epoch"]) + 1 >= schedule.epochs:
+        metrics = final_metrics_of(run_dir, schedule, device, workers)  # trained, not recorded
+    else:
+        args = TrainArgs(model=model, data=schedule.data, epochs=schedule.epochs, imgsz=schedule.imgsz,
+                         batch=schedule.batch, hyp=schedule.hyp, device=device, workers=workers, seed=seed,
+                         project=str(root), name=run_dir.name, exist_ok=True, plots=plots, verbose=verbose,
+                         resume=str(last) if last.is_file() else None)
+        trainer = Trainer(args)
+        trainer.train()
+        metrics = getattr(trainer, "final_metrics", None)
+        if metrics is None:
+            metrics = final_metrics_of(run_dir, schedule, device, workers)
+    result = {
+        "model": model, "seed": seed, "schedule": schedule.as_dict(),
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+        "train_seconds": time.perf_counter() - t0, "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    _write_json(run_dir / RESULT_FILE, result)
+    return {**result, "skipped": False}
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value); COCO's -1 ('no such objects') entries are
+    dropped, NaN when nothing is left."""
+    kept = [v for v in values if v is not None and v >= 0 and math.isfinite(v)]
+    if not kept:
+        return math.nan, math.nan
+    return statistics.fmean(kept), statistics.stdev(kept) if len(kept) > 1 else 0.0
+
+
+def model_costs(model: str, imgsz: int, runs: int = 20, nc: int = 80) -> dict[str, Any]:
+    """Parameters, GFLOPs at ``imgsz`` and CPU latency (batch 1, median) of a model's deployment form."""
+    net = deployment_form(build_model(model, nc=nc))
+    x = torch.rand(1, 3, imgsz, imgsz)
+
+    def fn():
+        with torch.inference_mode():
+            return net(x)
+
+    with LoadMonitor() as load:
+        timing = measure(fn, warmup=3, runs=runs)
+    return {"params": count_parameters(net), "gflops": model_gflops(net, imgsz), "latency_ms": 1000 * timing.median,
+            "latency_p10_ms": 1000 * timing.p10, "latency_p90_ms": 1000 * timing.p90, "latency_load": load.load1}
+
+
+def _pm(mean_key: str, std_key: str, scale: float = 100.0) -> Callable[[dict[str, Any]], str]:
+    def text(row: dict[str, Any]) -> str:
+        mean, std = row[mean_key], row[std_key]
+        return "–" if math.isnan(mean) else f"{scale * mean:.1f} ± {scale * std:.1f}"
+    return text
+
+
+def ablation_columns(imgsz: int) -> list[Column]:
+    columns = [Column("model", "model"), Column("params", "params (M)", lambda v: f"{v / 1e6:.2f}"),
+               Column("gflops", f"GFLOPs@{imgsz}", ".2f"), Column("latency_ms", f"CPU ms@{imgsz}", ".1f"),
+               Column("seeds", "seeds")]
+    columns += [Column(f"{name}_text", name) for name in METRICS]
+    return columns
+
+
+def ablation_rows(results: list[dict[str, Any]], costs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model: costs, then each metric's mean and std over that model's seeds."""
+    rows = []
+    for model in dict.fromkeys(r["model"] for r in results):
+        mine = [r for r in results if r["model"] == model]
+        row: dict[str, Any] = {"model": Path(str(model)).name.removesuffix(".yaml"), **costs[model],
+                               "seeds": ",".join(str(r["seed"]) for r in mine), "n": len(mine)}
+        for name, key in METRICS.items():
+            mean, std = mean_std([r["metrics"].get(key, math.nan) for r in mine])
+            row[f"{name}_mean"], row[f"{name}_std"] = mean, std
+            row[f"{name}_text"] = _pm(f"{name}_mean", f"{name}_std")(row)
+        rows.append(row)
+    return rows
+
+
+def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[int], batch: int = 16,
+            hyp: str | None = None, device: str = "", workers: int = 2, project: str = "runs/compare",
+            name: str = "exp", latency_runs: int = 20, plots: bool = False, verbose: bool = True,
+            command: str = "", log: Callable[[str], None] = print) -> Path:
+    """Train every (model, seed) not yet recorded, then write ``ablation.csv``/``ablation.md``; return the folder.
+
+    The folder is ``<project>/<name>`` itself (not numbered), so running the same command again resumes it.
+    """
+    if not models or not seeds:
+        raise FocalYoloError("compare needs at least one model and one seed")
+    root = Path(project) / name
+    root.mkdir(parents=True, exist_ok=True)
+    schedule = Schedule(data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, hyp=hyp)
+    results = []
+    for model in models:
+        for seed in seeds:
+            result = train_one(model, seed, schedule, root, device, workers, plots, verbose)
+            state = ("already done, not retrained" if result["skipped"]
+                     else f"trained in {result['train_seconds']:.0f} s")
+            log(f"{run_name(model, seed)}: {state}; mAP50-95 {result['metrics'].get('coco/AP50-95', math.nan):.4f}")
+            results.append(result)
+    from ..data import load_data_config
+
+    nc = load_data_config(data).nc
+    costs = {model: model_costs(model, imgsz, latency_runs, nc) for model in models}
+    rows = ablation_rows(results, costs)
+    columns = ablation_columns(imgsz)
+    keys = (["model", "params", "gflops", "latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_load",
+             "seeds", "n"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")])
+    write_csv(rows, root / "ablation.csv", keys)
+    info = machine_info()
+    notes = [f"schedule: data {data}, {epochs} epochs, imgsz {imgsz}, batch {batch}, hyp {hyp or 'default'}; "
+             f"seeds {', '.join(map(str, seeds))}",
+             "metrics: COCO figures (pycocotools) of each run's final validation of best.pt, in %, mean ± sample "
+             "std over seeds ('–': no objects of that size)",
+             f"params/GFLOPs/latency: the deployment form (GELAN, fused), batch 1, CPU median of {latency_runs} "
+             f"runs; machine: {info.line()}"]
+    if command:
+        notes.insert(0, f"command: `{command}`")
+    (root / "ablation.md").write_text("\n".join(["# Ablation", ""] + [f"- {n}" for n in notes] + ["",
+                                                 render_markdown(rows, columns), ""]))
+    log("")
+    log(render_text(rows, columns))
+    log(f"\nwrote {root / 'ablation.csv'} and {root / 'ablation.md'}")
+    return root
