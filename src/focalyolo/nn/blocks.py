@@ -79,11 +79,7 @@ class ELAN1(nn.Module):
         self.cv3 = Conv(c4, c4, 3, 1)
         self.cv4 = Conv(c3 + 2 * c4, c2, 1, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = list(self.cv1(x).chunk(2, 1))
-        y.append(self.cv2(y[-1]))
-        y.append(self.cv3(y[-1]))
-        return self.cv4(torch.cat(y, 1))
+    forward = RepNCSPELAN4.forward
 
 
 @register_module(channels="out_first")
