@@ -38,11 +38,21 @@ def test_greedy_pairs_is_one_to_one_by_iou() -> None:
 def test_match_predictions_needs_same_class_and_threshold() -> None:
     gt = torch.tensor([[0.0, 0.0, 100.0, 100.0]])
     pred = torch.tensor([[0.0, 0.0, 100.0, 80.0], [0.0, 0.0, 100.0, 100.0], [0.0, 0.0, 100.0, 100.0]])
-    tp = match_predictions(pred, torch.tensor([0, 0, 1]), gt, torch.tensor([0]), THRESHOLDS)
-    assert tp[1].all() and not tp[0].any() and not tp[2].any()  # the exact box wins; class 1 never matches
-    tp = match_predictions(pred[:1], torch.tensor([0]), gt, torch.tensor([0]), THRESHOLDS)
+    tp = match_predictions(pred, torch.tensor([0.5, 0.9, 0.9]), torch.tensor([0, 0, 1]), gt, torch.tensor([0]), THRESHOLDS)
+    assert tp[1].all() and not tp[0].any() and not tp[2].any()  # the exact box scores higher; class 1 never matches
+    tp = match_predictions(pred[:1], torch.ones(1), torch.tensor([0]), gt, torch.tensor([0]), THRESHOLDS)
     assert tp[0].tolist() == [t <= 0.8 + 1e-6 for t in THRESHOLDS.tolist()]  # IoU 0.8
-    assert match_predictions(pred, torch.tensor([0, 0, 1]), gt[:0], torch.zeros(0), THRESHOLDS).shape == (3, 10)
+    assert match_predictions(pred, torch.ones(3), torch.tensor([0, 0, 1]), gt[:0], torch.zeros(0), THRESHOLDS).shape == (3, 10)
+
+
+def test_matching_follows_scores_as_coco_does() -> None:
+    """A confident looser box keeps the gt it overlaps by 0.8; the tighter but less confident duplicate is a false
+    positive at 0.5-0.8 and only matches where the first cannot (IoU thresholds above 0.8)."""
+    gt = torch.tensor([[0.0, 0.0, 100.0, 100.0]])
+    pred = torch.tensor([[0.0, 0.0, 100.0, 80.0], [0.0, 0.0, 100.0, 100.0]])
+    tp = match_predictions(pred, torch.tensor([0.9, 0.3]), torch.tensor([0, 0]), gt, torch.tensor([0]), THRESHOLDS)
+    above = THRESHOLDS > 0.8 + 1e-6
+    assert tp[0].tolist() == (~above).tolist() and tp[1].tolist() == above.tolist()
 
 
 def test_compute_ap_of_perfect_ranking() -> None:
@@ -88,6 +98,19 @@ def test_map_close_to_pycocotools(source, request, make_predictions) -> None:
     assert fast.map == pytest.approx(float(coco["map"]), abs=0.02)
     assert fast.map50 == pytest.approx(float(coco["map_50"]), abs=0.02)
     assert 0.0 < fast.precision < 1.0 and 0.0 < fast.recall <= 1.0
+
+
+def test_duplicates_are_ranked_by_score_as_in_pycocotools(synthetic_gt, make_predictions) -> None:
+    """Every object detected twice: a confident loose box and a tight unconfident one. COCO gives the object to
+    the confident box and counts the tight one as a false positive; matching by IoU instead would do the
+    reverse and lose about half of the mAP50 here (0.49 against 0.99)."""
+    loose = make_predictions(synthetic_gt, nc=6, seed=2, jitter=0.08, drop=0.0, false=0.0)
+    tight = make_predictions(synthetic_gt, nc=6, seed=3, jitter=0.01, drop=0.0, false=0.0)
+    merged = [type(a)(np.concatenate((a.boxes, b.boxes)), np.concatenate((0.5 + a.scores / 2, b.scores / 2)),
+                      np.concatenate((a.labels, b.labels))) for a, b in zip(loose, tight)]
+    fast, coco = _fast_and_coco(synthetic_gt, merged, 6)
+    assert fast.map50 == pytest.approx(float(coco["map_50"]), abs=0.01)
+    assert fast.map == pytest.approx(float(coco["map"]), abs=0.01)
 
 
 def test_missed_objects_raise_fast_map_above_coco(synthetic_gt, make_predictions) -> None:

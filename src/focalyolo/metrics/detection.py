@@ -71,7 +71,7 @@ class DetectionMetrics:
         pred, gt_boxes = pred.detach(), gt_boxes.detach().reshape(-1, 4)
         gt_cls = gt_cls.detach().reshape(-1).long()
         pred_cls = pred[:, 5].long()
-        tp = match_predictions(pred[:, :4], pred_cls, gt_boxes, gt_cls, self.iou_thresholds.to(pred.device))
+        tp = match_predictions(pred[:, :4], pred[:, 4], pred_cls, gt_boxes, gt_cls, self.iou_thresholds.to(pred.device))
         self._tp.append(tp.cpu())
         self._conf.append(pred[:, 4].float().cpu())
         self._pred_cls.append(pred_cls.cpu())
