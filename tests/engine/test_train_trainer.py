@@ -13,6 +13,7 @@ import yaml
 
 from focalyolo.data import generate_synthetic
 from focalyolo.engine.trainer import CSV_COLUMNS, TrainArgs, Trainer
+from focalyolo.errors import FocalYoloError
 
 TINY_MODEL = {
     "nc": 5, "depth_multiple": 1.0, "width_multiple": 1.0,
@@ -53,6 +54,23 @@ def test_run_writes_results_csv_and_loadable_checkpoints(tmp_path, tiny_model, t
     assert set(checkpoints) == {"best.pt", "last.pt"} and checkpoints["last.pt"]["epoch"] == 1
     for data in checkpoints.values():
         assert data["names"][0] == "circle" and data["ema"] is not None and data["optimizer"] is not None
+
+
+def test_val_interval_scores_every_nth_and_the_last_epoch(tmp_path, tiny_model, tiny_data):
+    save_dir = Trainer(tiny_args(tmp_path, tiny_model, tiny_data, epochs=3, val_interval=2)).train()
+    rows = list(csv.DictReader((save_dir / "results.csv").open()))
+    scored = [row["epoch"] for row in rows if row["metrics/mAP50(B)"]]
+    assert scored == ["2", "3"] and all(row["train/box_loss"] for row in rows)
+    best = torch.load(save_dir / "weights" / "best.pt", map_location="cpu", weights_only=True)
+    assert best["epoch"] in (1, 2)  # chosen among the scored epochs only
+    with pytest.raises(FocalYoloError, match="val_interval"):
+        Trainer(tiny_args(tmp_path, tiny_model, tiny_data, val_interval=0))
+
+
+def test_imgsz_is_rounded_up_to_the_stride(tmp_path, tiny_model, tiny_data, caplog):
+    trainer = Trainer(tiny_args(tmp_path, tiny_model, tiny_data, imgsz=50))
+    assert trainer.args.imgsz == 64 and trainer.train_set.imgsz == 64
+    assert "imgsz 50 is not a multiple of the model's stride 32: using 64" in caplog.text
 
 
 def _final_weights(path: Path) -> dict[str, torch.Tensor]:

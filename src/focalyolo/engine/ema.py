@@ -19,6 +19,7 @@ class ModelEMA:
         self.ema = copy.deepcopy(unwrap(model)).eval()
         self.ema.requires_grad_(False)
         self.decay, self.tau, self.updates = decay, tau, updates
+        self._pairs: tuple[int, list[torch.Tensor], list[torch.Tensor]] | None = None
 
     def current_decay(self) -> float:
         return self.decay * (1 - math.exp(-self.updates / self.tau))
@@ -28,10 +29,18 @@ class ModelEMA:
         """Fold the model's current weights into the average (call after each optimizer step)."""
         self.updates += 1
         d = self.current_decay()
-        source = unwrap(model).state_dict()
-        for name, value in self.ema.state_dict().items():
-            if value.dtype.is_floating_point:
-                value.mul_(d).add_(source[name].detach(), alpha=1 - d)
+        averages, current = self._tensor_pairs(unwrap(model))
+        torch._foreach_lerp_(averages, current, 1 - d)  # ema += (1 - d) (model - ema), all tensors in one call
+
+    def _tensor_pairs(self, model: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The floating-point (ema, model) state tensors, listed once per model: parameters and buffers keep
+        their identity during training (optimizers and load_state_dict update them in place), and building
+        two state_dicts per step costs as much as the averaging itself."""
+        if self._pairs is None or self._pairs[0] != id(model):
+            source = model.state_dict()
+            pairs = [(v, source[k]) for k, v in self.ema.state_dict().items() if v.dtype.is_floating_point]
+            self._pairs = (id(model), [a for a, _ in pairs], [b for _, b in pairs])
+        return self._pairs[1], self._pairs[2]
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -70,6 +70,7 @@ class TrainArgs:
     amp: bool = True
     sync_bn: bool = False
     val: bool = True
+    val_interval: int = 1
     plots: bool = True
     verbose: bool = True
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -77,6 +78,8 @@ class TrainArgs:
     def resolved(self) -> "TrainArgs":
         """A copy with the size defaults filled in."""
         small = self.data == "synthetic"
+        if self.val_interval < 1:
+            raise FocalYoloError(f"val_interval must be a positive number of epochs, got {self.val_interval}")
         return TrainArgs(**{**asdict(self), "imgsz": self.imgsz or (160 if small else 640),
                             "epochs": self.epochs or (10 if small else 100)})
 
@@ -118,6 +121,10 @@ class Trainer:
         self.model = self._build_model()
         self.loss_fn = DetectionLoss(self.model.head, self.hyp)
         self.stride = int(self.model.stride.max())
+        if self.args.imgsz % self.stride:
+            size = -(-self.args.imgsz // self.stride) * self.stride
+            LOGGER.warning(f"imgsz {self.args.imgsz} is not a multiple of the model's stride {self.stride}: using {size}")
+            self.args.imgsz = size
         self._build_data()
         self.save_dir = self._make_save_dir()  # only once the data and model are known to be good
         self.weights_dir = self.save_dir / "weights"
@@ -167,10 +174,9 @@ class Trainer:
                 model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
             else:
                 self.log("--sync-bn ignored: SyncBatchNorm runs on CUDA only; each process normalises its own slice")
-        model = model.to(self.device)
-        if self.device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        return model
+        # channels-last on CPU too: oneDNN's convolutions run forward + backward ~20% faster in NHWC
+        # (gelan-t, 320, batch 16, one thread: 1.64 s against 2.09 s per step)
+        return model.to(self.device).to(memory_format=torch.channels_last)
 
     def _build_data(self) -> None:
         args, verbose = self.args, self.main_process and self.args.verbose
@@ -235,11 +241,13 @@ class Trainer:
             stats = self.train_epoch(epoch)
             stop = False
             if self.main_process:
-                metrics = self._validate() if self.val_loader is not None else {}
+                scored = self._validates_after(epoch)
+                metrics = self._validate() if scored and self.val_loader is not None else {}
                 fitness = float(metrics.get("fitness", -stats.losses.sum().item()))
-                improved = fitness > self.best_fitness
-                self.best_fitness = max(fitness, self.best_fitness)
-                patience_left = self.args.patience if improved else patience_left - 1
+                improved = scored and fitness > self.best_fitness
+                if scored:
+                    self.best_fitness = max(fitness, self.best_fitness)
+                    patience_left = self.args.patience if improved else patience_left - self.args.val_interval
                 self._write_csv_row(epoch, stats, metrics)
                 self._save(epoch, improved)
                 stop = patience_left <= 0
@@ -256,6 +264,11 @@ class Trainer:
         if self.world_size > 1:
             dist.barrier()
         return self.save_dir
+
+    def _validates_after(self, epoch: int) -> bool:
+        """Whether ``epoch`` (0-based) is scored: every ``val_interval``-th epoch and always the last one, so
+        best.pt is chosen among scored epochs and the final weights are always compared."""
+        return (epoch + 1) % self.args.val_interval == 0 or epoch + 1 == self.args.epochs
 
     def _seed_epoch(self, epoch: int) -> None:
         """Make each epoch's shuffling and augmentation a function of (seed, epoch) alone, so resume is exact."""
@@ -286,8 +299,7 @@ class Trainer:
             else:
                 self._set_lr(epoch)
             images = batch["img"].to(self.device, non_blocking=True).float() / 255
-            if self.device.type == "cuda":
-                images = images.contiguous(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=torch.channels_last)
             targets = batch["targets"].to(self.device)
             with torch.autocast(self.device.type, enabled=self.amp):
                 preds = self.net(images)
@@ -337,7 +349,7 @@ class Trainer:
 
     def _optimizer_step(self) -> None:
         self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=10.0)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=10.0, foreach=True)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
