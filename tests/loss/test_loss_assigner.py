@@ -119,3 +119,24 @@ def test_padded_slots_are_never_assigned() -> None:
     assert int(fg[0].sum()) == 10 and not fg[1].any()
     assert (gt_idx[0, fg[0]] == 0).all()
     assert target_scores[1].sum() == 0
+
+
+def test_sparse_alignment_equals_the_dense_formula() -> None:
+    """Overlaps and alignment computed on candidate pairs only equal score^alpha * CIoU^beta over all pairs."""
+    gen = torch.Generator().manual_seed(1)
+    batch, slots, anchors = 3, 5, grid_anchors()
+    xy = torch.rand(batch, slots, 2, generator=gen) * 40
+    gt = torch.cat((xy, xy + 8 + torch.rand(batch, slots, 2, generator=gen) * 24), -1)
+    pxy = torch.rand(batch, 64, 2, generator=gen) * 48
+    pred = torch.cat((pxy, pxy + 4 + torch.rand(batch, 64, 2, generator=gen) * 16), -1)
+    scores = torch.rand(batch, 64, NC, generator=gen)
+    labels = torch.randint(0, NC, (batch, slots), generator=gen)
+    mask = torch.rand(batch, slots, 1, generator=gen) > 0.3
+    assigner = TaskAlignedAssigner(topk=10, num_classes=NC)
+    candidates = anchors_inside_boxes(anchors, gt) & mask
+    overlaps, align = assigner._alignment(scores, pred, labels, gt, candidates)
+    dense_overlap = bbox_ciou(gt[:, :, None], pred[:, None]).squeeze(-1).clamp(min=0) * candidates
+    dense_scores = scores.transpose(1, 2).gather(1, labels[..., None].expand(-1, -1, 64))
+    torch.testing.assert_close(overlaps, dense_overlap)
+    torch.testing.assert_close(align, dense_scores.pow(0.5) * dense_overlap.pow(6.0))
+    assert candidates.sum() > 20 and (~candidates).sum() > 20

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -42,6 +43,36 @@ def pixel_xyxy_to_norm(labels: np.ndarray, w: int, h: int) -> np.ndarray:
     return out[(out[:, 3] > 0) & (out[:, 4] > 0)].astype(np.float32)
 
 
+class ImageCache:
+    """Least-recently-used store of decoded, resized images, bounded in bytes (0 turns it off).
+
+    A mosaic reads four images, so without it every epoch decodes each JPEG about four times; with it a
+    small dataset is decoded once per process (per worker per epoch when workers are re-created). Entries
+    are exactly what decoding would return, so results do not depend on what is cached.
+    """
+
+    def __init__(self, capacity_bytes: int):
+        self.capacity = capacity_bytes
+        self.used = 0
+        self.entries: OrderedDict[int, tuple[Any, int]] = OrderedDict()
+
+    def get(self, key: int) -> Any | None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        self.entries.move_to_end(key)
+        return entry[0]
+
+    def put(self, key: int, value: Any, size: int) -> None:
+        if size > self.capacity or key in self.entries:
+            return
+        while self.used + size > self.capacity:
+            _, (_, freed) = self.entries.popitem(last=False)
+            self.used -= freed
+        self.entries[key] = (value, size)
+        self.used += size
+
+
 class YOLODataset(Dataset):
     """Detection dataset over image files with YOLO txt labels.
 
@@ -62,6 +93,7 @@ class YOLODataset(Dataset):
         nc: number of classes; rows with class ids >= nc are dropped (``None``: not checked).
         seed: seed of the augmentation generator (workers reseed it, see :func:`seed_worker`).
         verbose: log the scan summary (pass ``False`` on non-zero ranks).
+        cache_mb: memory for decoded, resized images (:class:`ImageCache`, per process); 0 turns it off.
 
     Attributes:
         mosaic: whether training samples are mosaics; the trainer sets it False for the last epochs.
@@ -84,6 +116,7 @@ class YOLODataset(Dataset):
         nc: int | None = None,
         seed: int = 0,
         verbose: bool = True,
+        cache_mb: float = 256,
     ) -> None:
         files = [str(f) for f in img_files]
         if not files:
@@ -105,6 +138,7 @@ class YOLODataset(Dataset):
         self.rng = np.random.default_rng(seed)
         self.batch_shapes: np.ndarray | None = None
         self.batch_index = np.zeros(len(self.im_files), int)
+        self.image_cache = ImageCache(int(cache_mb * 2**20))
         if rect:
             self._sort_for_rect(batch_size, pad)
         if verbose:
@@ -135,13 +169,20 @@ class YOLODataset(Dataset):
         return len(self.im_files)
 
     def load_image(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
-        """The image resized so its long side is ``imgsz`` (BGR uint8) and its original (h, w)."""
+        """The image resized so its long side is ``imgsz`` (BGR uint8, read-only: it may be shared through
+        the cache) and its original (h, w)."""
+        cached = self.image_cache.get(index)
+        if cached is not None:
+            return cached
         path = self.im_files[index]
         try:
             img = read_image(path)
         except ImageReadError as exc:
             raise DataError(f"{path}: {exc} (changed since the label scan?)") from exc
-        return resize_long_side(img, self.imgsz, smooth_down=not self.augment), img.shape[:2]
+        resized = resize_long_side(img, self.imgsz, smooth_down=not self.augment)
+        resized.setflags(write=False)
+        self.image_cache.put(index, (resized, img.shape[:2]), resized.nbytes)
+        return resized, img.shape[:2]
 
     def _load_mosaic(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """A 4-image mosaic with random affine, cropped to (imgsz, imgsz); labels in pixel xyxy."""

@@ -104,12 +104,18 @@ class TaskAlignedAssigner(nn.Module):
         gt_bboxes: torch.Tensor,
         candidates: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, M, A) overlaps = CIoU(gt, pred) >= 0 and align = score^alpha * overlap^beta, 0 off ``candidates``."""
-        num_anchors = pd_scores.shape[1]
-        scores = pd_scores.transpose(1, 2).gather(1, labels[..., None].expand(-1, -1, num_anchors))
-        overlaps = bbox_ciou(gt_bboxes[:, :, None], pd_bboxes[:, None]).squeeze(-1).clamp_(min=0)
-        overlaps = overlaps.to(pd_scores.dtype) * candidates
-        align = scores.pow(self.alpha) * overlaps.pow(self.beta)
+        """(B, M, A) overlaps = CIoU(gt, pred) >= 0 and align = score^alpha * overlap^beta, 0 off ``candidates``.
+
+        Both are computed only on the candidate pairs (anchor centre inside a real GT), a few percent of all
+        B * M * A pairs, and scattered into zero tensors.
+        """
+        b, m, a = candidates.nonzero(as_tuple=True)
+        ciou = bbox_ciou(gt_bboxes[b, m], pd_bboxes[b, a]).squeeze(-1).clamp_(min=0).to(pd_scores.dtype)
+        scores = pd_scores[b, a, labels[b, m]]
+        overlaps = torch.zeros(candidates.shape, dtype=pd_scores.dtype, device=pd_scores.device)
+        align = torch.zeros_like(overlaps)
+        overlaps[b, m, a] = ciou
+        align[b, m, a] = scores.pow(self.alpha) * ciou.pow(self.beta)
         return overlaps, align
 
     @staticmethod
