@@ -155,13 +155,18 @@ def part_latency(opts: argparse.Namespace, threads: int, peak: float) -> dict:
     fns = {name: call(net, x) for name, net in nets.items()}
     fns.update({f"{name} (channels-last)": call(copy.deepcopy(net).to(memory_format=torch.channels_last), x_cl)
                 for name, net in nets.items()})
+    folder = Path(tempfile.mkdtemp(prefix="focalyolo-int8-"))
+    for name, detector in onnx_detectors(nets["ours gelan-c"], opts, folder).items():
+        fns[name] = call(detector, x)
+        gflops[name] = gflops["ours gelan-c"]
+        nets[name] = nets["ours gelan-c"]
     with LoadMonitor() as load:
         timings = measure_interleaved(fns, warmup=opts.warmup, runs=opts.runs)
     peak = max(peak, matmul_peak())  # a busy moment at the start must not set the bar
     print(f"{'':>38} {'params (M)':>10} {'GFLOPs':>7} {'median ms':>10} {'p10':>8} {'p90':>8} {'GFLOP/s':>8} "
           f"{'% peak':>7}")
     for name, timing in timings.items():
-        base = name.removesuffix(" (channels-last)")
+        base = name.removesuffix(" (channels-last)")  # ONNX rows: fp32 GFLOPs of the same network
         rate = gflops[base] / timing.median
         print(f"{name:>38} {sum(p.numel() for p in nets[base].parameters()) / 1e6:10.2f} {gflops[base]:7.1f} "
               f"{1000 * timing.median:10.1f} {1000 * timing.p10:8.1f} {1000 * timing.p90:8.1f} {rate:8.1f} "
@@ -172,12 +177,41 @@ def part_latency(opts: argparse.Namespace, threads: int, peak: float) -> dict:
           f"matmul peak {peak:.1f} GFLOP/s (best of the start of the script and right after this timing)")
     print(f"ratio ours/Ultralytics latency, NCHW: {ratio:.2f}x; channels-last: {ratio_cl:.2f}x "
           f"(bar <= 1.0x: {'met' if max(ratio, ratio_cl) <= 1.0 else 'missed'})")
+    ultralytics_best = min(timings["ultralytics yolov9c"].median, timings["ultralytics yolov9c (channels-last)"].median)
+    int8 = timings.get("ours gelan-c onnxruntime INT8")
+    if int8 is not None:
+        print(f"ratio ours INT8 (onnxruntime) / Ultralytics fp32 (faster of its two layouts): "
+              f"{int8.median / ultralytics_best:.2f}x (bar <= 0.6x: "
+              f"{'met' if int8.median <= 0.6 * ultralytics_best else 'missed'}); accuracy: benchmarks/int8.py")
     if opts.profile:
         for name, net in nets.items():
             print(f"\n-- profile: {name} forward (NCHW), top ops by self CPU time --")
             print(top_ops(call(net, x)))
-    return {"latency_ratio": ratio, "latency_ratio_channels_last": ratio_cl,
+    if int8 is not None:
+        ratio_int8 = {"latency_ratio_int8_vs_fp32": int8.median / ultralytics_best}
+    else:
+        ratio_int8 = {}
+    return {"latency_ratio": ratio, "latency_ratio_channels_last": ratio_cl, **ratio_int8,
             **{f"latency {k} ms": 1000 * t.median for k, t in timings.items()}}
+
+
+def onnx_detectors(model: torch.nn.Module, opts: argparse.Namespace, folder: Path) -> dict[str, torch.nn.Module]:
+    """Our model exported to ONNX (fp32) and quantized to INT8 (calibrated on 32 training images of
+    ``opts.data``), each in an onnxruntime session with the same thread count; empty without onnxruntime."""
+    try:
+        from focalyolo.data import load_data_config
+        from focalyolo.engine.export import export_onnx
+        from focalyolo.engine.onnx_model import OnnxDetector
+        from focalyolo.engine.quantize import quantize_int8
+    except ImportError as exc:
+        print(f"ONNX rows skipped: {exc}")
+        return {}
+    fp32 = folder / "gelan-c.onnx"
+    with contextlib.redirect_stdout(io.StringIO()):
+        export_onnx(model, fp32, imgsz=opts.imgsz)
+        quantize_int8(fp32, folder / "gelan-c-int8.onnx", load_data_config(opts.data).train, opts.imgsz, count=32)
+    return {"ours gelan-c onnxruntime fp32": OnnxDetector(fp32),
+            "ours gelan-c onnxruntime INT8": OnnxDetector(folder / "gelan-c-int8.onnx")}
 
 
 def top_ops(fn, rows: int = 15) -> str:

@@ -49,15 +49,13 @@ class YOLO:
 
     def val(self, data: str = "synthetic", imgsz: int = 640, batch: int = 32, **kwargs: Any) -> dict[str, Any]:
         """Validate on ``data``'s val split; returns the metrics dict (COCO figures included)."""
-        from .data import YOLODataset, build_dataloader, load_data_config
-        from .engine.validator import validate
+        from .data import load_data_config
+        from .engine.validator import build_val_loader, validate
 
         config = load_data_config(data)
         if self.model.nc != config.nc:
             raise FocalYoloError(f"{self.source} predicts {self.model.nc} classes but {config.source} has {config.nc}")
-        stride = int(self.model.stride.max())
-        dataset = YOLODataset(config.val, imgsz, rect=True, batch_size=batch, stride=stride, nc=config.nc, prefix="val: ")
-        loader = build_dataloader(dataset, batch, kwargs.pop("workers", 2), shuffle=False)
+        loader = build_val_loader(self.model, config.val, imgsz, batch, kwargs.pop("workers", 2), config.nc)
         return validate(self.model, loader, names=config.names, coco=True, **kwargs)
 
     def predict(self, source: Any, **kwargs: Any) -> list:
@@ -68,8 +66,9 @@ class YOLO:
 
     __call__ = predict
 
-    def export(self, format: str = "onnx", **kwargs: Any) -> Path:
-        """Export the converted, fused model (see ``focalyolo export``)."""
-        from .engine import export
+    def export(self, format: str = "onnx", output: str | Path | None = None, **kwargs: Any) -> list[Path]:
+        """Export the converted, fused model; keywords as ``focalyolo export`` (imgsz, batch, dynamic, half,
+        simplify, opset, int8, data, calib_images). Returns the written files (the INT8 one last)."""
+        from .engine.export import export_model
 
-        return export.export_model(self.model, format=format, **kwargs)
+        return export_model(self.model, format, output or Path(self.source).with_suffix(""), **kwargs)

@@ -93,6 +93,8 @@ def _train(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
     parser.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP")
     parser.add_argument("--no-val", dest="val", action="store_false", help="skip per-epoch validation")
+    parser.add_argument("--val-interval", type=int, default=1,
+                        help="validate every N epochs (and after the last); best.pt is picked among those")
     parser.add_argument("--no-plots", dest="plots", action="store_false")
 
     def run(args: argparse.Namespace) -> int:
@@ -115,7 +117,7 @@ def _train(parser: argparse.ArgumentParser) -> Command:
 
 @command("val", "evaluate a checkpoint on a dataset split: mAP (fast and pycocotools), plots, metrics.json")
 def _val(parser: argparse.ArgumentParser) -> Command:
-    parser.add_argument("--model", required=True, help="checkpoint (.pt); a config name gives random weights")
+    parser.add_argument("--model", required=True, help="checkpoint (.pt), exported .onnx (run in onnxruntime), or a config name (random weights)")
     parser.add_argument("--data", required=True, help="data YAML, COCO JSON, or 'synthetic'")
     parser.add_argument("--split", default="val", choices=["val", "test", "train"])
     parser.add_argument("--imgsz", type=int, default=640, help="long side of the (rect-batched) images")
@@ -135,9 +137,9 @@ def _val(parser: argparse.ArgumentParser) -> Command:
     def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
-        from .data import YOLODataset, build_dataloader, load_data_config
+        from .data import load_data_config
         from .engine.predictor import load_inference_model
-        from .engine.validator import validate
+        from .engine.validator import build_val_loader, validate
         from .errors import DataError
         from .utils.files import increment_path
         from .utils.torch_utils import select_device
@@ -150,9 +152,7 @@ def _val(parser: argparse.ArgumentParser) -> Command:
         model = load_inference_model(args.model, device)
         if model.nc != config.nc:
             raise FocalYoloError(f"{args.model} predicts {model.nc} classes but {config.source} has {config.nc}")
-        dataset = YOLODataset(files, args.imgsz, rect=True, batch_size=args.batch, stride=int(model.stride.max()),
-                              prefix=f"{args.split}: ", nc=config.nc)
-        loader = build_dataloader(dataset, args.batch, args.workers, shuffle=False)
+        loader = build_val_loader(model, files, args.imgsz, args.batch, args.workers, config.nc, f"{args.split}: ")
         save_dir = increment_path(Path(args.project) / args.name, args.exist_ok, mkdir=True)
         validate(model, loader, names=config.names, device=device, half=args.half, conf=args.conf, iou=args.iou,
                  max_det=args.max_det, save_dir=save_dir, plots=args.plots, coco=True, save_json=args.save_json)
@@ -164,7 +164,7 @@ def _val(parser: argparse.ArgumentParser) -> Command:
 
 @command("predict", "detect objects in images, folders, globs or videos; saves annotated copies")
 def _predict(parser: argparse.ArgumentParser) -> Command:
-    parser.add_argument("--model", required=True, help="checkpoint (.pt); a config name gives random weights")
+    parser.add_argument("--model", required=True, help="checkpoint (.pt), exported .onnx (run in onnxruntime), or a config name (random weights)")
     parser.add_argument("--source", required=True, help="image, folder, glob (quoted) or video file")
     parser.add_argument("--imgsz", type=int, default=640, help="long side of the network input")
     parser.add_argument("--conf", type=float, default=0.25, help="confidence threshold")
@@ -279,19 +279,20 @@ def _export(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--simplify", action="store_true", help="ONNX: run onnxsim if installed")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset version")
     parser.add_argument("--output", help="output file (default: <model>.onnx / <model>.torchscript)")
+    parser.add_argument("--int8", action="store_true",
+                        help="ONNX: also write <output>-int8.onnx, statically quantized by onnxruntime")
+    parser.add_argument("--data", default=None, help="--int8: dataset whose train images calibrate the ranges")
+    parser.add_argument("--calib-images", type=int, default=64, help="--int8: number of calibration images")
 
     def run(args: argparse.Namespace) -> int:
-        from pathlib import Path
-
-        from .engine.export import export_onnx, export_torchscript, load_export_model
+        from .engine.export import export_model, load_export_model
 
         model = load_export_model(args.model)
-        output = Path(args.output or f"{Path(args.model).with_suffix('')}.{args.format}")
-        if args.format == "onnx":
-            path = export_onnx(model, output, args.imgsz, args.batch, args.dynamic, args.half, args.simplify, args.opset)
-        else:
-            path = export_torchscript(model, output, args.imgsz, args.batch, args.half)
-        print(f"wrote {path}")
+        paths = export_model(model, args.format, args.output or args.model, imgsz=args.imgsz, batch=args.batch,
+                             dynamic=args.dynamic, half=args.half, simplify=args.simplify, opset=args.opset,
+                             int8=args.int8, data=args.data, calib_images=args.calib_images)
+        for path in paths:
+            print(f"wrote {path}")
         return 0
 
     return run

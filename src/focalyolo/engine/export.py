@@ -9,6 +9,7 @@ RepConvN are fused, and the graph maps ``images`` (B, 3, H, W) float in [0, 1] t
 from __future__ import annotations
 
 import contextlib
+import json
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -110,6 +111,12 @@ def write_onnx(net: DetectionModel, example: torch.Tensor, path: Path, dynamic: 
     with _quiet_tracing():
         torch.onnx.export(net, (example,), str(path), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
                           output_names=[OUTPUT_NAME], dynamic_axes=DYNAMIC_AXES if dynamic else None)
+    import onnx
+
+    graph = onnx.load(str(path))
+    onnx.helper.set_model_props(graph, {"stride": ",".join(str(int(s)) for s in net.stride.tolist()),
+                                        "names": json.dumps(list(net.names)), "producer": "focalyolo"})
+    onnx.save(graph, str(path))
 
 
 def export_onnx(model: DetectionModel, path: str | Path, imgsz: int = 640, batch: int = 1, dynamic: bool = False,
@@ -149,6 +156,30 @@ def export_torchscript(model: DetectionModel, path: str | Path, imgsz: int = 640
         diff = (torch.jit.load(str(path), map_location=example.device)(example) - net(example)).abs().max().item()
     print(f"TorchScript check: max abs difference to PyTorch {diff:.3g} on input {tuple(example.shape)}")
     return path
+
+
+def export_model(model: DetectionModel, format: str = "onnx", output: str | Path = "model", *, imgsz: int = 640,
+                 batch: int = 1, dynamic: bool = False, half: bool = False, simplify: bool = False, opset: int = 17,
+                 int8: bool = False, data: str | Path | None = None, calib_images: int = 64) -> list[Path]:
+    """Export ``model`` as ``format`` ("onnx" or "torchscript") to ``output`` (its suffix is replaced by the
+    format's); with ``int8`` (ONNX only) also ``<output>-int8.onnx``, calibrated on ``data``'s train images.
+    Returns the written files."""
+    output = Path(output)
+    if format not in ("onnx", "torchscript"):
+        raise ExportError(f"unknown export format '{format}' (onnx or torchscript)")
+    if int8 and (format != "onnx" or half or data is None):
+        raise ExportError("--int8 needs --format onnx, fp32 (no --half) and --data for calibration images")
+    target = output.with_suffix(f".{format}")
+    if format == "torchscript":
+        return [export_torchscript(model, target, imgsz, batch, half)]
+    paths = [export_onnx(model, target, imgsz, batch, dynamic, half, simplify, opset)]
+    if int8:
+        from ..data import load_data_config
+        from .quantize import quantize_int8
+
+        paths.append(quantize_int8(target, target.with_name(f"{target.stem}-int8.onnx"),
+                                   load_data_config(data).train, imgsz, calib_images, 1 if dynamic else batch))
+    return paths
 
 
 def load_export_model(source: str | Path) -> DetectionModel:

@@ -155,10 +155,15 @@ def preprocess(images: Sequence[np.ndarray], imgsz: int, stride: int) -> tuple[t
 
 
 def load_inference_model(weights: str | Path, device: str | torch.device = "cpu") -> DetectionModel:
-    """A model for inference: a checkpoint file, or a packaged config name / model YAML with random weights
-    (a warning says so; useful to try the pipeline without a trained model). Returned in eval mode."""
+    """A model for inference: a checkpoint file, an exported ``.onnx`` file (run in onnxruntime on the CPU, see
+    :class:`OnnxDetector`), or a packaged config name / model YAML with random weights (a warning says so;
+    useful to try the pipeline without a trained model). Returned in eval mode."""
     path = Path(weights)
     device = device if isinstance(device, torch.device) else select_device(device)
+    if path.suffix.lower() == ".onnx":
+        from .onnx_model import OnnxDetector
+
+        return OnnxDetector(path).eval()
     if path.suffix == ".pt" or (path.is_file() and path.suffix.lower() not in (".yaml", ".yml")):
         return load_model(path, device)
     model = build_model(weights)

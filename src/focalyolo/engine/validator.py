@@ -244,6 +244,23 @@ def _score_batch(batch: dict[str, Any], detections: list[torch.Tensor], metrics:
             tally.detections.append((batch["paths"][i], det.cpu()))
 
 
+def build_val_loader(model: torch.nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
+                     nc: int, prefix: str = "val: ") -> torch.utils.data.DataLoader:
+    """The evaluation loader for ``model``: rect batches (each padded to a stride multiple around ``imgsz``), or,
+    for an exported file with a fixed input size (``model.input_shape``), square letterboxes of that size."""
+    from ..data import YOLODataset, build_dataloader
+
+    fixed = getattr(model, "input_shape", (None,) * 4)[2:]
+    if all(fixed):
+        if max(fixed) != imgsz:
+            print(f"{prefix}the model takes {fixed[0]}x{fixed[1]} inputs: evaluating at imgsz {max(fixed)}")
+        dataset = YOLODataset(files, max(fixed), rect=False, nc=nc, prefix=prefix)
+    else:
+        dataset = YOLODataset(files, imgsz, rect=True, batch_size=batch, stride=int(model.stride.max()), nc=nc,
+                              prefix=prefix)
+    return build_dataloader(dataset, batch, workers, shuffle=False)
+
+
 def validate(
     model: torch.nn.Module,
     loader: Iterable[dict[str, Any]],

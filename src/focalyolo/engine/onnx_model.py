@@ -1,0 +1,78 @@
+"""Run an exported ONNX detector (fp32 or INT8) behind the eval interface of :class:`DetectionModel`.
+
+``OnnxDetector(path)(images)`` maps (B, 3, h, w) float images in [0, 1] to (B, 4 + nc, A) exactly as the
+PyTorch model in eval mode does, so :func:`focalyolo.engine.validator.validate` scores an ONNX file the
+same way it scores a checkpoint. A file exported with a fixed input shape still takes any batch of
+images that fit in it: each image is padded at the bottom/right with the letterbox grey (which moves no
+box) and batches are cut or filled to the exported batch size.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import FocalYoloError
+
+LETTERBOX_GREY = 114 / 255
+
+
+class OnnxDetector(nn.Module):
+    """An onnxruntime session on the CPU provider, called like a DetectionModel in eval mode.
+
+    Attributes: ``nc`` (classes, from the output width), ``names`` (from the metadata), ``stride`` (tensor of the export's strides,
+    from the file's metadata), ``input_shape`` ((B, 3, H, W) with ``None`` for dynamic axes).
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        super().__init__()
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise FocalYoloError("running an ONNX model needs onnxruntime (pip install onnxruntime)") from exc
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FocalYoloError(f"{self.path}: no such ONNX file")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        try:
+            self.session = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
+            raise FocalYoloError(f"{self.path}: onnxruntime cannot load it: {str(exc).splitlines()[0][:200]}") from exc
+        model_input, output = self.session.get_inputs()[0], self.session.get_outputs()[0]
+        self.input_name, self.output_name = model_input.name, output.name
+        self.input_shape = tuple(d if isinstance(d, int) else None for d in model_input.shape)
+        if not isinstance(output.shape[1], int):
+            raise FocalYoloError(f"{self.path}: output {output.name} has no fixed channel size (4 + classes)")
+        self.nc = output.shape[1] - 4
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.names: list[str] = json.loads(meta["names"]) if "names" in meta else [str(i) for i in range(self.nc)]
+        self.register_buffer("stride", torch.tensor([float(s) for s in meta.get("stride", "32").split(",")]),
+                             persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h, w) float in [0, 1] -> (B, 4 + nc, A) xywh input pixels + class scores, on ``images.device``."""
+        batch, _, height, width = images.shape
+        fixed_batch, _, fixed_h, fixed_w = self.input_shape
+        if (fixed_h and height > fixed_h) or (fixed_w and width > fixed_w):
+            raise FocalYoloError(f"{self.path}: exported for {fixed_h}x{fixed_w} inputs, got {height}x{width}; "
+                                 f"validate/predict at --imgsz {max(fixed_h or 0, fixed_w or 0)} or export with --dynamic")
+        array = images.detach().float().cpu().numpy()
+        if (fixed_h and height < fixed_h) or (fixed_w and width < fixed_w):
+            padded = np.full((batch, 3, fixed_h or height, fixed_w or width), LETTERBOX_GREY, np.float32)
+            padded[:, :, :height, :width] = array
+            array = padded
+        chunk = fixed_batch or batch
+        outputs = []
+        for start in range(0, batch, chunk):
+            part = array[start:start + chunk]
+            filled = len(part)
+            if filled < chunk:
+                part = np.concatenate([part, np.full((chunk - filled, *part.shape[1:]), LETTERBOX_GREY, np.float32)])
+            outputs.append(self.session.run([self.output_name], {self.input_name: part})[0][:filled])
+        return torch.from_numpy(np.concatenate(outputs)).to(images.device)
+

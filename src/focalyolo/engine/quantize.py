@@ -1,0 +1,85 @@
+"""INT8 ONNX by onnxruntime static quantization, calibrated on training images.
+
+The fp32 export (converted, fused) is rewritten in QDQ form: convolution and matmul weights int8 per
+output channel, their inputs uint8 with ranges observed on letterboxed calibration images. The box
+decoding (the DFL expectation and anchor arithmetic) stays fp32: it turns bin probabilities into pixel
+coordinates, where an 8-bit step would move every box by up to a stride / 16.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..data import YOLODataset
+from ..errors import FocalYoloError
+from .export import INPUT_NAME
+
+
+def calibration_batches(files: Sequence[str | Path], imgsz: int, count: int, batch: int = 1,
+                        seed: int = 0) -> Iterator[np.ndarray]:
+    """``count`` images drawn without replacement (seeded) from ``files``, letterboxed to imgsz x imgsz as the
+    exported model sees them: yields (batch, 3, imgsz, imgsz) float32 in [0, 1]."""
+    dataset = YOLODataset(files, imgsz, augment=False, rect=False, verbose=False, prefix="calibration: ")
+    order = np.random.default_rng(seed).permutation(len(dataset))[:count]
+    for start in range(0, len(order) - batch + 1, batch):
+        images = [dataset[int(i)]["img"].numpy() for i in order[start:start + batch]]
+        yield np.stack(images).astype(np.float32) / 255
+
+
+def head_decode_nodes(model_path: str | Path) -> list[str]:
+    """Names of the nodes of the head's DFL (a fixed 1x1 convolution over bin probabilities): kept fp32. The
+    rest of the decoding (anchors, strides) has no Conv/MatMul, so it is not quantized anyway."""
+    import onnx
+
+    graph = onnx.load(str(model_path)).graph
+    return [node.name for node in graph.node if "/dfl/" in node.name]
+
+
+def quantize_int8(fp32_path: str | Path, int8_path: str | Path, files: Sequence[str | Path], imgsz: int,
+                  count: int = 64, batch: int = 1, seed: int = 0) -> Path:
+    """Write the INT8 (QDQ) version of the fp32 ONNX file ``fp32_path``, calibrated on ``count`` of ``files``.
+
+    The calibration images are prepared like validation images (letterbox to ``imgsz``); ``batch`` must be
+    the exported batch size when the file has a fixed one. Ranges are min/max over the calibration set.
+    """
+    try:
+        from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
+                                              quantize_static)
+    except ImportError as exc:
+        raise FocalYoloError("INT8 export needs onnxruntime (pip install 'focalyolo[export]')") from exc
+    if not files:
+        raise FocalYoloError("INT8 calibration needs images: pass --data with a train split")
+    int8_path = Path(int8_path)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = calibration_batches(files, imgsz, count, batch, seed)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            images = next(self.batches, None)
+            return None if images is None else {INPUT_NAME: images}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(int8_path), Reader(), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=["Conv", "MatMul"], per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=head_decode_nodes(prepared),
+                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    _copy_metadata(fp32_path, int8_path)
+    return int8_path
+
+
+def _copy_metadata(source: str | Path, target: Path) -> None:
+    """Carry the export's metadata (strides) over to the quantized file, which the quantizer drops."""
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
+    model = onnx.load(str(target))
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, str(target))
