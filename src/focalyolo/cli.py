@@ -79,7 +79,8 @@ def _train(parser: argparse.ArgumentParser) -> Command:
                         help="DDP processes to launch on this machine (default: one per GPU in --device); "
                              "with --device cpu they use the gloo backend")
     parser.add_argument("--workers", type=int, default=2, help="data-loading worker processes per rank")
-    parser.add_argument("--hyp", default=None, help="hyper-parameter YAML (default: hyp.scratch-high.yaml)")
+    parser.add_argument("--hyp", default=None, help="hyper-parameter YAML or packaged name: scratch-high (default), "
+                        "cpu-short (short CPU runs)")
     parser.add_argument("--optimizer", default="SGD", choices=["SGD", "AdamW"])
     parser.add_argument("--cos-lr", action="store_true", help="cosine instead of linear lr decay")
     parser.add_argument("--close-mosaic", type=int, default=None, help="epochs at the end without mosaic")
@@ -395,7 +396,8 @@ def _compare(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--imgsz", type=int, default=160)
     parser.add_argument("--seeds", type=_int_list, default=_int_list("0,1,2"))
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--hyp", default=None, help="hyper-parameter YAML (default: hyp.scratch-high.yaml)")
+    parser.add_argument("--hyp", default=None, help="hyper-parameter YAML or packaged name: scratch-high (default), "
+                        "cpu-short (short CPU runs)")
     parser.add_argument("--device", default="", help="cpu or 0 (default: GPU 0 if present, else CPU)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--latency-runs", type=int, default=20, help="timed CPU runs for each model's latency")
