@@ -400,6 +400,8 @@ def _compare(parser: argparse.ArgumentParser) -> Command:
                         "cpu-short (short CPU runs)")
     parser.add_argument("--device", default="", help="cpu or 0 (default: GPU 0 if present, else CPU)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--optimizer", default="SGD", choices=["SGD", "AdamW"])
+    parser.add_argument("--val-interval", type=int, default=1, help="validate every N epochs (and after the last)")
     parser.add_argument("--latency-runs", type=int, default=20, help="timed CPU runs for each model's latency")
     parser.add_argument("--plots", action="store_true", help="write each run's training plots")
     parser.add_argument("--project", default="runs/compare")
@@ -410,7 +412,8 @@ def _compare(parser: argparse.ArgumentParser) -> Command:
 
         compare(args.models, args.data, args.epochs, args.imgsz, args.seeds, args.batch, args.hyp, args.device,
                 args.workers, args.project, args.name, args.latency_runs, args.plots,
-                command=_command_text("compare", args, parser.parse_args([])))
+                command=_command_text("compare", args, parser.parse_args([])), optimizer=args.optimizer,
+                val_interval=args.val_interval)
         return 0
 
     return run

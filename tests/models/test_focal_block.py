@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import pytest
 import torch
+import torch.nn as nn
 
 from focalyolo.nn import FocalModulation, FocalModulationBlock, SelfAttentionBlock
 
@@ -68,3 +70,18 @@ def test_blocks_keep_shape_and_backpropagate(block):
     assert y.shape == x.shape
     y.square().mean().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("block", [FocalModulationBlock, SelfAttentionBlock])
+def test_fuse_folds_layer_scales_without_changing_outputs(block) -> None:
+    torch.manual_seed(0)
+    net = block(64, layerscale=0.3).eval()
+    x = torch.randn(2, 64, 9, 11)
+    fused = copy.deepcopy(net)
+    fused.fuse()
+    assert isinstance(fused.ls1, nn.Identity) and isinstance(fused.ls2, nn.Identity)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), net(x), rtol=1e-5, atol=1e-5)
+    post = FocalModulationBlock(64, layerscale=0.3, post_norm=True).eval()
+    post.fuse()  # a norm between the conv and the scale: nothing to fold
+    assert not isinstance(post.ls1, nn.Identity)

@@ -5,7 +5,10 @@ For each input size the block runs alone on a (1, 512, S/32, S/32) map (P5, wher
 modulation's cost is linear in the positions, global self-attention's quadratic, so doubling the input
 side should multiply focal latency by about 4 and attention latency by up to 16.
 
-The focal and attention blocks of one (level, size) are timed in turns. The ``none`` rows are the fused
+The focal and attention blocks of one (level, size) are timed in turns, each timed call right after an
+untimed call of the same block (``settle=1``): at P4 of 1280 the attention block allocates hundreds of MB,
+and a focal call timed straight after it pays for the page faults and cold caches that left behind (645 ms
+against 626 ms when the focal block runs alone). The ``none`` rows are the fused
 gelan-c network itself at that input size (what the block is added to), so each block's latency also reads
 as a share of the detector it would sit in.
 
@@ -50,6 +53,12 @@ CSV_KEYS = [c.key for c in COLUMNS] + ["tokens", "pixels", "peak_gflop_per_s", "
 
 
 @torch.no_grad()
+def fused_block(block: nn.Module) -> nn.Module:
+    """The block as deployed: eval mode, layer scales folded into the convolutions before them."""
+    block.eval().fuse()
+    return block
+
+
 def peak_memory_bytes(fn: Callable[[], object]) -> int:
     """High-water mark of the PyTorch CPU allocator during ``fn()``, above its level at the start.
 
@@ -159,7 +168,7 @@ def benchmark_blocks(sizes: list[int], levels: list[str] = ("P5", "P4"), runs: i
     peak = matmul_peak()
     log(f"machine: {info.line()}")
     log(f"fp32 matmul peak (2048x2048, best of 5): {peak:.1f} GFLOP/s")
-    blocks = {name: make().eval() for name, make in BLOCKS.items()}
+    blocks = {name: fused_block(make()) for name, make in BLOCKS.items()}
     rows: list[dict[str, Any]] = []
     network_rows: dict[int, dict[str, Any]] = {}
     network = deployment_form(build_model("gelan-c")) if baseline else None
@@ -184,7 +193,7 @@ def benchmark_blocks(sizes: list[int], levels: list[str] = ("P5", "P4"), runs: i
             fns = {name: forward(block, x) for name, block in blocks.items()}
             budget = None if max_seconds is None else max_seconds * len(fns)
             with LoadMonitor() as load:  # the blocks take turns, so load drift hits them alike
-                timings = measure_interleaved(fns, warmup, runs, max_seconds=budget)
+                timings = measure_interleaved(fns, warmup, runs, max_seconds=budget, settle=1)
             for name, block in blocks.items():
                 timing, flops, memory = timings[name], count_flops(block, x) / 1e9, peak_memory_bytes(fns[name])
                 rows.append({"level": level, "imgsz": size, "map": f"{side}×{side}", "block": name,

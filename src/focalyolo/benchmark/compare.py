@@ -35,7 +35,7 @@ RESULT_FILE = "compare.json"
 METRICS = {  # ablation column -> key in the final validation's results
     "mAP50": "coco/AP50", "mAP50-95": "coco/AP50-95", "APs": "coco/APs", "APm": "coco/APm", "APl": "coco/APl",
 }
-SCHEDULE_KEYS = ("data", "epochs", "imgsz", "batch", "hyp")
+SCHEDULE_KEYS = ("data", "epochs", "imgsz", "batch", "hyp", "optimizer", "val_interval")
 
 
 @dataclass
@@ -47,6 +47,8 @@ class Schedule:
     imgsz: int
     batch: int = 16
     hyp: str | None = None
+    optimizer: str = "SGD"
+    val_interval: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         """The schedule as recorded: the hyper-parameters resolved (defaults + the file), not the file's path,
@@ -113,7 +115,8 @@ def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str
         metrics = final_metrics_of(run_dir, schedule, device, workers)  # trained, not recorded
     else:
         args = TrainArgs(model=model, data=schedule.data, epochs=schedule.epochs, imgsz=schedule.imgsz,
-                         batch=schedule.batch, hyp=schedule.hyp, device=device, workers=workers, seed=seed,
+                         batch=schedule.batch, hyp=schedule.hyp, optimizer=schedule.optimizer,
+                         val_interval=schedule.val_interval, device=device, workers=workers, seed=seed,
                          project=str(root), name=run_dir.name, exist_ok=True, plots=plots, verbose=verbose,
                          resume=str(last) if last.is_file() else None)
         trainer = Trainer(args)
@@ -187,7 +190,8 @@ def ablation_rows(results: list[dict[str, Any]], costs: dict[str, dict[str, Any]
 def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[int], batch: int = 16,
             hyp: str | None = None, device: str = "", workers: int = 2, project: str = "runs/compare",
             name: str = "exp", latency_runs: int = 20, plots: bool = False, verbose: bool = True,
-            command: str = "", log: Callable[[str], None] = print) -> Path:
+            command: str = "", log: Callable[[str], None] = print, optimizer: str = "SGD",
+            val_interval: int = 1) -> Path:
     """Train every (model, seed) not yet recorded, then write ``ablation.csv``/``ablation.md``; return the folder.
 
     The folder is ``<project>/<name>`` itself (not numbered), so running the same command again resumes it.
@@ -196,7 +200,8 @@ def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[i
         raise FocalYoloError("compare needs at least one model and one seed")
     root = Path(project) / name
     root.mkdir(parents=True, exist_ok=True)
-    schedule = Schedule(data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, hyp=hyp)
+    schedule = Schedule(data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, hyp=hyp, optimizer=optimizer,
+                        val_interval=val_interval)
     results = []
     for model in models:
         for seed in seeds:
@@ -215,7 +220,8 @@ def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[i
              "seeds", "n"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")])
     write_csv(rows, root / "ablation.csv", keys)
     info = machine_info()
-    notes = [f"schedule: data {data}, {epochs} epochs, imgsz {imgsz}, batch {batch}, hyp {hyp or 'default'}; "
+    notes = [f"schedule: data {data}, {epochs} epochs, imgsz {imgsz}, batch {batch}, hyp {hyp or 'default'}, "
+             f"{optimizer}, validation every {val_interval} epoch(s); "
              f"seeds {', '.join(map(str, seeds))}",
              "metrics: COCO figures (pycocotools) of each run's final validation of best.pt, in %, mean ± sample "
              "std over seeds ('–': no objects of that size)",

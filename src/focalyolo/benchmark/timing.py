@@ -91,11 +91,13 @@ def measure(fn: Callable[[], object], warmup: int = 2, runs: int = 10, max_secon
 
 def measure_interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, runs: int = 10,
                         device: torch.device | str | None = None, max_seconds: float | None = None,
-                        min_runs: int = 3) -> dict[str, Timing]:
+                        min_runs: int = 3, settle: int = 0) -> dict[str, Timing]:
     """Time several callables in turns (A, B, A, B, ...), so a change in machine load hits all of them alike.
 
     ``max_seconds`` caps the timed phase of all of them together: after at least ``min_runs`` rounds, no new
-    round starts once it is spent.
+    round starts once it is spent. ``settle`` untimed calls of the same callable precede each timed one, so
+    it is timed in its own steady state (caches and the allocator's free memory shaped by its own tensors,
+    not by the previous callable's, which matters when one of them allocates hundreds of MB).
     """
     for _ in range(warmup):
         for fn in fns.values():
@@ -105,6 +107,9 @@ def measure_interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, r
     start = time.perf_counter()
     for round_ in range(max(runs, 1)):
         for name, fn in fns.items():
+            for _ in range(settle):
+                fn()
+            synchronize(device)
             t0 = time.perf_counter()
             fn()
             synchronize(device)

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import ConvMlp, DropPath, LayerNorm2d, LayerScale2d
+from .layers import ConvMlp, DropPath, LayerNorm2d, LayerScale2d, fold_layer_scale
 from .registry import register_module
 
 
@@ -51,3 +51,8 @@ class SelfAttentionBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+    def fuse(self) -> None:
+        """Inference: fold the layer scales into attn.proj and mlp.fc2 (as :meth:`FocalModulationBlock.fuse`)."""
+        self.ls1 = fold_layer_scale(self.attn.proj, self.ls1)
+        self.ls2 = fold_layer_scale(self.mlp.fc2, self.ls2)

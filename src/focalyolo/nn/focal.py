@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .layers import ConvMlp, DropPath, LayerNorm2d, LayerScale2d
+from .layers import ConvMlp, DropPath, LayerNorm2d, LayerScale2d, fold_layer_scale
 from .registry import register_module
 
 
@@ -63,12 +63,13 @@ class FocalModulation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, ctx, gates = self.f(x).split((self.dim, self.dim, self.focal_level + 1), 1)
-        ctx_all = 0
+        ctx_all = None
         for level, layer in enumerate(self.focal_layers):
             ctx = layer(ctx)
-            ctx_all = ctx_all + ctx * gates[:, level : level + 1]
+            gate = gates[:, level : level + 1]
+            ctx_all = ctx * gate if ctx_all is None else ctx_all.addcmul_(ctx, gate)  # one pass, no temporary
         ctx_global = self.act(ctx.mean((2, 3), keepdim=True))
-        ctx_all = ctx_all + ctx_global * gates[:, self.focal_level :]
+        ctx_all = ctx_all.addcmul_(ctx_global, gates[:, self.focal_level :])
         if self.normalize_modulator:
             ctx_all = ctx_all / (self.focal_level + 1)
         out = self.norm(q * self.h(ctx_all))
@@ -108,6 +109,14 @@ class FocalModulationBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path1(self.ls1(self.norm1_post(self.modulation(self.norm1(x)))))
         return x + self.drop_path2(self.ls2(self.norm2_post(self.mlp(self.norm2(x)))))
+
+    def fuse(self) -> None:
+        """Inference: fold the layer scales into the convolutions before them (modulation.proj, mlp.fc2) when
+        no post-norm sits between; saves two full-map multiplications per call."""
+        if isinstance(self.norm1_post, nn.Identity):
+            self.ls1 = fold_layer_scale(self.modulation.proj, self.ls1)
+        if isinstance(self.norm2_post, nn.Identity):
+            self.ls2 = fold_layer_scale(self.mlp.fc2, self.ls2)
 
 
 @register_module(channels="preserved")

@@ -27,6 +27,19 @@ class LayerScale2d(nn.Module):
         return x * self.gamma.view(1, -1, 1, 1)
 
 
+@torch.no_grad()
+def fold_layer_scale(conv: nn.Conv2d, scale: nn.Module) -> nn.Module:
+    """Fold a LayerScale2d that directly follows ``conv`` into its weights and bias (inference); returns the
+    module to put in the scale's place (Identity once folded, else ``scale`` unchanged)."""
+    if not isinstance(scale, LayerScale2d):
+        return scale
+    gamma = scale.gamma.to(conv.weight.dtype)
+    conv.weight.mul_(gamma.view(-1, 1, 1, 1))
+    if conv.bias is not None:
+        conv.bias.mul_(gamma)
+    return nn.Identity()
+
+
 class DropPath(nn.Module):
     """Stochastic depth: in training, zero a sample's residual branch with probability ``p`` (rescaling the rest)."""
 
