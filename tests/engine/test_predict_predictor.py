@@ -160,3 +160,22 @@ def test_predict_cli_video(video: Path, capsys) -> None:
     assert frames == 5
     assert len(list(Path("runs/predict/exp/labels").glob(f"{video.stem}_*.txt"))) == 5
     assert "0 images, 5 video frames, 0 skipped" in capsys.readouterr().out
+
+
+def test_checkpoints_load_in_deployment_form(tmp_path: Path, tiny_model_yaml: Path) -> None:
+    """A dual-head checkpoint loads converted to GELAN, fused and channels-last, predicting what its main
+    branch predicts."""
+    from focalyolo.engine.convert import is_fused
+    from focalyolo.engine.predictor import load_inference_model
+
+    torch.manual_seed(0)
+    model = build_model(str(tiny_model_yaml)).eval()
+    ckpt = save_checkpoint({"model_yaml": model.copy_config(), "names": [str(i) for i in range(5)],
+                            "model": model.state_dict(), "ema": None}, tmp_path / "dual.pt")
+    loaded = load_inference_model(ckpt, "cpu")
+    assert model.is_dual and not loaded.is_dual and is_fused(loaded) and not loaded.training
+    assert any(p.dim() == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
+               for p in loaded.parameters())
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=1e-4, atol=1e-3)
