@@ -73,15 +73,17 @@ def _train(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--data", default="synthetic", help="data YAML, COCO JSON, or 'synthetic' (built in)")
     parser.add_argument("--epochs", type=int, default=None, help="default: 10 on synthetic data, else 100")
     parser.add_argument("--imgsz", type=int, default=None, help="default: 160 on synthetic data, else 640")
-    parser.add_argument("--batch", type=int, default=16, help="total batch size (split across DDP processes)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="total batch size, split across DDP processes (default: 8 on synthetic data, else 16)")
     parser.add_argument("--device", default="", help="cpu, 0, or 0,1,2,3 (several GPUs launch torchrun)")
     parser.add_argument("--processes", type=int, default=None,
                         help="DDP processes to launch on this machine (default: one per GPU in --device); "
                              "with --device cpu they use the gloo backend")
     parser.add_argument("--workers", type=int, default=2, help="data-loading worker processes per rank")
-    parser.add_argument("--hyp", default=None, help="hyper-parameter YAML or packaged name: scratch-high (default), "
-                        "cpu-short (short CPU runs)")
-    parser.add_argument("--optimizer", default="SGD", choices=["SGD", "AdamW"])
+    parser.add_argument("--hyp", default=None, help="hyper-parameter YAML or packaged name: scratch-high, cpu-short "
+                        "(default: cpu-short on synthetic data, else scratch-high)")
+    parser.add_argument("--optimizer", default=None, choices=["SGD", "AdamW"],
+                        help="default: AdamW on synthetic data, else SGD")
     parser.add_argument("--cos-lr", action="store_true", help="cosine instead of linear lr decay")
     parser.add_argument("--close-mosaic", type=int, default=None, help="epochs at the end without mosaic")
     parser.add_argument("--patience", type=int, default=100, help="early-stop after this many epochs without gain")
@@ -104,12 +106,12 @@ def _train(parser: argparse.ArgumentParser) -> Command:
         from .engine.launch import launch, process_count
         from .engine.trainer import TrainArgs, split_batch, train
 
+        options = {k: v for k, v in vars(args).items() if k not in ("command", "run", "argv", "processes")}
         processes = process_count(args.device, args.processes, args.resume)
         if processes > 1 and "WORLD_SIZE" not in os.environ:
-            if not args.resume:
-                split_batch(args.batch, processes)  # fail here, once, rather than in every process
+            if not args.resume:  # fail here, once, rather than in every process
+                split_batch(TrainArgs(**options).resolved().batch, processes)
             return launch(args.argv, processes)
-        options = {k: v for k, v in vars(args).items() if k not in ("command", "run", "argv", "processes")}
         train(TrainArgs(**options))
         return 0
 

@@ -67,6 +67,17 @@ def test_val_interval_scores_every_nth_and_the_last_epoch(tmp_path, tiny_model, 
         Trainer(tiny_args(tmp_path, tiny_model, tiny_data, val_interval=0))
 
 
+def test_defaults_depend_on_the_data() -> None:
+    """No flags on the built-in data: a short CPU run that learns; on user data: YOLOv9's recipe. Explicit
+    values always win."""
+    quick = TrainArgs().resolved()
+    assert (quick.imgsz, quick.epochs, quick.batch, quick.optimizer, quick.hyp) == (160, 10, 8, "AdamW", "cpu-short")
+    full = TrainArgs(data="data.yaml").resolved()
+    assert (full.imgsz, full.epochs, full.batch, full.optimizer, full.hyp) == (640, 100, 16, "SGD", "scratch-high")
+    mine = TrainArgs(batch=32, optimizer="SGD", hyp="scratch-high").resolved()
+    assert (mine.batch, mine.optimizer, mine.hyp) == (32, "SGD", "scratch-high")
+
+
 def test_imgsz_is_rounded_up_to_the_stride(tmp_path, tiny_model, tiny_data, caplog):
     trainer = Trainer(tiny_args(tmp_path, tiny_model, tiny_data, imgsz=50))
     assert trainer.args.imgsz == 64 and trainer.train_set.imgsz == 64

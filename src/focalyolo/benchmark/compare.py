@@ -115,7 +115,7 @@ def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str
         metrics = final_metrics_of(run_dir, schedule, device, workers)  # trained, not recorded
     else:
         args = TrainArgs(model=model, data=schedule.data, epochs=schedule.epochs, imgsz=schedule.imgsz,
-                         batch=schedule.batch, hyp=schedule.hyp, optimizer=schedule.optimizer,
+                         batch=schedule.batch, hyp=schedule.hyp or "scratch-high", optimizer=schedule.optimizer,
                          val_interval=schedule.val_interval, device=device, workers=workers, seed=seed,
                          project=str(root), name=run_dir.name, exist_ok=True, plots=plots, verbose=verbose,
                          resume=str(last) if last.is_file() else None)

@@ -45,18 +45,20 @@ CSV_COLUMNS = [
 
 @dataclass
 class TrainArgs:
-    """Every training option (the CLI flags and ``YOLO.train`` keywords). ``None`` sizes pick a sensible default:
-    imgsz 160 / 10 epochs on the built-in synthetic data (a CPU run of minutes), else 640 / 100."""
+    """Every training option (the CLI flags and ``YOLO.train`` keywords). ``None`` picks a default that depends
+    on the data: on the built-in synthetic data a short CPU run that learns in minutes (imgsz 160, 10 epochs,
+    batch 8, AdamW, ``hyp.cpu-short.yaml``), on any other data YOLOv9's recipe (imgsz 640, 100 epochs, batch 16,
+    SGD, ``hyp.scratch-high.yaml``)."""
 
     model: str = "yolov9-t-focal"
     data: str = "synthetic"
     epochs: int | None = None
     imgsz: int | None = None
-    batch: int = 16
+    batch: int | None = None
     device: str = ""
     workers: int = 2
     hyp: str | None = None
-    optimizer: str = "SGD"
+    optimizer: str | None = None
     cos_lr: bool = False
     close_mosaic: int | None = None
     patience: int = 100
@@ -76,12 +78,14 @@ class TrainArgs:
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self) -> "TrainArgs":
-        """A copy with the size defaults filled in."""
+        """A copy with the data-dependent defaults filled in."""
         small = self.data == "synthetic"
         if self.val_interval < 1:
             raise FocalYoloError(f"val_interval must be a positive number of epochs, got {self.val_interval}")
         return TrainArgs(**{**asdict(self), "imgsz": self.imgsz or (160 if small else 640),
-                            "epochs": self.epochs or (10 if small else 100)})
+                            "epochs": self.epochs or (10 if small else 100), "batch": self.batch or (8 if small else 16),
+                            "hyp": self.hyp or ("cpu-short" if small else "scratch-high"),
+                            "optimizer": self.optimizer or ("AdamW" if small else "SGD")})
 
 
 @dataclass
