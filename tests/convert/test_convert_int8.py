@@ -112,3 +112,7 @@ def test_val_and_api_run_an_onnx_file(gelan_t5, tiny_data_yaml, tmp_path, capsys
     assert "takes 64x64 inputs: evaluating at imgsz 64" in out and "mAP50-95" in out
     metrics = json.loads((tmp_path / "runs" / "exp" / "metrics.json").read_text())
     assert "coco/AP50-95" in metrics
+    images = tiny_data_yaml.parent / "images" / "val"
+    code = main(["predict", "--model", str(paths[0]), "--source", str(images), "--imgsz", "64", "--save-txt",
+                 "--project", str(tmp_path / "pred")])
+    assert code == 0 and len(list((tmp_path / "pred" / "exp").glob("*.jpg"))) == 4
