@@ -46,11 +46,9 @@ CSV_KEYS = [c.key for c in COLUMNS] + ["ms_per_img", "peak_gflop_per_s", "thread
 
 
 def deployment_form(model: DetectionModel) -> DetectionModel:
-    """GELAN-converted (when dual) and fused copy in eval mode, via the conversion module when present."""
-    try:
-        from ..engine.convert import convert_to_gelan, fuse_model
-    except ImportError:  # older trees without engine/convert.py: fuse only
-        return copy.deepcopy(model).eval().fuse()
+    """GELAN-converted (when dual) and fused copy in eval mode."""
+    from ..engine.convert import convert_to_gelan, fuse_model
+
     return fuse_model(convert_to_gelan(model))
 
 
