@@ -19,13 +19,13 @@ from pathlib import Path
 
 import torch
 
-from focalyolo.benchmark.models import deployment_form
 from focalyolo.benchmark.timing import machine_info, measure_interleaved
 from focalyolo.data import load_data_config
-from focalyolo.engine.checkpoint import load_model
-from focalyolo.engine.export import export_onnx
-from focalyolo.engine.onnx_model import OnnxDetector
-from focalyolo.engine.quantize import quantize_int8
+from focalyolo.deploy.checkpoint import load_model
+from focalyolo.deploy.convert import deployment_form
+from focalyolo.deploy.export import export_onnx
+from focalyolo.deploy.onnx_model import OnnxDetector
+from focalyolo.deploy.quantize import quantize_int8
 from focalyolo.engine.validator import build_val_loader, validate
 
 

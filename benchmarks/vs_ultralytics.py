@@ -41,9 +41,8 @@ import torch  # noqa: E402
 
 from focalyolo import build_model  # noqa: E402
 from focalyolo.benchmark.flops import model_gflops  # noqa: E402
-from focalyolo.benchmark.models import deployment_form  # noqa: E402
-from focalyolo.benchmark.timing import (LoadMonitor, load_average, machine_info, matmul_peak,  # noqa: E402
-                                        measure_interleaved, wait_for_quiet)
+from focalyolo.benchmark.timing import LoadMonitor, machine_info, matmul_peak, measure_interleaved, wait_for_quiet  # noqa: E402
+from focalyolo.deploy.convert import deployment_form  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 COCO128 = REPO.parent / "shared" / "data" / "coco128" / "data.yaml"
@@ -63,13 +62,13 @@ def steady_rate(stamps: list[float], batch: int) -> float:
 
 
 def train_ours(model: str, data: str, imgsz: int, batch: int, workers: int, threads: int, folder: Path) -> dict:
-    from focalyolo.engine.trainer import TrainArgs, Trainer
+    from focalyolo.cfg import TrainConfig
+    from focalyolo.engine.trainer import Trainer
 
-    torch.set_num_threads(threads)
     stamps: list[float] = []
-    args = TrainArgs(model=model, data=data, epochs=1, imgsz=imgsz, batch=batch, workers=workers, device="cpu",
-                     close_mosaic=0, val=False, plots=False, verbose=False, project=str(folder), name=model,
-                     exist_ok=True)
+    args = TrainConfig(model=model, data=data, epochs=1, imgsz=imgsz, batch=batch, workers=workers, device="cpu",
+                       close_mosaic=0, val=False, plots=False, verbose=False, project=str(folder), name=model,
+                       exist_ok=True, threads=threads)
     trainer = Trainer(args, on_step=lambda *_: stamps.append(time.perf_counter()))
     t0 = time.perf_counter()
     trainer.train()
@@ -200,9 +199,9 @@ def onnx_detectors(model: torch.nn.Module, opts: argparse.Namespace, folder: Pat
     ``opts.data``), each in an onnxruntime session with the same thread count; empty without onnxruntime."""
     try:
         from focalyolo.data import load_data_config
-        from focalyolo.engine.export import export_onnx
-        from focalyolo.engine.onnx_model import OnnxDetector
-        from focalyolo.engine.quantize import quantize_int8
+        from focalyolo.deploy.export import export_onnx
+        from focalyolo.deploy.onnx_model import OnnxDetector
+        from focalyolo.deploy.quantize import quantize_int8
     except ImportError as exc:
         print(f"ONNX rows skipped: {exc}")
         return {}

@@ -4,10 +4,10 @@ Public API: :func:`build_model`, :func:`register_module`, and the modules in :mo
 """
 
 from .api import YOLO
+from .deploy.checkpoint import load_model
 from .errors import CheckpointError, ConfigError, DataError, FocalYoloError
 from .models import DetectionModel, build_model
 from .nn.registry import register_module
-from .engine.checkpoint import load_model
 
 __version__ = "0.1.0"
 

@@ -10,8 +10,15 @@ import torch
 
 from focalyolo.benchmark.flops import count_flops
 from focalyolo.benchmark.table import Column, read_csv, render_markdown, render_text, write_csv
-from focalyolo.benchmark.timing import (LoadMonitor, Timing, matmul_peak, measure, measure_interleaved, percentile,
-                                        wait_for_quiet)
+from focalyolo.benchmark.timing import (
+    LoadMonitor,
+    Timing,
+    matmul_peak,
+    measure,
+    measure_interleaved,
+    percentile,
+    wait_for_quiet,
+)
 from focalyolo.nn import FocalModulationBlock, SelfAttentionBlock
 
 

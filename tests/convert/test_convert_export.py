@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from focalyolo.cli import main
-from focalyolo.engine.convert import convert_to_gelan, fuse_model
-from focalyolo.engine.export import ExportError, export_onnx, export_torchscript, to_half, write_onnx
+from focalyolo.deploy.convert import convert_to_gelan, fuse_model
+from focalyolo.deploy.export import ExportError, export_onnx, export_torchscript, to_half, write_onnx
 
 
 def _run_onnx(path, x: torch.Tensor) -> np.ndarray:
@@ -19,9 +19,9 @@ def _run_onnx(path, x: torch.Tensor) -> np.ndarray:
 
 
 @pytest.mark.parametrize("dynamic", [False, True])
-def test_onnx_export_matches_pytorch(tiny_dual, dynamic, tmp_path, capsys):
+def test_onnx_export_matches_pytorch(tiny_dual, dynamic, tmp_path, focalyolo_log):
     path = export_onnx(tiny_dual, tmp_path / "model.onnx", imgsz=64, batch=1, dynamic=dynamic)
-    assert "max abs difference" in capsys.readouterr().out
+    assert any("max abs difference" in r.getMessage() for r in focalyolo_log)
     graph = onnx.load(str(path)).graph
     assert [i.name for i in graph.input] == ["images"] and [o.name for o in graph.output] == ["output0"]
     shapes = [(1, 3, 64, 64)] + ([(2, 3, 96, 128)] if dynamic else [])
@@ -42,7 +42,7 @@ def test_torchscript_export_matches_pytorch(tiny_dual, images, tmp_path):
         torch.testing.assert_close(traced(images), tiny_dual(images), rtol=1e-4, atol=1e-4)
 
 
-def test_export_options_fail_or_degrade_clearly(tiny_dual, tmp_path, capsys):
+def test_export_options_fail_or_degrade_clearly(tiny_dual, tmp_path, focalyolo_log):
     with pytest.raises(ExportError, match="multiple of 32"):
         export_onnx(tiny_dual, tmp_path / "bad.onnx", imgsz=100)
     if not torch.cuda.is_available():
@@ -52,14 +52,14 @@ def test_export_options_fail_or_degrade_clearly(tiny_dual, tmp_path, capsys):
         import onnxsim  # noqa: F401
     except ImportError:
         export_onnx(tiny_dual, tmp_path / "simple.onnx", imgsz=64, simplify=True)
-        assert "onnxsim is not installed" in capsys.readouterr().out
+        assert any("onnxsim is not installed" in r.getMessage() for r in focalyolo_log)
 
 
 def test_export_command_accepts_a_config_name(tmp_path, capsys):
     output = tmp_path / "gelan-t.onnx"
     assert main(["export", "--model", "gelan-t", "--imgsz", "64", "--dynamic", "--output", str(output)]) == 0
-    out = capsys.readouterr().out
-    assert "random weights" in out and "max abs difference" in out and output.is_file()
+    captured = capsys.readouterr()
+    assert "random weights" in captured.err and "max abs difference" in captured.out and output.is_file()
     assert main(["export", "--model", "gelan-t", "--imgsz", "64", "--half", "--output", str(output)]) == (
         0 if torch.cuda.is_available() else 2)
 

@@ -7,8 +7,8 @@ import torch
 
 from focalyolo import build_model, load_model
 from focalyolo.cli import main
-from focalyolo.engine.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
-from focalyolo.engine.convert import convert_to_gelan, fuse_model, gelan_config
+from focalyolo.deploy.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
+from focalyolo.deploy.convert import convert_to_gelan, fuse_model, gelan_config
 from focalyolo.models import load_model_config
 from focalyolo.models.edit import insert_layer
 from focalyolo.models.parser import read_rows
@@ -108,6 +108,6 @@ def test_convert_command_writes_loadable_gelan_checkpoints(tiny_dual, images, tm
         torch.testing.assert_close(fused(images), want, rtol=1e-4, atol=1e-4)
 
 
-def test_convert_command_rejects_mixed_options(tmp_path):
-    with pytest.raises(SystemExit):
-        main(["convert", "--model", str(tmp_path / "x.pt"), "--model-cfg", "gelan-t"])
+def test_convert_command_rejects_mixed_options(tmp_path, capsys):
+    assert main(["convert", "--model", str(tmp_path / "x.pt"), "--model-cfg", "gelan-t"]) == 2
+    assert capsys.readouterr().err.strip() == "focalyolo convert: error: --model-cfg goes with --from-official"

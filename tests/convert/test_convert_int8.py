@@ -11,10 +11,10 @@ import torch
 
 from focalyolo import YOLO
 from focalyolo.cli import main
-from focalyolo.engine.convert import convert_to_gelan, fuse_model
-from focalyolo.engine.export import export_onnx
-from focalyolo.engine.onnx_model import LETTERBOX_GREY, OnnxDetector
-from focalyolo.engine.quantize import calibration_batches
+from focalyolo.deploy.convert import convert_to_gelan, fuse_model
+from focalyolo.deploy.export import export_onnx
+from focalyolo.deploy.onnx_model import LETTERBOX_GREY, OnnxDetector
+from focalyolo.deploy.quantize import calibration_batches
 from focalyolo.models import build_model
 
 
@@ -64,7 +64,7 @@ def test_int8_export_quantizes_convs_but_not_box_decoding(gelan_t5, tiny_data_ya
 
 
 def _checkpoint(model, tmp_path):
-    from focalyolo.engine.checkpoint import save_checkpoint
+    from focalyolo.deploy.checkpoint import save_checkpoint
 
     names = ["circle", "triangle", "square", "star", "cross"]
     return save_checkpoint({"model_yaml": model.copy_config(), "names": names, "model": model.state_dict(), "ema": None},

@@ -13,8 +13,9 @@ import torch
 
 from focalyolo import CheckpointError, build_model, load_model
 from focalyolo.cli import main
-from focalyolo.engine.checkpoint import read_checkpoint
-from focalyolo.engine.official import align_rows, import_official, load_untrusted, transfer_weights
+from focalyolo.deploy.checkpoint import read_checkpoint
+from focalyolo.deploy.official import import_official, load_untrusted
+from focalyolo.deploy.transfer import align_rows, transfer_weights
 from focalyolo.models import load_model_config
 from focalyolo.models.edit import insert_layer
 from focalyolo.models.parser import read_rows

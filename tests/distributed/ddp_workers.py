@@ -16,7 +16,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from focalyolo.engine.trainer import TrainArgs, Trainer
+from focalyolo.cfg import TrainConfig
+from focalyolo.engine.trainer import Trainer, resume_config
 from focalyolo.loss import DetectionLoss
 from focalyolo.models import DetectionModel, build_model
 
@@ -94,14 +95,14 @@ def save_ddp_gradients(rank: int, world_size: int, model_yaml: Path, out_dir: Pa
     torch.save(result, out_dir / f"gradients-rank{rank}.pt")
 
 
-def train_args(project: Path, model_yaml: Path, data_yaml: Path, name: str, **changes: Any) -> TrainArgs:
+def train_args(project: Path, model_yaml: Path, data_yaml: Path, name: str, **changes: Any) -> TrainConfig:
     """Tiny CPU training options shared by the DDP processes and the single-process reference."""
     options: dict[str, Any] = dict(model=str(model_yaml), data=str(data_yaml), epochs=3, imgsz=64,
                                    batch=GLOBAL_BATCH, workers=0, device="cpu", project=str(project), name=name,
                                    plots=False, val=False, verbose=False, close_mosaic=1,
-                                   overrides={"nbs": 8, "warmup_epochs": 0.5})
+                                   nbs=8, warmup_epochs=0.5)
     options.update(changes)
-    return TrainArgs(**options)
+    return TrainConfig(**options)
 
 
 def _stop_at(step: int):
@@ -126,11 +127,11 @@ def train_under_ddp(rank: int, model_yaml: Path, data_yaml: Path, uniform_yaml: 
         Trainer(train_args(project, model_yaml, data_yaml, "cut"), on_step=_stop_at(6)).train()
     except Interrupted:
         pass
-    resumed = Trainer(TrainArgs(resume=str(project / "cut" / "weights" / "last.pt"), verbose=False))
+    resumed = Trainer(resume_config(project / "cut" / "weights" / "last.pt", verbose=False))
     resumed.train()
     _save_parameters(resumed, out_dir / f"resumed-rank{rank}.pt")
     uniform = train_args(project, model_yaml, uniform_yaml, "uniform", epochs=2,
-                         overrides={"nbs": 8, "warmup_epochs": 0.5, **NO_AUGMENTATION})
+                         nbs=8, warmup_epochs=0.5, **NO_AUGMENTATION)
     Trainer(uniform).train()
 
 

@@ -31,13 +31,20 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
 from ddp_workers import (
-    GLOBAL_BATCH, NO_AUGMENTATION, global_batch, scaled_loss_gradients, seeded_model, shard, train_args,
-    uniform_dataset, worker,
+    GLOBAL_BATCH,
+    NO_AUGMENTATION,
+    global_batch,
+    scaled_loss_gradients,
+    seeded_model,
+    shard,
+    train_args,
+    uniform_dataset,
+    worker,
 )
+
 from focalyolo.cli import main
-from focalyolo.engine.checkpoint import read_checkpoint
+from focalyolo.deploy.checkpoint import read_checkpoint
 from focalyolo.engine.launch import process_count, torchrun_command
 from focalyolo.engine.trainer import Trainer
 from focalyolo.errors import FocalYoloError
@@ -117,7 +124,7 @@ def test_ddp_run_writes_rank0_outputs_once_and_resumes_exactly(ddp_out):
 
 def test_ddp_training_matches_one_process_with_the_same_global_batch(ddp_out, tiny_model_yaml, tmp_path):
     args = train_args(tmp_path, tiny_model_yaml, ddp_out / "uniform" / "data.yaml", "single", epochs=2,
-                      overrides={"nbs": 8, "warmup_epochs": 0.5, **NO_AUGMENTATION})
+                      nbs=8, warmup_epochs=0.5, **NO_AUGMENTATION)
     single = Trainer(args).train()
     ddp = ddp_out / "runs" / "uniform"
     expected, got = (read_checkpoint(run / "weights" / "last.pt")["model"] for run in (single, ddp))

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from focalyolo.cli import main
-from focalyolo.engine.checkpoint import save_checkpoint
+from focalyolo.deploy.checkpoint import save_checkpoint
 from focalyolo.engine.predictor import expand_source, predict
 from focalyolo.engine.results import Result
 from focalyolo.errors import DataError
@@ -165,7 +165,7 @@ def test_predict_cli_video(video: Path, capsys) -> None:
 def test_checkpoints_load_in_deployment_form(tmp_path: Path, tiny_model_yaml: Path) -> None:
     """A dual-head checkpoint loads converted to GELAN, fused and channels-last, predicting what its main
     branch predicts."""
-    from focalyolo.engine.convert import is_fused
+    from focalyolo.deploy.convert import is_fused
     from focalyolo.engine.predictor import load_inference_model
 
     torch.manual_seed(0)

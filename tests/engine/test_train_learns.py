@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from focalyolo.cfg import TrainConfig
 from focalyolo.data import generate_synthetic
-from focalyolo.engine.trainer import TrainArgs, Trainer
+from focalyolo.engine.trainer import Trainer
 from focalyolo.engine.validator import validate
 
 MODEL = Path(__file__).with_name("tiny-gelan-focal.yaml")
@@ -36,7 +37,7 @@ def all_threads():
 
 def test_tiny_focal_model_learns_synthetic_shapes(tmp_path: Path, all_threads, capsys) -> None:
     data = generate_synthetic(tmp_path / "synthetic", n_train=200, n_val=50, imgsz=128, seed=1)
-    args = TrainArgs(model=str(MODEL), data=str(data), epochs=45, imgsz=128, batch=8, workers=0, device="cpu",
+    args = TrainConfig(model=str(MODEL), data=str(data), epochs=45, imgsz=128, batch=8, workers=0, device="cpu",
                      optimizer="AdamW", hyp="cpu-short", close_mosaic=0, val_interval=15, seed=0,
                      project=str(tmp_path / "runs"), plots=False, verbose=False)
     start = time.perf_counter()

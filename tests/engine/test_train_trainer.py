@@ -11,8 +11,9 @@ import pytest
 import torch
 import yaml
 
+from focalyolo.cfg import TrainConfig
 from focalyolo.data import generate_synthetic
-from focalyolo.engine.trainer import CSV_COLUMNS, TrainArgs, Trainer
+from focalyolo.engine.trainer import CSV_COLUMNS, Trainer, resume_config
 from focalyolo.errors import FocalYoloError
 
 TINY_MODEL = {
@@ -35,12 +36,12 @@ def tiny_model(tmp_path_factory) -> Path:
     return path
 
 
-def tiny_args(tmp_path: Path, model: Path, data: Path, **kw) -> TrainArgs:
+def tiny_args(tmp_path: Path, model: Path, data: Path, **kw) -> TrainConfig:
     options = dict(model=str(model), data=str(data), epochs=2, imgsz=64, batch=8, workers=0, device="cpu",
                    project=str(tmp_path / "runs"), name="exp", plots=False, verbose=False, close_mosaic=1,
-                   overrides={"nbs": 16, "warmup_epochs": 0.5})
+                   nbs=16, warmup_epochs=0.5)
     options.update(kw)
-    return TrainArgs(**options)
+    return TrainConfig(**options)
 
 
 def test_run_writes_results_csv_and_loadable_checkpoints(tmp_path, tiny_model, tiny_data):
@@ -53,7 +54,11 @@ def test_run_writes_results_csv_and_loadable_checkpoints(tmp_path, tiny_model, t
     checkpoints = {p.name: torch.load(p, map_location="cpu", weights_only=True) for p in (save_dir / "weights").glob("*.pt")}
     assert set(checkpoints) == {"best.pt", "last.pt"} and checkpoints["last.pt"]["epoch"] == 1
     for data in checkpoints.values():
-        assert data["names"][0] == "circle" and data["ema"] is not None and data["optimizer"] is not None
+        assert data["names"][0] == "circle"
+    last, best = checkpoints["last.pt"], checkpoints["best.pt"]
+    assert last["ema"] is not None and last["optimizer"] is not None  # everything to resume
+    assert best["optimizer"] is None and best["ema"] is None  # inference weights only: the EMA as the model
+    assert best["train_args"]["imgsz"] == 64
 
 
 def test_val_interval_scores_every_nth_and_the_last_epoch(tmp_path, tiny_model, tiny_data):
@@ -70,17 +75,17 @@ def test_val_interval_scores_every_nth_and_the_last_epoch(tmp_path, tiny_model, 
 def test_defaults_depend_on_the_data() -> None:
     """No flags on the built-in data: a short CPU run that learns; on user data: YOLOv9's recipe. Explicit
     values always win."""
-    quick = TrainArgs().resolved()
+    quick = TrainConfig()
     assert (quick.imgsz, quick.epochs, quick.batch, quick.optimizer, quick.hyp) == (160, 10, 8, "AdamW", "cpu-short")
-    full = TrainArgs(data="data.yaml").resolved()
+    full = TrainConfig(data="data.yaml")
     assert (full.imgsz, full.epochs, full.batch, full.optimizer, full.hyp) == (640, 100, 16, "SGD", "scratch-high")
-    mine = TrainArgs(batch=32, optimizer="SGD", hyp="scratch-high").resolved()
+    mine = TrainConfig(batch=32, optimizer="SGD", hyp="scratch-high")
     assert (mine.batch, mine.optimizer, mine.hyp) == (32, "SGD", "scratch-high")
 
 
 def test_imgsz_is_rounded_up_to_the_stride(tmp_path, tiny_model, tiny_data, caplog):
     trainer = Trainer(tiny_args(tmp_path, tiny_model, tiny_data, imgsz=50))
-    assert trainer.args.imgsz == 64 and trainer.train_set.imgsz == 64
+    assert trainer.cfg.imgsz == 64 and trainer.train_set.imgsz == 64
     assert "imgsz 50 is not a multiple of the model's stride 32: using 64" in caplog.text
 
 
@@ -99,7 +104,7 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, tiny_model, tiny
         Trainer(tiny_args(tmp_path, tiny_model, tiny_data, name="cut", epochs=3), on_step=interrupt).train()
     last = tmp_path / "runs" / "cut" / "weights" / "last.pt"
     assert torch.load(last, weights_only=True)["epoch"] == 0
-    resumed = Trainer(TrainArgs(resume=str(last), verbose=False)).train()
+    resumed = Trainer(resume_config(last, verbose=False)).train()
     assert resumed == last.parent.parent
     expected, got = _final_weights(reference / "weights" / "last.pt"), _final_weights(last)
     assert expected.keys() == got.keys()

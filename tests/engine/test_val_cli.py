@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from test_val_validator import NAMES, write_dataset
 
 from focalyolo.cli import main
-from focalyolo.engine.checkpoint import save_checkpoint
+from focalyolo.deploy.checkpoint import save_checkpoint
 from focalyolo.models import build_model
 from focalyolo.utils.files import increment_path
-
-from test_val_validator import NAMES, write_dataset
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ import yaml
 from PIL import Image
 
 from focalyolo.data import generate_synthetic
-from focalyolo.engine.checkpoint import save_checkpoint
+from focalyolo.deploy.checkpoint import save_checkpoint
 from focalyolo.models import build_model
 
 NC = 5

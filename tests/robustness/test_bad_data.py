@@ -9,15 +9,22 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from bad_data import (
-    CASE_NAMES, NC, Case, checkpoint_other_nc, data_yaml_missing_val, make_bad_dataset, model_yaml_bad_from,
+    CASE_NAMES,
+    NC,
+    Case,
+    checkpoint_other_nc,
+    data_yaml_missing_val,
+    make_bad_dataset,
+    model_yaml_bad_from,
 )
+
 from focalyolo import YOLO, load_model
+from focalyolo.cfg import TrainConfig
 from focalyolo.cli import main
 from focalyolo.data import YOLODataset, load_data_config
-from focalyolo.engine.checkpoint import read_checkpoint, save_checkpoint
-from focalyolo.engine.trainer import TrainArgs, Trainer
+from focalyolo.deploy.checkpoint import read_checkpoint, save_checkpoint
+from focalyolo.engine.trainer import Trainer
 from focalyolo.errors import CheckpointError, FocalYoloError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -118,7 +125,7 @@ def test_weights_of_another_class_count_transfer_all_but_the_class_outputs(tiny_
                                                                            focalyolo_log):
     weights = checkpoint_other_nc(tiny_model_yaml, 3, tmp_path / "nc3.pt")
     source = read_checkpoint(weights)["model"]
-    args = TrainArgs(model=str(tiny_model_yaml), data=str(tiny_data_yaml), weights=str(weights), imgsz=64, batch=4,
+    args = TrainConfig(model=str(tiny_model_yaml), data=str(tiny_data_yaml), weights=str(weights), imgsz=64, batch=4,
                      workers=0, device="cpu", project=str(tmp_path / "runs"), plots=False, val=False)
     model = Trainer(args).model.state_dict()
     differ = sorted(k for k, v in source.items() if model[k].shape != v.shape)

@@ -15,7 +15,7 @@ import torch
 import focalyolo
 from focalyolo import YOLO, load_model
 from focalyolo.cli import main
-from focalyolo.engine.checkpoint import read_checkpoint
+from focalyolo.deploy.checkpoint import read_checkpoint
 from focalyolo.errors import CheckpointError
 
 PACKAGE = Path(focalyolo.__file__).parent

@@ -23,11 +23,13 @@ from typing import Any, Callable
 
 import torch
 
+from ..cfg import TrainConfig
+from ..deploy.convert import deployment_form
 from ..errors import FocalYoloError
 from ..models import build_model
 from ..models.summary import count_parameters
+from ..utils.threads import configure_threads
 from .flops import model_gflops
-from .models import deployment_form
 from .table import Column, render_markdown, render_text, write_csv
 from .timing import LoadMonitor, machine_info, measure
 
@@ -50,12 +52,16 @@ class Schedule:
     optimizer: str = "SGD"
     val_interval: int = 1
 
-    def as_dict(self) -> dict[str, Any]:
-        """The schedule as recorded: the hyper-parameters resolved (defaults + the file), not the file's path,
-        so an edited hyp file counts as another schedule."""
-        from ..data import load_hyp
+    def config(self, **run: Any) -> TrainConfig:
+        """The training configuration of one run of this schedule (``run``: seed, device, folders ...)."""
+        return TrainConfig(data=self.data, epochs=self.epochs, imgsz=self.imgsz, batch=self.batch,
+                           hyp=self.hyp or "scratch-high", optimizer=self.optimizer, val_interval=self.val_interval,
+                           **run)
 
-        return {**{k: getattr(self, k) for k in SCHEDULE_KEYS}, "hyp": load_hyp(self.hyp)}
+    def as_dict(self) -> dict[str, Any]:
+        """The schedule as recorded: the hyper-parameters resolved (defaults + the file + the optimizer), not
+        the file's path, so an edited hyp file counts as another schedule."""
+        return {**{k: getattr(self, k) for k in SCHEDULE_KEYS}, "hyp": self.config().hyperparameters()}
 
 
 def run_name(model: str, seed: int) -> str:
@@ -86,7 +92,7 @@ def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: in
     """COCO figures of a run's ``weights/best.pt`` on the validation split (used when the trainer's own final
     validation is not at hand, e.g. a run that finished training but stopped before recording)."""
     from ..data import YOLODataset, build_dataloader, load_data_config
-    from ..engine.checkpoint import model_from_checkpoint, read_checkpoint
+    from ..deploy.checkpoint import model_from_checkpoint, read_checkpoint
     from ..engine.validator import validate
     from ..utils.torch_utils import select_device
 
@@ -99,10 +105,10 @@ def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: in
 
 
 def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str = "", workers: int = 2,
-              plots: bool = False, verbose: bool = True) -> dict[str, Any]:
+              plots: bool = False, verbose: bool = True, threads: int | None = None) -> dict[str, Any]:
     """Train (or continue, or skip) one (model, seed) run and return its recorded result."""
-    from ..engine.checkpoint import read_checkpoint
-    from ..engine.trainer import TrainArgs, Trainer
+    from ..deploy.checkpoint import read_checkpoint
+    from ..engine.trainer import Trainer, resume_config
 
     run_dir = root / run_name(model, seed)
     done = read_result(run_dir, schedule)
@@ -114,12 +120,10 @@ def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str
     if last.is_file() and int(read_checkpoint(last)["epoch"]) + 1 >= schedule.epochs:
         metrics = final_metrics_of(run_dir, schedule, device, workers)  # trained, not recorded
     else:
-        args = TrainArgs(model=model, data=schedule.data, epochs=schedule.epochs, imgsz=schedule.imgsz,
-                         batch=schedule.batch, hyp=schedule.hyp or "scratch-high", optimizer=schedule.optimizer,
-                         val_interval=schedule.val_interval, device=device, workers=workers, seed=seed,
-                         project=str(root), name=run_dir.name, exist_ok=True, plots=plots, verbose=verbose,
-                         resume=str(last) if last.is_file() else None)
-        trainer = Trainer(args)
+        runtime = dict(device=device, workers=workers, plots=plots, verbose=verbose, threads=threads)
+        cfg = (resume_config(last, **runtime) if last.is_file() else
+               schedule.config(model=model, seed=seed, project=str(root), name=run_dir.name, exist_ok=True, **runtime))
+        trainer = Trainer(cfg)
         trainer.train()
         metrics = getattr(trainer, "final_metrics", None)
         if metrics is None:
@@ -191,13 +195,14 @@ def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[i
             hyp: str | None = None, device: str = "", workers: int = 2, project: str = "runs/compare",
             name: str = "exp", latency_runs: int = 20, plots: bool = False, verbose: bool = True,
             command: str = "", log: Callable[[str], None] = print, optimizer: str = "SGD",
-            val_interval: int = 1) -> Path:
+            val_interval: int = 1, threads: int | None = None) -> Path:
     """Train every (model, seed) not yet recorded, then write ``ablation.csv``/``ablation.md``; return the folder.
 
     The folder is ``<project>/<name>`` itself (not numbered), so running the same command again resumes it.
     """
     if not models or not seeds:
         raise FocalYoloError("compare needs at least one model and one seed")
+    configure_threads(threads)
     root = Path(project) / name
     root.mkdir(parents=True, exist_ok=True)
     schedule = Schedule(data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, hyp=hyp, optimizer=optimizer,
@@ -205,7 +210,7 @@ def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[i
     results = []
     for model in models:
         for seed in seeds:
-            result = train_one(model, seed, schedule, root, device, workers, plots, verbose)
+            result = train_one(model, seed, schedule, root, device, workers, plots, verbose, threads)
             state = ("already done, not retrained" if result["skipped"]
                      else f"trained in {result['train_seconds']:.0f} s")
             log(f"{run_name(model, seed)}: {state}; mAP50-95 {result['metrics'].get('coco/AP50-95', math.nan):.4f}")

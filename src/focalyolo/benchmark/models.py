@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..deploy.convert import deployment_form
 from ..errors import FocalYoloError
 from ..models import DetectionModel, build_model
 from ..models.summary import count_parameters
@@ -45,13 +46,6 @@ COLUMNS = [
 CSV_KEYS = [c.key for c in COLUMNS] + ["ms_per_img", "peak_gflop_per_s", "threads", "device"]
 
 
-def deployment_form(model: DetectionModel) -> DetectionModel:
-    """GELAN-converted (when dual) and fused copy in eval mode."""
-    from ..engine.convert import convert_to_gelan, fuse_model
-
-    return fuse_model(convert_to_gelan(model))
-
-
 def onnx_runner(model: DetectionModel, imgsz: int, batch: int, folder: Path, device: torch.device
                 ) -> Callable[[Any], Any] | None:
     """Export ``model`` (fixed batch and size) and return ``run(numpy_images)`` on an ONNX Runtime session,
@@ -59,7 +53,7 @@ def onnx_runner(model: DetectionModel, imgsz: int, batch: int, folder: Path, dev
     try:
         import onnxruntime
 
-        from ..engine.export import export_onnx
+        from ..deploy.export import export_onnx
     except ImportError as exc:
         print(f"onnxruntime backend skipped: {exc}")
         return None

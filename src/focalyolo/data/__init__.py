@@ -3,7 +3,6 @@
 from .augment import letterbox
 from .config import DataConfig, load_data_config
 from .dataset import YOLODataset
-from .hyp import load_hyp
 from .loader import build_dataloader, seed_worker
 from .paths import focalyolo_home, img2label_path
 from .synthetic import CLASS_NAMES as SYNTHETIC_NAMES
@@ -11,5 +10,5 @@ from .synthetic import ensure_synthetic, generate_synthetic
 
 __all__ = [
     "DataConfig", "SYNTHETIC_NAMES", "YOLODataset", "build_dataloader", "ensure_synthetic", "focalyolo_home",
-    "generate_synthetic", "img2label_path", "letterbox", "load_data_config", "load_hyp", "seed_worker",
+    "generate_synthetic", "img2label_path", "letterbox", "load_data_config", "seed_worker",
 ]

@@ -11,11 +11,19 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..cfg.hyp import load_hyp
 from ..errors import DataError
 from .augment import (
-    augment_hsv, flip_lr, flip_ud, letterbox, mixup, mosaic4, random_affine, rect_batch_shapes, resize_long_side,
+    augment_hsv,
+    flip_lr,
+    flip_ud,
+    letterbox,
+    mixup,
+    mosaic4,
+    random_affine,
+    rect_batch_shapes,
+    resize_long_side,
 )
-from .hyp import load_hyp
 from .image_io import ImageReadError, read_image
 from .scan import BACKGROUND, scan_dataset, summarize
 
@@ -83,7 +91,8 @@ class YOLODataset(Dataset):
         img_files: image paths (e.g. ``DataConfig.train``).
         imgsz: training/validation image size (long side).
         augment: training augmentation (mosaic, affine, mixup, HSV, flips) driven by ``hyp``.
-        hyp: hyper-parameters (path or mapping of overrides); ``None`` uses ``hyp.scratch-high.yaml``.
+        hyp: hyper-parameters (a hyp file name or path, or a mapping such as
+            ``TrainConfig.group("augmentation")``); keys it lacks take the scratch-high values.
         rect: rectangular batches (validation): images sorted by aspect ratio, each batch letterboxed to
             the smallest stride-multiple shape that fits it. Turns mosaic off; use an unshuffled loader.
         batch_size: batch size the rect shapes are computed for.

@@ -6,6 +6,7 @@ import logging
 import os
 import random
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, get_worker_info
@@ -20,6 +21,7 @@ def seed_worker(worker_id: int) -> None:
     PyTorch gives each worker ``base_seed + worker_id``, and ``base_seed`` is drawn from the loader's
     ``generator``; with a seeded generator every epoch's augmentation is reproducible.
     """
+    cv2.setNumThreads(1)  # torch gives each worker one thread; OpenCV's pool would otherwise be inherited
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)

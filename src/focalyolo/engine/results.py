@@ -111,18 +111,19 @@ def annotated_name(path: str) -> str:
 
 
 class ResultWriter:
-    """Saves a predict run into ``save_dir``: annotated images (same file names), one annotated ``.mp4`` per
-    video, ``labels/<stem>.txt`` (``save_txt``; images without detections get no file) and
+    """Saves a predict run into ``save_dir``: annotated images (same file names; unless ``save_images`` is
+    False), one annotated ``.mp4`` per video, ``labels/<stem>.txt`` (``save_txt``; images without detections get no file) and
     ``predictions.json`` (``save_json``; image ids are file stems, ``<stem>_<frame>`` for video frames).
 
     Use as a context manager, or call :meth:`close` to finish the videos and write the json.
     """
 
     def __init__(self, save_dir: str | Path, save_txt: bool = False, save_json: bool = False,
-                 label_to_category: Sequence[int] | None = None) -> None:
+                 label_to_category: Sequence[int] | None = None, save_images: bool = True) -> None:
         self.save_dir = Path(save_dir)
         self.save_dir.mkdir(parents=True, exist_ok=True)
         self.save_txt, self.save_json, self.label_to_category = save_txt, save_json, label_to_category
+        self.save_images = save_images
         self._videos: dict[str, cv2.VideoWriter] = {}
         self._rows: list[dict] = []
 
@@ -145,11 +146,12 @@ class ResultWriter:
 
     def write(self, result: Result) -> None:
         """Save one result's annotated image or video frame, label file and json rows."""
-        annotated = result.plot()
-        if result.frame is None:
-            cv2.imwrite(str(self.save_dir / annotated_name(result.path)), annotated)
-        else:
-            self._video(result).write(annotated)
+        if self.save_images:
+            annotated = result.plot()
+            if result.frame is None:
+                cv2.imwrite(str(self.save_dir / annotated_name(result.path)), annotated)
+            else:
+                self._video(result).write(annotated)
         stem = result_stem(result)
         if self.save_txt and len(result):
             label = self.save_dir / "labels" / f"{stem}.txt"

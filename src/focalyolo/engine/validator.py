@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,12 +22,22 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..cfg import ValConfig
+from ..cfg.recorded import with_recorded_defaults
+from ..deploy.sources import load_inference_model
+from ..errors import DataError, FocalYoloError
 from ..metrics import DetectionMetrics, build_coco_gt, detections_to_coco, per_class_stats, run_cocoeval
 from ..utils.boxes import xywh2xyxy, xyxy2xywh
+from ..utils.files import increment_path
 from ..utils.nms import non_max_suppression, scale_boxes
 from ..utils.plotting import plot_images
+from ..utils.threads import configure_threads
 from ..utils.torch_utils import select_device
 from .results import coco_category_map, coco_image_id
+
+__all__ = ["COCO_STATS", "build_val_loader", "coco_figures", "format_table", "val", "validate"]
+
+LOGGER = logging.getLogger("focalyolo")
 
 # COCO figure name -> index in COCOeval.stats
 COCO_STATS: dict[str, int] = {
@@ -253,7 +264,7 @@ def build_val_loader(model: torch.nn.Module, files: Sequence[str | Path], imgsz:
     fixed = getattr(model, "input_shape", (None,) * 4)[2:]
     if all(fixed):
         if max(fixed) != imgsz:
-            print(f"{prefix}the model takes {fixed[0]}x{fixed[1]} inputs: evaluating at imgsz {max(fixed)}")
+            LOGGER.info(f"{prefix}the model takes {fixed[0]}x{fixed[1]} inputs: evaluating at imgsz {max(fixed)}")
         dataset = YOLODataset(files, max(fixed), rect=False, nc=nc, prefix=prefix)
     else:
         dataset = YOLODataset(files, imgsz, rect=True, batch_size=batch, stride=int(model.stride.max()), nc=nc,
@@ -323,8 +334,36 @@ def validate(
         if save_json:
             (save_dir / "predictions.json").write_text(json.dumps(predictions_json(tally.detections, names)))
     if verbose:
-        print(format_table(results, tally.n_images))
+        LOGGER.info(format_table(results, tally.n_images))
     return results
+
+
+def val(cfg: ValConfig, model: torch.nn.Module | None = None) -> dict[str, Any]:
+    """The ``val`` job (``focalyolo val`` and ``YOLO.val``): score ``cfg.model`` (or ``model``, in deployment form)
+    on a split of ``cfg.data`` with COCO figures; image size and data default to the model's training run.
+    Writes metrics.json (and plots, predictions.json) into a new ``<project>/<name>`` folder; returns the
+    metrics with ``save_dir`` added."""
+    device = select_device(cfg.device)
+    configure_threads(cfg.threads)
+    if model is None and cfg.model is None:
+        raise FocalYoloError("val needs a model (--model)")
+    net = load_inference_model(model if model is not None else cfg.model, device)
+    cfg = with_recorded_defaults(cfg, net, need_data=True)
+    from ..data import load_data_config
+
+    config = load_data_config(cfg.data)
+    files = getattr(config, cfg.split)
+    if not files:
+        raise DataError(f"{config.source}: no '{cfg.split}' split")
+    if net.nc != config.nc:
+        raise FocalYoloError(f"{cfg.model or 'the model'} predicts {net.nc} classes but {config.source} has "
+                             f"{config.nc}")
+    loader = build_val_loader(net, files, cfg.imgsz, cfg.batch, cfg.workers, config.nc, f"{cfg.split}: ")
+    save_dir = increment_path(Path(cfg.project) / cfg.name, cfg.exist_ok, mkdir=True)
+    results = validate(net, loader, names=config.names, device=device, half=cfg.half, conf=cfg.conf, iou=cfg.iou,
+                       max_det=cfg.max_det, save_dir=save_dir, plots=cfg.plots, coco=True, save_json=cfg.save_json,
+                       verbose=cfg.verbose)
+    return {**results, "save_dir": str(save_dir)}
 
 
 def _run(

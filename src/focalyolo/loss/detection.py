@@ -2,22 +2,26 @@
 
 A single-branch head (DDetect) gives one loss; a dual head (DualDDetect, PGI) gives
 ``aux_weight * aux + main`` per component, each branch with its own assignment. The three components are
-multiplied by their gains (box 7.5, cls 0.5, dfl 1.5) and the total is scaled by the batch size.
+multiplied by their gains (box 7.5, cls 0.5, dfl 1.5 in YOLOv9's recipe) and the total is scaled by the batch
+size. Gains, the auxiliary weight and the assigner's settings come from the configuration
+(:class:`focalyolo.cfg.TrainConfig`, groups ``loss`` and ``assigner``).
 
 Shapes: B images, A anchors over all levels, M GT slots per image, C classes, R = reg_max bins per side.
 """
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..cfg import default_hyperparameters
 from ..utils.boxes import bbox2dist, bbox_ciou, dist2bbox, make_anchors, xywh2xyxy
 from .assigner import TaskAlignedAssigner
 
-DEFAULT_GAINS = {"box": 7.5, "cls": 0.5, "dfl": 1.5}
-DEFAULT_AUX_WEIGHT = 0.25
+GAIN_KEYS = ("box", "cls", "dfl")
 
 
 def pad_targets(
@@ -87,19 +91,20 @@ class DetectionLoss:
 
     Args:
         head: the detection head; ``nc``, ``reg_max`` and ``is_dual`` are read now, ``stride`` at every call.
-        hyp: optional gains ``box``, ``cls``, ``dfl`` (default 7.5, 0.5, 1.5) and ``aux_weight`` (0.25).
+        hyp: hyper-parameters read: gains ``box``, ``cls``, ``dfl``, ``aux_weight`` and the assigner's
+            ``topk``, ``alpha``, ``beta``; those missing (all, when None) take the configuration's defaults.
     """
 
-    def __init__(self, head: nn.Module, hyp: dict | None = None):
-        hyp = hyp or {}
+    def __init__(self, head: nn.Module, hyp: Mapping[str, Any] | None = None):
+        hyp = {**default_hyperparameters(), **(hyp or {})}
         self.head = head
         self.nc: int = head.nc
         self.reg_max: int = head.reg_max
         self.is_dual: bool = bool(getattr(head, "is_dual", False))
-        self.gains = torch.tensor([float(hyp.get(k, v)) for k, v in DEFAULT_GAINS.items()])
-        aux_weight = float(hyp.get("aux_weight", DEFAULT_AUX_WEIGHT))
-        self.branch_weights = (aux_weight, 1.0) if self.is_dual else (1.0,)
-        self.assigners = [TaskAlignedAssigner(num_classes=self.nc) for _ in self.branch_weights]
+        self.gains = torch.tensor([float(hyp[k]) for k in GAIN_KEYS])
+        self.branch_weights = (float(hyp["aux_weight"]), 1.0) if self.is_dual else (1.0,)
+        self.assigners = [TaskAlignedAssigner(topk=int(hyp["topk"]), num_classes=self.nc, alpha=float(hyp["alpha"]),
+                                              beta=float(hyp["beta"])) for _ in self.branch_weights]
         self.bce = nn.BCEWithLogitsLoss(reduction="none")
 
     def __call__(self, preds: list, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

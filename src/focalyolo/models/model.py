@@ -18,6 +18,11 @@ class DetectionModel(nn.Module):
     ``forward(x)`` with x (B, 3, H, W), H and W multiples of 32: in train mode the head's raw maps
     (``[aux, main]`` for dual heads), in eval mode decoded main-branch predictions (B, 4 + nc, A).
     ``forward(x, return_raw=True)`` in eval mode returns ``(predictions, raw)`` (the validator needs both).
+
+    Attributes:
+        names: class names, index = class id.
+        train_args: the configuration of the training run the weights come from (a checkpoint's record; empty
+            for a new model): inference takes its ``imgsz`` and ``data`` as defaults.
     """
 
     def __init__(self, cfg: str | Path | dict = "gelan-c", ch: int = 3, nc: int | None = None):
@@ -29,6 +34,7 @@ class DetectionModel(nn.Module):
         self.yaml.setdefault("nc", 80)
         self.model, self.save, self.rows = build_layers({**self.yaml, "_lines": lines}, source, ch, int(self.yaml["nc"]))
         self.names = [str(i) for i in range(self.nc)]
+        self.train_args: dict = {}
         if not isinstance(self.head, DDetect):
             raise ValueError(f"{source}: the last layer must be a detection head, got {type(self.head).__name__}")
         self._init_batchnorm()

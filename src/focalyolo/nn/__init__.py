@@ -1,10 +1,22 @@
 """Neural-network modules usable in model YAMLs, and the registry that names them."""
 
 from .attention import MultiHeadSelfAttention2d, SelfAttentionBlock
-from .blocks import ADown, AConv, CBFuse, CBLinear, Concat, ELAN1, RepNBottleneck, RepNCSP, RepNCSPELAN4, SPPELAN, Silence
+from .blocks import (
+    ELAN1,
+    SPPELAN,
+    AConv,
+    ADown,
+    CBFuse,
+    CBLinear,
+    Concat,
+    RepNBottleneck,
+    RepNCSP,
+    RepNCSPELAN4,
+    Silence,
+)
 from .conv import Conv, RepConvN, activation_scope
 from .focal import FocalModulation, FocalModulationBlock, FocalModulationLayer
-from .head import DDetect, DFL, DualDDetect
+from .head import DFL, DDetect, DualDDetect
 from .layers import ConvMlp, DropPath, LayerNorm2d, LayerScale2d
 from .registry import LayerContext, LayerPlan, lookup, register_module, registered_names
 

@@ -1,4 +1,8 @@
-"""The package logger: plain messages on stderr, configured once by the command line or the YOLO API."""
+"""The package logger: plain messages, configured once by the command line or the YOLO API.
+
+Information (progress lines, result tables) goes to stdout, warnings and errors to stderr, so a command's output
+can be piped while its problems stay on the terminal.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,17 @@ import sys
 from typing import TextIO
 
 
-class _CurrentStderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time of each message (tests and notebooks swap it)."""
+class _CurrentStreamHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` (information) or ``sys.stderr`` (warnings, errors) is at the time of
+    each message (tests and notebooks swap them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._level = record.levelno
+        super().emit(record)
 
     @property
     def stream(self) -> TextIO:
-        return sys.stderr
+        return sys.stderr if getattr(self, "_level", logging.WARNING) >= logging.WARNING else sys.stdout
 
     @stream.setter
     def stream(self, value: TextIO) -> None:
@@ -20,10 +29,11 @@ class _CurrentStderrHandler(logging.StreamHandler):
 
 
 def setup_logging(level: int = logging.INFO) -> logging.Logger:
-    """Attach one stderr handler to the ``focalyolo`` logger (idempotent) and return it."""
+    """Attach one handler (stdout for information, stderr for problems) to the ``focalyolo`` logger
+    (idempotent) and return it."""
     logger = logging.getLogger("focalyolo")
-    if not any(isinstance(h, _CurrentStderrHandler) for h in logger.handlers):
-        handler = _CurrentStderrHandler()
+    if not any(isinstance(h, _CurrentStreamHandler) for h in logger.handlers):
+        handler = _CurrentStreamHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.propagate = False

@@ -12,18 +12,21 @@ from ..errors import FocalYoloError
 
 
 def parse_device_ids(device: str | int | None) -> list[int]:
-    """GPU indices named by a ``--device`` value: ``"0,1,3"`` -> [0, 1, 3]; ``""``/``"cpu"``/``"mps"`` -> []."""
-    text = str(device if device is not None else "").strip().lower().replace("cuda:", "")
-    if text in ("", "cpu", "mps"):
+    """GPU indices named by a ``--device`` value: ``"0,1,3"`` / ``"cuda:1"`` -> [0, 1, 3] / [1];
+    ``""``, ``"cpu"``, ``"mps"`` and ``"cuda"`` (the default GPU) -> []."""
+    text = str(device if device is not None else "").strip().lower()
+    if text in ("", "cpu", "mps", "cuda"):
         return []
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        return [int(part) for part in text.removeprefix("cuda:").split(",") if part.strip()]
     except ValueError:
-        raise FocalYoloError(f"--device {device}: expected cpu, a GPU index or a list like 0,1,2,3") from None
+        raise FocalYoloError(f"--device {device}: expected cpu, mps, cuda, cuda:N, a GPU index or a list like "
+                             f"0,1,2,3") from None
 
 
 def select_device(device: str | int | None = "") -> torch.device:
-    """``"cpu"``, ``"0"``, ``"cuda:1"``, ``"0,1"`` or empty (CUDA 0 if present, else CPU) -> a torch.device.
+    """``"cpu"``, ``"mps"``, ``"cuda"``, ``"cuda:1"``, ``"0"``, ``"0,1"`` or empty (CUDA 0 if present, else CPU)
+    -> a torch.device; FocalYoloError (one line) when the device is not on this machine.
 
     Under torchrun the process with ``LOCAL_RANK`` k takes the k-th GPU of the list (of all GPUs when
     none is named), so ``--device 2,3`` puts ranks 0 and 1 on GPUs 2 and 3.
@@ -32,6 +35,9 @@ def select_device(device: str | int | None = "") -> torch.device:
     if text == "cpu" or (text == "" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if text == "mps":
+        if not torch.backends.mps.is_available():
+            raise FocalYoloError("--device mps: Apple's Metal (MPS) backend is not available on this machine "
+                                 "(it needs macOS on Apple silicon); use --device cpu")
         return torch.device("mps")
     ids = parse_device_ids(text)
     if not torch.cuda.is_available():
@@ -70,7 +76,7 @@ def distributed_env() -> tuple[int, int, int]:
 
 
 def memory_text(device: torch.device) -> str:
-    """Current memory use for the progress bar: CUDA reserved memory, else this process's resident memory."""
+    """Current memory use for the progress bar: CUDA reserved memory, else this process's resident memory (RAM)."""
     if device.type == "cuda":
         return f"{torch.cuda.memory_reserved(device) / 1e9:.2f}G"
     try:

@@ -7,9 +7,7 @@ containers, numpy arrays, paths (as strings), ``argparse.Namespace``, and, as *i
 their pickled state, the ``models.*``/``utils.*`` classes and ``torch.nn`` modules. Any other global, such
 as ``os.system`` or ``builtins.eval``, stops the load with :class:`CheckpointError`. The weights are then
 read off the stub tree (``_modules``/``_parameters``/``_buffers``); their keys already match ours.
-
-:func:`transfer_weights` carries weights into a different config (e.g. official yolov9-c into
-``yolov9-c-focal``, which has an extra layer) by aligning the two configs' layer rows.
+Weights then move into another config with :func:`focalyolo.deploy.transfer.transfer_weights`.
 """
 
 from __future__ import annotations
@@ -17,11 +15,9 @@ from __future__ import annotations
 import argparse
 import codecs
 import collections
-import difflib
 import importlib
 import pickle
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO, Callable
 
@@ -30,8 +26,6 @@ import torch
 
 from ..errors import CheckpointError, ConfigError
 from ..models import DetectionModel
-from ..models.parser import LayerRow, read_rows
-from .convert import SINGLE_HEAD, gelan_config, gelan_state
 
 STUB_PACKAGES = ("models.", "utils.", "torch.nn.")
 """Module prefixes whose names become inert stubs (official model code, torch.nn layers; not nn.Parameter)."""
@@ -227,65 +221,3 @@ def import_official(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: its model config cannot be built here: {exc}") from None
     _fit_weights(model, state, str(path))
     return {"model_yaml": model.copy_config(), "names": _class_names(attrs.get("names"), nc), "model": state, "ema": None}
-
-
-@dataclass
-class TransferReport:
-    """Outcome of :func:`transfer_weights`: tensor counts, the layer alignment and the layers left untouched."""
-
-    transferred: int
-    total: int
-    layer_map: dict[int, int]
-    empty_layers: list[int]
-
-    def __str__(self) -> str:
-        empty = ", ".join(map(str, self.empty_layers)) or "none"
-        return f"transferred {self.transferred}/{self.total} tensors; layers that got no weights: {empty}"
-
-
-def _signature(row: LayerRow) -> tuple[str, str, int]:
-    """What must agree for two rows to be 'the same layer': module, YAML args and repeats (not ``from``)."""
-    return row.module, repr(row.args), row.repeats
-
-
-def align_rows(src: list[LayerRow], dst: list[LayerRow]) -> dict[int, int]:
-    """Map destination layer index -> source layer index by sequence alignment of row signatures.
-
-    Identical runs are matched in order; within a replaced run, rows of the same module are paired in
-    order (their args differ, so only tensors whose shapes still match will move).
-    """
-    matcher = difflib.SequenceMatcher(None, [_signature(r) for r in src], [_signature(r) for r in dst], autojunk=False)
-    mapping: dict[int, int] = {}
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal" or tag == "replace":
-            for i, j in zip(range(i1, i2), range(j1, j2)):
-                if src[i].module == dst[j].module:
-                    mapping[j] = i
-    return mapping
-
-
-def transfer_weights(src_state: dict[str, torch.Tensor], src_cfg: dict[str, Any], dst_model: DetectionModel) -> TransferReport:
-    """Copy weights from a model of config ``src_cfg`` into ``dst_model`` (another config) by layer structure.
-
-    Layers are aligned by :func:`align_rows`; each destination tensor whose source counterpart exists with
-    the same shape is copied, the rest keep their initial values. A dual-head source going into a single-head
-    destination is converted to its GELAN form first.
-    """
-    src_rows = read_rows(src_cfg, "source config")
-    if src_rows[-1].module in SINGLE_HEAD and not dst_model.is_dual:
-        src_cfg, index_map = gelan_config(src_cfg)
-        src_state = gelan_state(src_state, index_map, src_rows[-1].index)
-        src_rows = read_rows(src_cfg, "source config")
-    layer_map = align_rows(src_rows, dst_model.rows)
-    dst_state = dst_model.state_dict()
-    copied: dict[str, torch.Tensor] = {}
-    for key, tensor in dst_state.items():
-        _, layer, rest = key.split(".", 2)
-        source = layer_map.get(int(layer))
-        candidate = src_state.get(f"model.{source}.{rest}") if source is not None else None
-        if candidate is not None and candidate.shape == tensor.shape:
-            copied[key] = candidate
-    dst_model.load_state_dict(copied, strict=False)
-    with_weights = sorted({int(k.split(".")[1]) for k in dst_state})
-    filled = {int(k.split(".")[1]) for k in copied}
-    return TransferReport(len(copied), len(dst_state), layer_map, [i for i in with_weights if i not in filled])

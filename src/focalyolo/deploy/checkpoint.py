@@ -2,15 +2,18 @@
 
 A checkpoint is a dict with ``format`` ("focalyolo/1"), ``model_yaml`` (the config dict), ``names``,
 ``model`` (state_dict), ``ema`` (state_dict or None), and for training runs ``optimizer``, ``scaler``,
-``epoch``, ``best_fitness``, ``ema_updates``, ``train_args`` and ``rng`` (generator states). Files are written
-atomically: to a temporary file in the same folder, flushed to disk, then renamed over the target, so a
-crash mid-write leaves the previous checkpoint intact.
+``epoch``, ``best_fitness``, ``ema_updates`` and ``train_args`` (the run's resolved configuration; inference
+takes its image size and data from it). Files are written atomically: to a temporary file in the same folder,
+flushed to disk, then renamed over the target, so a crash mid-write leaves the previous checkpoint intact; they
+get the permissions of any new file (``0666`` less the umask, so ``0644`` under the usual umask 022).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,8 @@ import torch
 
 from ..errors import CheckpointError
 from ..models import DetectionModel
+
+__all__ = ["FORMAT", "load_model", "model_from_checkpoint", "read_checkpoint", "save_checkpoint"]
 
 FORMAT = "focalyolo/1"
 
@@ -28,6 +33,7 @@ def save_checkpoint(data: dict[str, Any], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; a checkpoint is shared like any output
         with os.fdopen(fd, "wb") as handle:
             torch.save({"format": FORMAT, **data}, handle)
             handle.flush()
@@ -45,6 +51,13 @@ def save_checkpoint(data: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _os_error_in(exc: BaseException | None) -> OSError | None:
     """The first OSError in an exception's chain (``torch.save`` wraps a failed write in a RuntimeError)."""
     while exc is not None and not isinstance(exc, OSError):
@@ -52,19 +65,47 @@ def _os_error_in(exc: BaseException | None) -> OSError | None:
     return exc
 
 
+def _why_unreadable(path: Path, exc: Exception) -> str:
+    """A sentence saying why ``torch.load(path, weights_only=True)`` failed with ``exc``."""
+    message = str(exc)
+    blocked = re.search(r"unsupported GLOBAL ([\w.]+)", message)
+    if blocked:
+        name = blocked.group(1)
+        if name.startswith(("models.", "utils.")):
+            return (f"it pickles the model's classes ({name}) as official YOLOv9 checkpoints do; import it with "
+                    f"'focalyolo convert --from-official {path}'")
+        return f"it holds pickled code ({name}), which focalyolo never runs"
+    with path.open("rb") as handle:
+        head = handle.read(64)
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty"
+    if head.startswith(b"PK"):
+        if not zipfile.is_zipfile(path):
+            return f"it is truncated or damaged: the zip archive ends early ({size:,} bytes; copied or written only in part?)"
+        return f"its zip archive is not a PyTorch checkpoint ({message.strip().splitlines()[0][:120]})"
+    if "Weights only load failed" in message:
+        return "it is a pickle with objects other than tensors, numbers, strings and containers, which focalyolo does not load"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "it is not a PyTorch file (neither a zip archive nor a pickle)"
+    if text.isprintable() or all(c.isprintable() or c.isspace() for c in text):
+        first = text.strip().splitlines()[0][:40] if text.strip() else ""
+        return f"it is a text file, not a PyTorch checkpoint (it starts with {first!r})"
+    return "it is not a PyTorch file (neither a zip archive nor a pickle)"
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a focalyolo checkpoint safely (``weights_only=True``); clear errors for missing, foreign or unsafe files."""
+    """Load a focalyolo checkpoint safely (``weights_only=True``); one clear sentence for a missing, foreign,
+    truncated or unsafe file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path}: not a loadable focalyolo checkpoint ({first[:200]}); official YOLOv9 files are imported "
-            f"with 'focalyolo convert --from-official'"
-        ) from None
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, KeyError, EOFError ... for bad files
+        raise CheckpointError(f"{path}: not a loadable focalyolo checkpoint: {_why_unreadable(path, exc)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a focalyolo checkpoint (no '{FORMAT}' format tag)")
     return data
@@ -88,6 +129,7 @@ def model_from_checkpoint(data: dict[str, Any], prefer_ema: bool = True) -> Dete
     if missing or unexpected:
         raise CheckpointError(f"checkpoint weights do not fit its model config: missing {missing[:3]}, unexpected {unexpected[:3]}")
     model.names = list(data["names"])
+    model.train_args = dict(data.get("train_args") or {})
     return model
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -17,14 +18,21 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from ..cfg import ExportConfig
+from ..cfg.recorded import with_recorded_defaults
 from ..errors import FocalYoloError
-from ..models import DetectionModel, build_model
+from ..models import DetectionModel
 from ..nn.head import DDetect
-from .checkpoint import model_from_checkpoint, read_checkpoint
-from .convert import convert_to_gelan, fuse_model
+from ..utils.threads import configure_threads
+from .convert import deployment_form
+from .onnx_model import DYNAMIC_AXES, INPUT_NAME, OUTPUT_NAME
+from .quantize import quantize_int8
+from .sources import load_source, source_kind
 
-INPUT_NAME, OUTPUT_NAME = "images", "output0"
-DYNAMIC_AXES = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch", 2: "anchors"}}
+__all__ = ["ExportError", "export", "export_model", "export_onnx", "export_torchscript", "inference_model", "to_half",
+           "write_onnx"]
+
+LOGGER = logging.getLogger("focalyolo")
 
 
 class ExportError(FocalYoloError):
@@ -50,7 +58,7 @@ def inference_model(model: DetectionModel, half: bool = False) -> DetectionModel
     """GELAN-converted, fused copy in eval mode; on CUDA in fp16 when ``half`` (ExportError without CUDA)."""
     if half and not torch.cuda.is_available():
         raise ExportError("--half needs a CUDA device (fp16 convolutions are not exported on CPU); export in fp32 instead")
-    net = fuse_model(convert_to_gelan(model))
+    net = deployment_form(model)
     return to_half(net.cuda()) if half else net
 
 
@@ -78,13 +86,13 @@ def _simplify(path: Path) -> None:
         import onnx
         import onnxsim
     except ImportError:
-        print("simplify: onnxsim is not installed (pip install onnxsim); the model is exported unsimplified")
+        LOGGER.warning("simplify: onnxsim is not installed (pip install onnxsim); the model is exported unsimplified")
         return
     simplified, ok = onnxsim.simplify(onnx.load(str(path)))
     if ok:
         onnx.save(simplified, str(path))
     else:
-        print("simplify: onnxsim could not validate the simplified graph; the model is exported unsimplified")
+        LOGGER.warning("simplify: onnxsim could not validate the simplified graph; the model is exported unsimplified")
 
 
 def onnx_max_difference(path: Path, net: DetectionModel, example: torch.Tensor) -> float | None:
@@ -92,13 +100,13 @@ def onnx_max_difference(path: Path, net: DetectionModel, example: torch.Tensor) 
     try:
         import onnxruntime
     except ImportError:
-        print("check: onnxruntime is not installed (pip install onnxruntime); the export was not verified")
+        LOGGER.warning("check: onnxruntime is not installed (pip install onnxruntime); the export was not verified")
         return None
     try:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         got = session.run([OUTPUT_NAME], {INPUT_NAME: example.cpu().numpy()})[0]
     except Exception as exc:  # e.g. fp16 kernels missing on CPU
-        print(f"check: onnxruntime (CPU) could not run the model: {str(exc).splitlines()[0][:200]}")
+        LOGGER.warning(f"check: onnxruntime (CPU) could not run the model: {str(exc).splitlines()[0][:200]}")
         return None
     with torch.no_grad():
         want = net(example).float().cpu().numpy()
@@ -114,9 +122,20 @@ def write_onnx(net: DetectionModel, example: torch.Tensor, path: Path, dynamic: 
     import onnx
 
     graph = onnx.load(str(path))
+    record = {k: v for k, v in getattr(net, "train_args", {}).items() if k in ("imgsz", "data")}
     onnx.helper.set_model_props(graph, {"stride": ",".join(str(int(s)) for s in net.stride.tolist()),
-                                        "names": json.dumps(list(net.names)), "producer": "focalyolo"})
+                                        "names": json.dumps(list(net.names)), "producer": "focalyolo",
+                                        "train_args": json.dumps(record)})
     onnx.save(graph, str(path))
+
+
+def _require_onnx() -> None:
+    """ExportError naming the extra to install when the ``onnx`` package is missing."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ExportError("ONNX export needs the onnx package: pip install 'focalyolo[export]' (onnx and "
+                          "onnxruntime)") from None
 
 
 def export_onnx(model: DetectionModel, path: str | Path, imgsz: int = 640, batch: int = 1, dynamic: bool = False,
@@ -127,6 +146,7 @@ def export_onnx(model: DetectionModel, path: str | Path, imgsz: int = 640, batch
     runs onnxsim if installed. The file is then run in onnxruntime on a random input and the max absolute
     difference to PyTorch is printed.
     """
+    _require_onnx()
     path = Path(path)
     net = inference_model(model, half)
     example = example_input(net, imgsz, batch)
@@ -135,7 +155,7 @@ def export_onnx(model: DetectionModel, path: str | Path, imgsz: int = 640, batch
         _simplify(path)
     diff = onnx_max_difference(path, net, example)
     if diff is not None:
-        print(f"onnxruntime check: max abs difference to PyTorch {diff:.3g} on input {tuple(example.shape)}")
+        LOGGER.info(f"onnxruntime check: max abs difference to PyTorch {diff:.3g} on input {tuple(example.shape)}")
     return path
 
 
@@ -154,8 +174,13 @@ def export_torchscript(model: DetectionModel, path: str | Path, imgsz: int = 640
     traced.save(str(path))
     with torch.no_grad():
         diff = (torch.jit.load(str(path), map_location=example.device)(example) - net(example)).abs().max().item()
-    print(f"TorchScript check: max abs difference to PyTorch {diff:.3g} on input {tuple(example.shape)}")
+    LOGGER.info(f"TorchScript check: max abs difference to PyTorch {diff:.3g} on input {tuple(example.shape)}")
     return path
+
+
+def _check_int8(int8: bool, format: str, half: bool, data: str | Path | None) -> None:
+    if int8 and (format != "onnx" or half or data is None):
+        raise ExportError("--int8 needs --format onnx, fp32 (no --half) and --data for calibration images")
 
 
 def export_model(model: DetectionModel, format: str = "onnx", output: str | Path = "model", *, imgsz: int = 640,
@@ -167,25 +192,34 @@ def export_model(model: DetectionModel, format: str = "onnx", output: str | Path
     output = Path(output)
     if format not in ("onnx", "torchscript"):
         raise ExportError(f"unknown export format '{format}' (onnx or torchscript)")
-    if int8 and (format != "onnx" or half or data is None):
-        raise ExportError("--int8 needs --format onnx, fp32 (no --half) and --data for calibration images")
+    _check_int8(int8, format, half, data)
     target = output.with_suffix(f".{format}")
     if format == "torchscript":
         return [export_torchscript(model, target, imgsz, batch, half)]
     paths = [export_onnx(model, target, imgsz, batch, dynamic, half, simplify, opset)]
     if int8:
         from ..data import load_data_config
-        from .quantize import quantize_int8
 
         paths.append(quantize_int8(target, target.with_name(f"{target.stem}-int8.onnx"),
                                    load_data_config(data).train, imgsz, calib_images, 1 if dynamic else batch))
     return paths
 
 
-def load_export_model(source: str | Path) -> DetectionModel:
-    """The model to export: a checkpoint file (fused conversions too), or a config name / YAML with random weights."""
-    path = Path(source)
-    if path.suffix == ".pt" or (path.is_file() and path.suffix.lower() not in (".yaml", ".yml")):
-        return model_from_checkpoint(read_checkpoint(path))
-    print(f"{source} is a model config, not trained weights: exporting random weights")
-    return build_model(source)
+def export(cfg: ExportConfig, model: DetectionModel | None = None) -> list[Path]:
+    """The ``export`` job (``focalyolo export`` and ``YOLO.export``): export ``cfg.model`` (or ``model``) as
+    ``cfg.format``; image size (and, for INT8, the calibration data) default to the model's training run.
+    Returns the written files (the INT8 one last)."""
+    configure_threads(cfg.threads)
+    if model is None:
+        if cfg.model is None:
+            raise ExportError("export needs a model (--model)")
+        model = load_source(cfg.model)
+    cfg = with_recorded_defaults(cfg, model)
+    data = cfg.data or (model.train_args.get("data") if cfg.int8 else None)
+    _check_int8(cfg.int8, cfg.format, cfg.half, data)
+    if cfg.model is not None and source_kind(cfg.model) == "config":
+        LOGGER.warning(f"{cfg.model} is a model config, not trained weights: exporting random weights")
+    output = cfg.output or Path(str(cfg.model or "model")).with_suffix("")
+    return export_model(model, cfg.format, output, imgsz=cfg.imgsz, batch=cfg.batch, dynamic=cfg.dynamic,
+                        half=cfg.half, simplify=cfg.simplify, opset=cfg.opset, int8=cfg.int8, data=data,
+                        calib_images=cfg.calib_images)

@@ -18,6 +18,11 @@ from torch import nn
 
 from ..errors import FocalYoloError
 
+__all__ = ["DYNAMIC_AXES", "INPUT_NAME", "LETTERBOX_GREY", "OUTPUT_NAME", "OnnxDetector"]
+
+INPUT_NAME, OUTPUT_NAME = "images", "output0"
+"""The graph's input (B, 3, H, W) float in [0, 1] and output (B, 4 + nc, A), as export writes them."""
+DYNAMIC_AXES = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch", 2: "anchors"}}
 LETTERBOX_GREY = 114 / 255
 
 
@@ -25,7 +30,8 @@ class OnnxDetector(nn.Module):
     """An onnxruntime session on the CPU provider, called like a DetectionModel in eval mode.
 
     Attributes: ``nc`` (classes, from the output width), ``names`` (from the metadata), ``stride`` (tensor of the export's strides,
-    from the file's metadata), ``input_shape`` ((B, 3, H, W) with ``None`` for dynamic axes).
+    from the file's metadata), ``input_shape`` ((B, 3, H, W) with ``None`` for dynamic axes), ``train_args``
+    (the training record's ``imgsz`` and ``data`` when the export wrote them).
     """
 
     def __init__(self, path: str | Path, threads: int | None = None):
@@ -51,6 +57,7 @@ class OnnxDetector(nn.Module):
         self.nc = output.shape[1] - 4
         meta = self.session.get_modelmeta().custom_metadata_map
         self.names: list[str] = json.loads(meta["names"]) if "names" in meta else [str(i) for i in range(self.nc)]
+        self.train_args: dict = json.loads(meta.get("train_args", "{}"))
         self.register_buffer("stride", torch.tensor([float(s) for s in meta.get("stride", "32").split(",")]),
                              persistent=False)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from focalyolo.data.hyp import load_hyp, packaged_hyps
+from focalyolo.cfg import load_hyp, packaged_hyps
 from focalyolo.errors import ConfigError
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data import YOLODataset
 from ..errors import FocalYoloError
-from .export import INPUT_NAME
+from .onnx_model import INPUT_NAME
 
 
 def calibration_batches(files: Sequence[str | Path], imgsz: int, count: int, batch: int = 1,
@@ -47,8 +47,13 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, files: Sequence[
     the exported batch size when the file has a fixed one. Ranges are min/max over the calibration set.
     """
     try:
-        from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
-                                              quantize_static)
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            QuantFormat,
+            QuantType,
+            quant_pre_process,
+            quantize_static,
+        )
     except ImportError as exc:
         raise FocalYoloError("INT8 export needs onnxruntime (pip install 'focalyolo[export]')") from exc
     if not files:

@@ -1,0 +1,120 @@
+"""Spread of the learning acceptance run over seeds, CPU instruction sets and thread counts.
+
+The acceptance test (``tests/engine/test_train_learns.py``) trains a 1M-parameter GELAN with a focal block from
+scratch on synthetic shapes and asserts a minimum mAP50. On one machine the run is bit-reproducible, but another
+CPU makes oneDNN and ATen pick other kernels (AVX-512 vs AVX2), float rounding differs, and after a thousand
+steps the mAP lands elsewhere. This script measures that spread, so the test's bar can keep a margin over it:
+each (seed, ISA, threads) run is a separate process, ``--isa avx2`` sets ``ONEDNN_MAX_CPU_ISA=AVX2`` and
+``ATEN_CPU_CAPABILITY=avx2`` (the kernels an AVX2-only machine runs), ``--parallel 2`` runs two at once (use one
+thread each on a 2-core machine).
+
+    python benchmarks/learning_spread.py --seeds 0,1,2,3,4 --isa native,avx2 --threads 1 --parallel 2
+
+Prints one row per run (mAP50 fast and pycocotools, AP50-95, seconds) and the min / mean / max per ISA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = REPO / "tests" / "engine" / "tiny-gelan-focal.yaml"
+ISA_ENV = {"native": {}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}}
+
+
+def recipe(data: str, seed: int, project: str, epochs: int, threads: int) -> dict:
+    """The acceptance test's training options (keep in step with ``tests/engine/test_train_learns.py``)."""
+    return dict(model=str(MODEL), data=data, epochs=epochs, imgsz=128, batch=8, workers=0, device="cpu",
+                optimizer="AdamW", hyp="cpu-short", close_mosaic=0, val_interval=epochs, seed=seed,
+                project=project, plots=False, verbose=False, threads=threads)
+
+
+def worker(opts: argparse.Namespace) -> None:
+    """One training run in this process; prints a JSON line with its figures."""
+    from focalyolo.cfg import TrainConfig
+    from focalyolo.engine.trainer import Trainer
+
+    start = time.perf_counter()
+    options = recipe(opts.data, opts.seed, opts.project, opts.epochs, opts.threads)
+    trainer = Trainer(TrainConfig(**{**options, **json.loads(opts.overrides)}))
+    trainer.train()
+    m = trainer.final_metrics
+    print(json.dumps({"mAP50": m["metrics/mAP50(B)"], "coco_AP50": m["coco/AP50"], "coco_AP": m["coco/AP50-95"],
+                      "seconds": time.perf_counter() - start}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--isa", default="native,avx2", help="comma-separated: native, avx2")
+    parser.add_argument("--threads", default="1", help="comma-separated torch thread counts")
+    parser.add_argument("--parallel", type=int, default=1, help="runs at once")
+    parser.add_argument("--epochs", type=int, default=45)
+    parser.add_argument("--data-seed", type=int, default=1)
+    parser.add_argument("--hyp", default="{}", help="JSON dict of hyper-parameter overrides, e.g. '{\"lr0\": 0.008}'")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--project", help=argparse.SUPPRESS)
+    parser.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
+    opts = parser.parse_args(argv)
+    if opts.worker:
+        opts.threads = int(opts.threads)
+        worker(opts)
+        return 0
+
+    from focalyolo.data import generate_synthetic
+
+    root = Path(tempfile.mkdtemp(prefix="learning-spread-"))
+    data = generate_synthetic(root / "data", n_train=200, n_val=50, imgsz=128, seed=opts.data_seed)
+    runs = list(itertools.product(opts.isa.split(","), [int(t) for t in opts.threads.split(",")],
+                                  [int(s) for s in opts.seeds.split(",")]))
+    print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
+          f"{opts.epochs} epochs, hyp overrides {opts.hyp}; {len(runs)} runs, {opts.parallel} at a time")
+    print(f"{'isa':>6} {'threads':>7} {'seed':>4} {'mAP50':>7} {'COCO AP50':>9} {'AP50-95':>7} {'s':>6}")
+    results: dict[tuple, dict] = {}
+    pending = list(runs)
+    active: list[tuple[tuple, subprocess.Popen]] = []
+    while pending or active:
+        while pending and len(active) < opts.parallel:
+            isa, threads, seed = run = pending.pop(0)
+            env = {**os.environ, **ISA_ENV[isa], "OMP_NUM_THREADS": str(threads)}
+            cmd = [sys.executable, __file__, "--worker", "--data", str(data), "--seed", str(seed), "--threads",
+                   str(threads), "--epochs", str(opts.epochs), "--project", str(root / "runs"),
+                   "--overrides", opts.hyp]
+            active.append((run, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)))
+        time.sleep(1)
+        for item in list(active):
+            run, proc = item
+            if proc.poll() is None:
+                continue
+            active.remove(item)
+            lines = [line for line in proc.stdout.read().splitlines() if line.startswith("{")]
+            if proc.returncode or not lines:
+                print(f"{run}: failed (exit {proc.returncode})")
+                continue
+            r = results[run] = json.loads(lines[-1])
+            print(f"{run[0]:>6} {run[1]:>7} {run[2]:>4} {r['mAP50']:7.3f} {r['coco_AP50']:9.3f} {r['coco_AP']:7.3f} "
+                  f"{r['seconds']:6.0f}", flush=True)
+    for key, group in itertools.groupby(sorted(results), key=lambda run: run[:2]):
+        values = [results[run]["mAP50"] for run in group]
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(f"{key[0]} {key[1]} thread(s): mAP50 min {min(values):.3f} mean {statistics.mean(values):.3f} "
+              f"max {max(values):.3f} sd {spread:.3f} over {len(values)} seeds")
+    all_values = [r["mAP50"] for r in results.values()]
+    if all_values:
+        print(f"all: min {min(all_values):.3f} mean {statistics.mean(all_values):.3f} max {max(all_values):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""Every option of ``train``, ``val``, ``predict`` and ``export``, and every hyper-parameter, in one place.
+
+Each field has a type, a default and a one-line description. The command line builds its flags from these
+classes (:mod:`focalyolo.cli`), ``YOLO.train/val/predict/export`` take the same names as keywords, hyp YAMLs
+set the hyper-parameters (the fields of :data:`HYP_GROUPS`), and a training run records its resolved
+:class:`TrainConfig` in ``args.yaml`` and in its checkpoints. ``focalyolo cfg`` prints them as commented YAML.
+
+Defaults that depend on something known only at run time are None here and say so in their help: the size of
+a training run depends on the data (a short CPU run on the built-in synthetic data, YOLOv9's recipe
+otherwise), and ``val``/``predict``/``export`` take the image size (and ``val`` the data) a checkpoint was
+trained with.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .options import (
+    FRACTION,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    OPEN_FRACTION,
+    POSITIVE,
+    POSITIVE_INT,
+    Config,
+    Rule,
+    hyper,
+    option,
+    option_fields,
+)
+
+__all__ = [
+    "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "PredictConfig", "SYNTHETIC", "TrainConfig", "ValConfig",
+    "default_hyperparameters",
+]
+
+SYNTHETIC = "synthetic"
+"""The name of the built-in dataset."""
+
+GROUP_TITLES = {
+    "run": "what to run and where results go",
+    "data": "data and batching",
+    "optimizer": "optimizer",
+    "schedule": "learning-rate schedule, warmup and averaging",
+    "loss": "loss gains",
+    "assigner": "task-aligned assigner",
+    "augmentation": "augmentation (training only)",
+    "nms": "non-maximum suppression",
+    "export": "export format",
+    "runtime": "device, threads and output",
+}
+HYP_GROUPS = ("optimizer", "schedule", "loss", "assigner", "augmentation")
+"""The groups whose fields are hyper-parameters: what a hyp YAML may set."""
+
+_DEVICE = re.compile(r"^(|cpu|mps|cuda|(cuda:)?\d+(\s*,\s*\d+)*)$")
+DEVICE_RULE = Rule(lambda v: bool(_DEVICE.match(v.strip().lower())),
+                   "expected cpu, mps, cuda, cuda:N, a GPU index or a list like 0,1,2,3")
+THREADS_HELP = ("torch intra-op threads (default: all cores but one, at most 8: on a shared CPU, threads that "
+                "outnumber the free cores wait for each other at every parallel step)")
+
+
+# Options that several commands share, defined once. Each returns a dataclass field.
+def _model(default: str | None, what: str) -> Any:
+    return option(default, what, "run")
+
+
+def _imgsz(help: str) -> Any:
+    return option(None, help, "data", POSITIVE_INT)
+
+
+def _device() -> Any:
+    return option("", "cpu, 0, 0,1,2,3, cuda, cuda:1 or mps (default: GPU 0 if present, else CPU)", "runtime",
+                  DEVICE_RULE)
+
+
+def _threads() -> Any:
+    return option(None, THREADS_HELP, "runtime", POSITIVE_INT)
+
+
+def _workers(default: int) -> Any:
+    return option(default, "data-loading worker processes (0: load in the main process)", "data", NON_NEGATIVE_INT)
+
+
+def _conf(default: float) -> Any:
+    return option(default, "confidence threshold", "nms", FRACTION)
+
+
+def _iou() -> Any:
+    return option(0.7, "NMS IoU threshold", "nms", OPEN_FRACTION)
+
+
+def _max_det() -> Any:
+    return option(300, "detections kept per image", "nms", POSITIVE_INT)
+
+
+def _project(default: str) -> Any:
+    return option(default, "parent folder of the output folder", "runtime")
+
+
+def _name() -> Any:
+    return option("exp", "output folder name (numbered exp2, exp3, ... when it exists)", "runtime")
+
+
+def _exist_ok() -> Any:
+    return option(False, "reuse the output folder instead of numbering a new one", "runtime")
+
+
+def _verbose() -> Any:
+    return option(True, "progress bars and printed tables", "runtime", cli=False)
+
+
+@dataclass
+class TrainConfig(Config):
+    """Every training option and hyper-parameter (``focalyolo train``, ``YOLO.train``).
+
+    Creating one fills the data-dependent defaults and the hyper-parameters: the hyp file (``hyp``, or
+    ``cpu-short`` on synthetic data and ``scratch-high`` otherwise) sets those not given, and the
+    scratch-high values the rest. A saved record (args.yaml, a checkpoint's ``train_args``) has every value
+    set, so it loads as it was.
+    """
+
+    command: ClassVar[str] = "train"
+
+    # run
+    model: str = _model("yolov9-t-focal", "packaged config name, model YAML or checkpoint (.pt) to start from")
+    data: str = option(SYNTHETIC, "data YAML, COCO JSON, or 'synthetic' (built in)", "run")
+    epochs: int = option(None, "epochs to train (default: 10 on synthetic data, else 100)", "run", POSITIVE_INT)
+    patience: int = option(100, "stop after this many epochs without a better fitness (0: never)", "run",
+                           NON_NEGATIVE_INT)
+    val: bool = option(True, "validate during training (else best.pt is chosen by training loss)", "run")
+    val_interval: int = option(1, "validate every N epochs (and after the last); best.pt is chosen among them",
+                               "run", POSITIVE_INT)
+    weights: str | None = option(None, "start from these weights (copied where name and shape match)", "run")
+    resume: str | None = option(None, "continue a run from its weights/last.pt", "run")
+    hyp: str | None = option(None, "hyp YAML or packaged name: scratch-high, cpu-short (default: cpu-short on "
+                                   "synthetic data, else scratch-high)", "run")
+    # data
+    imgsz: int = _imgsz("training image size (default: 160 on synthetic data, else 640)")
+    batch: int = option(None, "total batch size, split across DDP processes (default: 8 on synthetic data, "
+                              "else 16)", "data", POSITIVE_INT)
+    workers: int = _workers(2)
+    # optimizer
+    optimizer: str = hyper("SGD", "SGD (Nesterov) or AdamW", "optimizer", choices=("SGD", "AdamW"))
+    lr0: float = hyper(0.01, "initial learning rate", "optimizer", POSITIVE)
+    momentum: float = hyper(0.937, "SGD momentum / Adam beta1", "optimizer", FRACTION)
+    weight_decay: float = hyper(0.0005, "weight decay, scaled by batch x accumulation / nbs", "optimizer",
+                                NON_NEGATIVE)
+    nbs: int = hyper(64, "nominal batch size: gradients accumulate up to it", "optimizer", POSITIVE_INT)
+    grad_clip: float = hyper(10.0, "gradients clipped to this total norm", "optimizer", POSITIVE)
+    # schedule
+    lrf: float = hyper(0.01, "final learning rate = lr0 x lrf", "schedule", POSITIVE)
+    cos_lr: bool = hyper(False, "cosine instead of linear learning-rate decay", "schedule")
+    warmup_epochs: float = hyper(3.0, "warmup length in epochs (0: none)", "schedule", NON_NEGATIVE)
+    warmup_min_steps: int = hyper(100, "warmup lasts at least this many steps (when warmup_epochs > 0)",
+                                  "schedule", NON_NEGATIVE_INT)
+    warmup_momentum: float = hyper(0.8, "momentum at the start of warmup", "schedule", FRACTION)
+    warmup_bias_lr: float = hyper(0.1, "bias learning rate at the start of warmup", "schedule", NON_NEGATIVE)
+    close_mosaic: int = hyper(15, "epochs at the end trained without mosaic", "schedule", NON_NEGATIVE_INT)
+    ema_decay: float = hyper(0.9999, "decay of the weights' moving average (evaluated and saved)", "schedule",
+                             FRACTION)
+    ema_tau: float = hyper(2000.0, "ramp of the EMA decay: decay x (1 - exp(-updates / tau))", "schedule",
+                           POSITIVE)
+    # loss
+    box: float = hyper(7.5, "CIoU box loss gain", "loss", NON_NEGATIVE)
+    cls: float = hyper(0.5, "classification BCE gain", "loss", NON_NEGATIVE)
+    dfl: float = hyper(1.5, "distribution focal loss gain", "loss", NON_NEGATIVE)
+    aux_weight: float = hyper(0.25, "weight of PGI's auxiliary branch (the main branch weighs 1)", "loss",
+                              NON_NEGATIVE)
+    # assigner
+    topk: int = hyper(10, "candidate anchors per object", "assigner", POSITIVE_INT)
+    alpha: float = hyper(0.5, "exponent of the class score in the alignment metric", "assigner", NON_NEGATIVE)
+    beta: float = hyper(6.0, "exponent of the IoU in the alignment metric", "assigner", NON_NEGATIVE)
+    # augmentation
+    hsv_h: float = hyper(0.015, "hue gain (fraction)", "augmentation", FRACTION)
+    hsv_s: float = hyper(0.7, "saturation gain (fraction)", "augmentation", FRACTION)
+    hsv_v: float = hyper(0.4, "value gain (fraction)", "augmentation", FRACTION)
+    degrees: float = hyper(0.0, "rotation (+/- degrees)", "augmentation", NON_NEGATIVE)
+    translate: float = hyper(0.1, "translation (+/- fraction of the image)", "augmentation", FRACTION)
+    scale: float = hyper(0.9, "scale gain drawn from [1 - scale, 1 + scale]", "augmentation", NON_NEGATIVE)
+    shear: float = hyper(0.0, "shear (+/- degrees)", "augmentation", NON_NEGATIVE)
+    perspective: float = hyper(0.0, "perspective (+/- fraction, 0-0.001)", "augmentation", NON_NEGATIVE)
+    flipud: float = hyper(0.0, "probability of a vertical flip", "augmentation", FRACTION)
+    fliplr: float = hyper(0.5, "probability of a horizontal flip", "augmentation", FRACTION)
+    mosaic: float = hyper(1.0, "probability of a 4-image mosaic", "augmentation", FRACTION)
+    mixup: float = hyper(0.15, "probability of mixing a mosaic with a second one", "augmentation", FRACTION)
+    # runtime
+    device: str = _device()
+    threads: int | None = _threads()
+    seed: int = option(0, "seed of initialisation, shuffling and augmentation", "runtime", NON_NEGATIVE_INT)
+    deterministic: bool = option(True, "ask torch for reproducible kernels", "runtime")
+    amp: bool = option(True, "mixed precision on CUDA", "runtime")
+    sync_bn: bool = option(False, "SyncBatchNorm under DDP (CUDA only)", "runtime")
+    project: str = _project("runs/train")
+    name: str = _name()
+    exist_ok: bool = _exist_ok()
+    plots: bool = option(True, "write label, batch, curve and results plots", "runtime")
+    verbose: bool = _verbose()
+
+    @property
+    def small(self) -> bool:
+        """Whether the run is on the built-in synthetic data (the short CPU defaults)."""
+        return self.data == SYNTHETIC
+
+    def resolve(self) -> None:
+        from .hyp import load_hyp
+
+        small = self.data == SYNTHETIC
+        for name, (on_synthetic, otherwise) in {"imgsz": (160, 640), "epochs": (10, 100), "batch": (8, 16),
+                                                "hyp": ("cpu-short", "scratch-high")}.items():
+            if getattr(self, name) is None:
+                setattr(self, name, on_synthetic if small else otherwise)
+        unset = [f.name for f in option_fields(type(self)) if f.metadata["hyper"] and getattr(self, f.name) is None]
+        if unset:
+            values = load_hyp(self.hyp)
+            for name in unset:
+                setattr(self, name, values[name])
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The hyper-parameters (the fields of :data:`HYP_GROUPS`) and their values."""
+        return {f.name: getattr(self, f.name) for f in option_fields(type(self)) if f.metadata["hyper"]}
+
+
+@dataclass
+class ValConfig(Config):
+    """Options of ``focalyolo val`` and ``YOLO.val``."""
+
+    command: ClassVar[str] = "val"
+
+    model: str | None = _model(None, "checkpoint (.pt), exported .onnx, or a config name (random weights)")
+    data: str | None = option(None, "data YAML, COCO JSON, or 'synthetic' (default: the data the checkpoint "
+                                    "was trained on)", "run")
+    split: str = option("val", "dataset split to score", "run", choices=("val", "test", "train"))
+    imgsz: int | None = _imgsz("long side of the (rect-batched) images (default: the checkpoint's training "
+                               "size, else 640)")
+    batch: int = option(32, "images per batch", "data", POSITIVE_INT)
+    workers: int = _workers(2)
+    conf: float = _conf(0.001)
+    iou: float = _iou()
+    max_det: int = _max_det()
+    half: bool = option(False, "FP16 autocast (CUDA only)", "runtime")
+    save_json: bool = option(False, "write predictions.json (COCO results format)", "runtime")
+    plots: bool = option(True, "curves, confusion matrix and batch images", "runtime")
+    device: str = _device()
+    threads: int | None = _threads()
+    project: str = _project("runs/val")
+    name: str = _name()
+    exist_ok: bool = _exist_ok()
+    verbose: bool = _verbose()
+
+
+@dataclass
+class PredictConfig(Config):
+    """Options of ``focalyolo predict`` and ``YOLO.predict``."""
+
+    command: ClassVar[str] = "predict"
+
+    model: str | None = _model(None, "checkpoint (.pt), exported .onnx, or a config name (random weights)")
+    source: str | None = option(None, "image, folder, glob (quoted) or video file", "run")
+    imgsz: int | None = _imgsz("long side of the network input (default: the checkpoint's training size, "
+                               "else 640)")
+    batch: int = option(8, "images per forward pass", "data", POSITIVE_INT)
+    conf: float = _conf(0.25)
+    iou: float = _iou()
+    max_det: int = _max_det()
+    classes: list[int] | None = option(None, "keep only these class ids", "nms", NON_NEGATIVE_INT)
+    agnostic_nms: bool = option(False, "NMS across classes", "nms")
+    save: bool = option(True, "save annotated images / videos (YOLO.predict: default off)", "runtime")
+    save_txt: bool = option(False, "write labels/<name>.txt (cls cx cy w h conf)", "runtime")
+    save_json: bool = option(False, "write predictions.json (COCO results format)", "runtime")
+    device: str = _device()
+    threads: int | None = _threads()
+    project: str = _project("runs/predict")
+    name: str = _name()
+    exist_ok: bool = _exist_ok()
+    verbose: bool = _verbose()
+
+
+@dataclass
+class ExportConfig(Config):
+    """Options of ``focalyolo export`` and ``YOLO.export``."""
+
+    command: ClassVar[str] = "export"
+
+    model: str | None = _model(None, "checkpoint (.pt), or a config name / YAML (random weights)")
+    format: str = option("onnx", "onnx (checked in onnxruntime) or torchscript (deprecated by PyTorch)", "export",
+                         choices=("onnx", "torchscript"))
+    imgsz: int | None = _imgsz("square input size, a multiple of the stride (default: the checkpoint's training "
+                               "size, else 640)")
+    batch: int = option(1, "batch size of the exported graph", "export", POSITIVE_INT)
+    dynamic: bool = option(False, "ONNX: symbolic batch, height and width", "export")
+    half: bool = option(False, "fp16 weights and input (CUDA only)", "export")
+    simplify: bool = option(False, "ONNX: run onnxsim if installed", "export")
+    opset: int = option(17, "ONNX opset version", "export", Rule(lambda v: 7 <= v <= 23, "must be from 7 to 23"))
+    int8: bool = option(False, "ONNX: also write <output>-int8.onnx, statically quantized by onnxruntime", "export")
+    data: str | None = option(None, "--int8: dataset whose train images calibrate the ranges (default: the data "
+                                    "the checkpoint was trained on)", "export")
+    calib_images: int = option(64, "--int8: number of calibration images", "export", POSITIVE_INT)
+    output: str | None = option(None, "output file (default: next to the model, with the format's suffix)",
+                                "runtime")
+    device: str = _device()
+    threads: int | None = _threads()
+
+
+def default_hyperparameters() -> dict[str, Any]:
+    """Every hyper-parameter with its scratch-high value (what a hyp file's missing keys take)."""
+    return {f.name: f.metadata["value"] for f in option_fields(TrainConfig) if f.metadata["hyper"]}
