@@ -255,11 +255,13 @@ class Trainer:
         return self.save_dir
 
     def _epoch_line(self, epoch: int, stats: EpochStats, metrics: dict[str, Any], val_seconds: float) -> str:
-        """``epoch 3/10: 12.4 s training, 1.1 s validation; mAP50 0.412, mAP50-95 0.231 (best fitness 0.25)``."""
+        """``epoch 3/10: 12.4 s training, 1.1 s validation; P 0.61 R 0.48 mAP50 0.412 mAP50-95 0.231 (best
+        fitness 0.25)``: the epoch's summary (the per-class table comes with the final validation)."""
         text = f"epoch {epoch + 1}/{self.cfg.epochs}: {stats.seconds:.1f} s training"
         if metrics:
-            text += (f", {val_seconds:.1f} s validation; mAP50 {metrics['metrics/mAP50(B)']:.3f}, mAP50-95 "
-                     f"{metrics['metrics/mAP50-95(B)']:.3f} (best fitness {self.best_fitness:.3f})")
+            figures = " ".join(f"{k} {metrics[f'metrics/{key}(B)']:.3f}" for k, key in (
+                ("P", "precision"), ("R", "recall"), ("mAP50", "mAP50"), ("mAP50-95", "mAP50-95")))
+            text += f", {val_seconds:.1f} s validation; {figures} (best fitness {self.best_fitness:.3f})"
         return text + (f"; {stats.skipped} step(s) skipped" if stats.skipped else "")
 
     def _validates_after(self, epoch: int) -> bool:
@@ -377,7 +379,7 @@ class Trainer:
 
     def _validate(self) -> dict[str, Any]:
         return validate(self.ema.ema, self.val_loader, names=self.data.names, device=self.device, half=self.amp,
-                        loss_fn=self.loss_fn, verbose=self.cfg.verbose)
+                        loss_fn=self.loss_fn, verbose=False, progress=self.cfg.verbose)
 
     def _write_args(self) -> None:
         (self.save_dir / "args.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))

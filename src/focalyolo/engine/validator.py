@@ -288,6 +288,7 @@ def validate(
     coco: bool = False,
     save_json: bool = False,
     verbose: bool = True,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Evaluate a detector on a validation loader.
 
@@ -308,6 +309,7 @@ def validate(
             ``loader.dataset``.
         save_json: write ``predictions.json`` (COCO results format) into ``save_dir``.
         verbose: progress bar, and the per-class table and speeds printed at the end.
+        progress: show the progress bar (default: ``verbose``); the trainer shows it without the table.
 
     Returns:
         Floats under ``metrics/precision(B)``, ``metrics/recall(B)``, ``metrics/mAP50(B)``,
@@ -325,7 +327,8 @@ def validate(
         with torch.inference_mode():
             results, tally = _run(model, loader, names, device, half, loss_fn,
                                   {"conf_thres": conf, "iou_thres": iou, "max_det": max_det},
-                                  save_dir if plots else None, coco, save_json, verbose)
+                                  save_dir if plots else None, coco, save_json,
+                                  verbose if progress is None else progress)
     finally:
         model.train(was_training)
     if save_dir is not None:
@@ -377,13 +380,13 @@ def _run(
     plot_dir: Path | None,
     coco: bool,
     keep_detections: bool,
-    verbose: bool,
+    progress: bool,
 ) -> tuple[dict[str, Any], _Tally]:
     """The loop of :func:`validate` (already in eval mode and inference mode); returns the results dict."""
     metrics = DetectionMetrics(len(names), names)
     tally = _Tally(images_per_class=torch.zeros(len(names), dtype=torch.int64))
     bar = tqdm(loader, desc="val", total=len(loader) if hasattr(loader, "__len__") else None,
-               disable=not verbose, leave=False, dynamic_ncols=True)
+               disable=not progress, leave=False, dynamic_ncols=True)
     for i, batch in enumerate(bar):
         detections = _step(model, batch, device, half, loss_fn, nms_args, tally)
         if plot_dir is not None and i < PLOTTED_BATCHES:
