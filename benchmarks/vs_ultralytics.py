@@ -228,7 +228,8 @@ def part_predict(opts: argparse.Namespace, threads: int) -> dict:
     """Pipelines take turns on chunks of 16 images (so load drift hits all alike); the first chunk is warm-up."""
     from ultralytics import YOLO
 
-    from focalyolo.engine.predictor import expand_source, load_inference_model, predict
+    from focalyolo.deploy.sources import load_inference_model
+    from focalyolo.engine.predictor import expand_source, predict
 
     folder = opts.predict_source or opts.data.parent / "images" / "train2017"
     paths = [str(p) for p in expand_source(folder)]

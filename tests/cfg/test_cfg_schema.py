@@ -9,8 +9,7 @@ import torch
 import yaml
 
 from focalyolo import YOLO, __version__
-from focalyolo.cfg import (LEGACY_KEYS, OptionError, TrainConfig, UnknownOptionError, default_hyperparameters,
-                           load_hyp)
+from focalyolo.cfg import LEGACY_KEYS, OptionError, TrainConfig, UnknownOptionError, default_hyperparameters, load_hyp
 from focalyolo.cli import main
 from focalyolo.engine.trainer import train_config
 from focalyolo.loss import DetectionLoss

@@ -14,9 +14,9 @@ import torch.nn as nn
 from focalyolo.cli import main
 from focalyolo.deploy.checkpoint import save_checkpoint
 from focalyolo.engine.predictor import expand_source, predict
-from focalyolo.engine.results import Result
 from focalyolo.errors import DataError
 from focalyolo.models import build_model
+from focalyolo.tasks.detect import Result
 
 NAMES = ["red", "green"]
 # (h, w) of the test images and the red rectangle (x1, y1, x2, y2) drawn in each
@@ -72,7 +72,10 @@ def checkpoint(tmp_path: Path) -> Path:
 
 
 class RedFinder(nn.Module):
-    """Predicts one box per image: the extent of the red pixels in the network input, class 0, score 0.9."""
+    """Predicts one box per image: the extent of the red pixels in the network input, class 0, score 0.9.
+    A detector in all but its layers: it says its task, as exported models do."""
+
+    task = "detect"
 
     def __init__(self) -> None:
         super().__init__()
@@ -166,7 +169,7 @@ def test_checkpoints_load_in_deployment_form(tmp_path: Path, tiny_model_yaml: Pa
     """A dual-head checkpoint loads converted to GELAN, fused and channels-last, predicting what its main
     branch predicts."""
     from focalyolo.deploy.convert import is_fused
-    from focalyolo.engine.predictor import load_inference_model
+    from focalyolo.deploy.sources import load_inference_model
 
     torch.manual_seed(0)
     model = build_model(str(tiny_model_yaml)).eval()

@@ -13,9 +13,14 @@ import yaml
 
 from focalyolo.cfg import TrainConfig
 from focalyolo.data import generate_synthetic
-from focalyolo.engine.trainer import CSV_COLUMNS, Trainer, resume_config
+from focalyolo.engine.trainer import Trainer, resume_config
 from focalyolo.errors import FocalYoloError
 
+CSV_COLUMNS = [
+    "epoch", "train/box_loss", "train/cls_loss", "train/dfl_loss", "metrics/precision(B)", "metrics/recall(B)",
+    "metrics/mAP50(B)", "metrics/mAP50-95(B)", "val/box_loss", "val/cls_loss", "val/dfl_loss",
+    "lr/pg0", "lr/pg1", "lr/pg2",
+]
 TINY_MODEL = {
     "nc": 5, "depth_multiple": 1.0, "width_multiple": 1.0,
     "backbone": [[-1, 1, "Conv", [8, 3, 2]], [-1, 1, "Conv", [16, 3, 2]], [-1, 1, "ADown", [16]],

@@ -12,9 +12,10 @@ import torch
 import torch.nn as nn
 
 from focalyolo.data import YOLODataset, build_dataloader
-from focalyolo.engine.validator import COCO_STATS, validate
+from focalyolo.engine.validator import validate
 from focalyolo.loss import DetectionLoss
 from focalyolo.models import build_model
+from focalyolo.tasks.detect.validate import COCO_STATS
 
 NAMES = ["red", "green", "blue"]
 COLOURS = [(0, 0, 255), (0, 255, 0), (255, 0, 0)]  # BGR of each class
@@ -85,6 +86,8 @@ class OracleModel(nn.Module):
 
     ``feed(loader)`` wraps a loader so that each batch's targets reach the model before the batch does.
     """
+
+    task = "detect"  # a detector in all but its layers: it says its task, as exported models do
 
     def __init__(self, nc: int) -> None:
         super().__init__()

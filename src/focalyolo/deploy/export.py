@@ -23,6 +23,7 @@ from ..cfg.recorded import with_recorded_defaults
 from ..errors import FocalYoloError
 from ..models import DetectionModel
 from ..nn.head import DDetect
+from ..tasks import task_of
 from ..utils.threads import configure_threads
 from .convert import deployment_form
 from .onnx_model import DYNAMIC_AXES, INPUT_NAME, OUTPUT_NAME
@@ -125,6 +126,7 @@ def write_onnx(net: DetectionModel, example: torch.Tensor, path: Path, dynamic: 
     record = {k: v for k, v in getattr(net, "train_args", {}).items() if k in ("imgsz", "data")}
     onnx.helper.set_model_props(graph, {"stride": ",".join(str(int(s)) for s in net.stride.tolist()),
                                         "names": json.dumps(list(net.names)), "producer": "focalyolo",
+                                        "task": task_of(net).name,
                                         "train_args": json.dumps(record)})
     onnx.save(graph, str(path))
 

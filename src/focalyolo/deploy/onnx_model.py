@@ -31,7 +31,7 @@ class OnnxDetector(nn.Module):
 
     Attributes: ``nc`` (classes, from the output width), ``names`` (from the metadata), ``stride`` (tensor of the export's strides,
     from the file's metadata), ``input_shape`` ((B, 3, H, W) with ``None`` for dynamic axes), ``train_args``
-    (the training record's ``imgsz`` and ``data`` when the export wrote them).
+    (the training record's ``imgsz`` and ``data`` when the export wrote them), ``task`` (the exporting model's).
     """
 
     def __init__(self, path: str | Path, threads: int | None = None):
@@ -58,6 +58,7 @@ class OnnxDetector(nn.Module):
         meta = self.session.get_modelmeta().custom_metadata_map
         self.names: list[str] = json.loads(meta["names"]) if "names" in meta else [str(i) for i in range(self.nc)]
         self.train_args: dict = json.loads(meta.get("train_args", "{}"))
+        self.task: str = meta.get("task", "detect")
         self.register_buffer("stride", torch.tensor([float(s) for s in meta.get("stride", "32").split(",")]),
                              persistent=False)
 

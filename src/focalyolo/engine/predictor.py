@@ -1,4 +1,7 @@
-"""Inference on files: an image, a folder, a glob or a video, streamed in batches as :class:`Result` objects.
+"""Inference on files: an image, a folder, a glob or a video, streamed in batches as result objects.
+
+The model's task turns each batch's predictions into one result per image (for detection: NMS, then a
+:class:`~focalyolo.tasks.detect.Result`).
 
 Each image is letterboxed on its own (long side ``imgsz``, short side padded up to a multiple of the stride),
 then a batch is padded at the bottom / right to its largest member, which leaves every image's letterbox
@@ -16,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -29,12 +33,12 @@ from ..data.image_io import ImageReadError, read_image
 from ..data.paths import is_image_file
 from ..deploy.sources import load_inference_model
 from ..errors import DataError, FocalYoloError
-from ..models import DetectionModel
+from ..metrics.coco_json import coco_category_map
+from ..tasks import task_of
 from ..utils.files import increment_path
-from ..utils.nms import non_max_suppression, scale_boxes
 from ..utils.threads import configure_threads
 from ..utils.torch_utils import select_device
-from .results import Result, ResultWriter, coco_category_map
+from .results import ResultWriter
 
 __all__ = ["PredictRun", "expand_source", "iter_frames", "predict", "preprocess"]
 
@@ -174,7 +178,7 @@ def _clock(device: torch.device) -> float:
 
 
 def predict(
-    model: DetectionModel | str | Path,
+    model: torch.nn.Module | str | Path,
     source: Source,
     *,
     imgsz: int = 640,
@@ -186,11 +190,11 @@ def predict(
     agnostic: bool = False,
     classes: Sequence[int] | None = None,
     on_skip: SkipFn | None = None,
-) -> Iterator[Result]:
+) -> Iterator[Any]:
     """Detect objects in every image / video frame of ``source``, lazily, one :class:`Result` per input.
 
     Args:
-        model: a :class:`DetectionModel`, a checkpoint path or a config name (see
+        model: a model (its task turns predictions into results), a checkpoint path or a config name (see
             :func:`~focalyolo.deploy.sources.load_inference_model`).
         source: an image, a folder, a glob, a video, or a list of those (see :func:`expand_source`).
         imgsz: long side of the network input (rounded up to a multiple of the model's largest stride).
@@ -212,6 +216,8 @@ def predict(
     frames = iter_frames(expand_source(source), on_skip or _log_skip)
     was_training = model.training
     model.to(device).eval()
+    task = task_of(model)
+    options = {"conf": conf, "iou": iou, "max_det": max_det, "classes": classes, "agnostic": agnostic}
     try:
         for chunk in _batches(frames, batch):
             t0 = _clock(device)
@@ -221,16 +227,13 @@ def predict(
             with torch.no_grad():
                 preds = model(x)
             t2 = _clock(device)
-            detections = non_max_suppression(preds, conf, iou, classes, agnostic, multi_label=False, max_det=max_det)
+            speed: dict[str, float] = {}
+            results = task.postprocess(preds, tuple(x.shape[2:]), chunk, ratio_pads, list(model.names), speed,
+                                       options)
             t3 = _clock(device)
-            seconds = (t1 - t0, t2 - t1, t3 - t2)
-            speed = {k: 1000 * dt / len(chunk) for k, dt in zip(("preprocess", "inference", "nms"), seconds)}
-            for frame, det, ratio_pad in zip(chunk, detections, ratio_pads):
-                shape = frame.image.shape[:2]
-                det = det.cpu()
-                scale_boxes(tuple(x.shape[2:]), det[:, :4], shape, ratio_pad)
-                yield Result(frame.path, frame.index, shape, det[:, :4], det[:, 4], det[:, 5].long(), list(model.names),
-                             frame.image, speed)
+            speed.update({k: 1000 * dt / len(chunk) for k, dt in zip(("preprocess", "inference", "nms"),
+                                                                      (t1 - t0, t2 - t1, t3 - t2))})
+            yield from results
     finally:
         model.train(was_training)
 
@@ -260,7 +263,7 @@ class PredictRun:
         self.counts = {"images": 0, "frames": 0, "skipped": 0, "detections": 0}
         self.ms = {"preprocess": 0.0, "inference": 0.0, "nms": 0.0}
 
-    def __iter__(self) -> Iterator[Result]:
+    def __iter__(self) -> Iterator[Any]:
         cfg = self.cfg
         writer = (ResultWriter(self.save_dir, cfg.save_txt, cfg.save_json, coco_category_map(self.model.names),
                                save_images=cfg.save) if self.save_dir is not None else None)

@@ -23,30 +23,24 @@ import yaml
 from tqdm import tqdm
 
 from ..cfg import TrainConfig
-from ..data import YOLODataset, build_dataloader, load_data_config
+from ..data import build_dataloader, load_data_config
 from ..deploy.checkpoint import read_checkpoint, save_checkpoint
 from ..deploy.transfer import transfer_by_name
 from ..errors import CheckpointError, ConfigError, FocalYoloError
-from ..loss import DetectionLoss
 from ..models import DetectionModel, build_model
+from ..tasks import task_of
 from ..utils.files import increment_path
-from ..utils.plotting import plot_images, plot_labels, plot_results
+from ..utils.plotting import plot_results
 from ..utils.threads import configure_threads
 from ..utils.torch_utils import distributed_env, init_seeds, memory_text, select_device
 from .ema import ModelEMA, unwrap
 from .optim import build_optimizer, lr_lambda
-from .validator import validate
 
-__all__ = ["CSV_COLUMNS", "RESUME_CHANGES", "Trainer", "resume_config", "split_batch", "train", "train_config"]
+__all__ = ["RESUME_CHANGES", "Trainer", "resume_config", "split_batch", "train", "train_config"]
 
 LOGGER = logging.getLogger("focalyolo")
 MAX_BAD_STEPS = 10
-CSV_COLUMNS = [
-    "epoch", "train/box_loss", "train/cls_loss", "train/dfl_loss", "metrics/precision(B)", "metrics/recall(B)",
-    "metrics/mAP50(B)", "metrics/mAP50-95(B)", "val/box_loss", "val/cls_loss", "val/dfl_loss",
-    "lr/pg0", "lr/pg1", "lr/pg2",
-]
-BAR_COLUMNS = ("epoch", "{mem}", "box", "cls", "dfl", "inst", "size")
+
 RESUME_CHANGES = frozenset({"resume", "device", "threads", "workers", "verbose", "plots"})
 """Options a resumed run may change; the rest are those the run was started with."""
 
@@ -103,7 +97,8 @@ class Trainer:
         init_seeds(cfg.seed + 1 + max(self.rank, 0), cfg.deterministic)
         self.data = load_data_config(cfg.data)
         self.model = self._build_model()
-        self.loss_fn = DetectionLoss(self.model.head, {**cfg.group("loss"), **cfg.group("assigner")})
+        self.task = task_of(self.model)
+        self.loss_fn = self.task.build_loss(self.model, {**cfg.group("loss"), **cfg.group("assigner")})
         self.stride = int(self.model.stride.max())
         if cfg.imgsz % self.stride:
             size = -(-cfg.imgsz // self.stride) * self.stride
@@ -163,15 +158,16 @@ class Trainer:
 
     def _build_data(self) -> None:
         cfg, verbose = self.cfg, self.main_process and self.cfg.verbose
-        self.train_set = YOLODataset(self.data.train, cfg.imgsz, augment=True, hyp=cfg.group("augmentation"),
-                                     batch_size=cfg.batch, stride=self.stride, prefix="train: ", nc=self.data.nc,
-                                     seed=cfg.seed, verbose=verbose)
+        self.train_set = self.task.build_dataset(self.data.train, cfg.imgsz, augment=True,
+                                                 hyp=cfg.group("augmentation"), batch_size=cfg.batch,
+                                                 stride=self.stride, prefix="train: ", nc=self.data.nc, seed=cfg.seed,
+                                                 verbose=verbose)
         self.train_loader = build_dataloader(self.train_set, self.batch_per_rank, cfg.workers, shuffle=True,
                                              seed=cfg.seed, rank=self.rank, world_size=self.world_size)
         self.val_loader = None
         if self.main_process and cfg.val:
-            val_set = YOLODataset(self.data.val, cfg.imgsz, rect=True, batch_size=cfg.batch * 2, stride=self.stride,
-                                  prefix="val: ", nc=self.data.nc, verbose=verbose)
+            val_set = self.task.build_dataset(self.data.val, cfg.imgsz, rect=True, batch_size=cfg.batch * 2,
+                                              stride=self.stride, prefix="val: ", nc=self.data.nc, verbose=verbose)
             self.val_loader = build_dataloader(val_set, cfg.batch * 2, cfg.workers, shuffle=False, seed=cfg.seed)
 
     def _wrap_distributed(self, model: nn.Module) -> nn.Module:
@@ -215,7 +211,7 @@ class Trainer:
         if self.main_process:
             self._write_args()
             if cfg.plots and not self.resume_state:
-                plot_labels(self.train_set.all_labels(), self.data.names, self.save_dir)
+                self.task.plot_labels(self.train_set, self.data.names, self.save_dir)
         patience = cfg.patience or float("inf")  # 0: never stop early
         patience_left = patience
         self.log(f"training {cfg.model} on {self.data.source} for {cfg.epochs} epochs at imgsz {cfg.imgsz}, batch "
@@ -256,11 +252,10 @@ class Trainer:
 
     def _epoch_line(self, epoch: int, stats: EpochStats, metrics: dict[str, Any], val_seconds: float) -> str:
         """``epoch 3/10: 12.4 s training, 1.1 s validation; P 0.61 R 0.48 mAP50 0.412 mAP50-95 0.231 (best
-        fitness 0.25)``: the epoch's summary (the per-class table comes with the final validation)."""
+        fitness 0.25)``: the epoch's summary with the task's metrics (the per-class table comes at the end)."""
         text = f"epoch {epoch + 1}/{self.cfg.epochs}: {stats.seconds:.1f} s training"
         if metrics:
-            figures = " ".join(f"{k} {metrics[f'metrics/{key}(B)']:.3f}" for k, key in (
-                ("P", "precision"), ("R", "recall"), ("mAP50", "mAP50"), ("mAP50-95", "mAP50-95")))
+            figures = " ".join(f"{k} {metrics[key]:.3f}" for k, key in self.task.metric_keys.items())
             text += f", {val_seconds:.1f} s validation; {figures} (best fitness {self.best_fitness:.3f})"
         return text + (f"; {stats.skipped} step(s) skipped" if stats.skipped else "")
 
@@ -281,8 +276,9 @@ class Trainer:
         torch.manual_seed(epoch_seed + max(self.rank, 0))
 
     def _bar_header(self) -> str:
+        """``epoch  RAM  box  cls  dfl  inst  size``: the columns of the progress bar (losses of the task)."""
         mem = "GPU_mem" if self.device.type == "cuda" else "RAM"
-        return "".join(f"{c.format(mem=mem):>9}" for c in BAR_COLUMNS)
+        return "".join(f"{c:>9}" for c in ("epoch", mem, *self.task.loss_names, "inst", "size"))
 
     def train_epoch(self, epoch: int) -> EpochStats:
         """One pass over the training data with gradient accumulation; returns the mean losses."""
@@ -290,7 +286,7 @@ class Trainer:
         self._seed_epoch(epoch)
         self.net.train()
         nb = len(self.train_loader)
-        mean_loss = torch.zeros(3, device=self.device)
+        mean_loss = torch.zeros(len(self.task.loss_names), device=self.device)
         skipped = 0
         last_step = (epoch * nb) - 1 if epoch else -1
         show = self.main_process and self.cfg.verbose
@@ -306,7 +302,7 @@ class Trainer:
                 self._set_lr(epoch)
             images = batch["img"].to(self.device, non_blocking=True).float() / 255
             images = images.contiguous(memory_format=torch.channels_last)
-            targets = batch["targets"].to(self.device)
+            targets = self.task.targets(batch, self.device)
             with torch.autocast(self.device.type, enabled=self.amp):
                 preds = self.net(images)
             loss, items = self.loss_fn(preds, targets)
@@ -330,11 +326,10 @@ class Trainer:
             mean_loss = (mean_loss * i + items.to(self.device)) / (i + 1)
             if show:
                 values = [f"{epoch + 1}/{self.cfg.epochs}", memory_text(self.device),
-                          *(f"{v:.4g}" for v in mean_loss.tolist()), len(targets), images.shape[-1]]
+                          *(f"{v:.4g}" for v in mean_loss.tolist()), self.task.instances(batch), images.shape[-1]]
                 bar.set_description("".join(f"{v:>9}" for v in values))
             if self.main_process and self.cfg.plots and epoch == self.start_epoch and i < 3:
-                plot_images(batch["img"], batch["targets"], batch["paths"], self.data.names,
-                            self.save_dir / f"train_batch{i}.jpg")
+                self.task.plot_batch(batch, self.data.names, self.save_dir / f"train_batch{i}.jpg")
             if self.on_step is not None:
                 self.on_step(self, ni)
         if skipped:
@@ -378,7 +373,7 @@ class Trainer:
             group["lr"] = self.cfg.lr0 * self.lf(epoch)
 
     def _validate(self) -> dict[str, Any]:
-        return validate(self.ema.ema, self.val_loader, names=self.data.names, device=self.device, half=self.amp,
+        return self.task.validate(self.ema.ema, self.val_loader, names=self.data.names, device=self.device, half=self.amp,
                         loss_fn=self.loss_fn, verbose=False, progress=self.cfg.verbose)
 
     def _write_args(self) -> None:
@@ -386,15 +381,16 @@ class Trainer:
 
     def _write_csv_row(self, epoch: int, stats: EpochStats, metrics: dict[str, Any]) -> None:
         path = self.save_dir / "results.csv"
-        values = dict(zip(CSV_COLUMNS[1:4], stats.losses.tolist()))
-        values.update({k: metrics[k] for k in CSV_COLUMNS[4:11] if k in metrics})
+        columns = self.task.csv_columns()
+        values = dict(zip((f"train/{n}_loss" for n in self.task.loss_names), stats.losses.tolist()))
+        values.update({k: metrics[k] for k in columns if k in metrics})
         values.update({f"lr/pg{j}": g["lr"] for j, g in enumerate(self.optimizer.param_groups)})
-        row = [epoch + 1] + [f"{values[k]:.6g}" if k in values else "" for k in CSV_COLUMNS[1:]]
+        row = [epoch + 1] + [f"{values[k]:.6g}" if k in values else "" for k in columns[1:]]
         new = not path.exists() or epoch == 0
         rows = [] if new else [r for r in csv.reader(path.open()) if r and r[0] != "epoch" and int(r[0]) <= epoch]
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(CSV_COLUMNS)
+            writer.writerow(columns)
             writer.writerows(rows + [row])
 
     def checkpoint_state(self, epoch: int) -> dict[str, Any]:
@@ -433,7 +429,7 @@ class Trainer:
             from ..deploy.checkpoint import model_from_checkpoint
 
             model = model_from_checkpoint(read_checkpoint(best)).to(self.device)
-            self.final_metrics = validate(model, self.val_loader, names=self.data.names, device=self.device,
+            self.final_metrics = self.task.validate(model, self.val_loader, names=self.data.names, device=self.device,
                                           save_dir=self.save_dir, plots=self.cfg.plots, coco=True,
                                           verbose=self.cfg.verbose)
         self.log(f"done: {self.save_dir} (weights in {self.weights_dir})")

@@ -178,3 +178,15 @@ def save_json(path: str | Path, data: list | dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
     return path
+
+
+def coco_image_id(stem: str) -> int | str:
+    """COCO image id of a file stem: an int when numeric (``000000000139`` -> 139, COCO's own ids), else the stem."""
+    return int(stem) if stem.isnumeric() else stem
+
+
+def coco_category_map(names: Sequence[str]) -> tuple[int, ...] | None:
+    """``COCO80_TO_COCO91`` when ``names`` are COCO's 80 classes (person ... toothbrush), else None (keep the index)."""
+    if len(names) == 80 and (names[0], names[-1]) == ("person", "toothbrush"):
+        return COCO80_TO_COCO91
+    return None

@@ -1,0 +1,9 @@
+"""Tasks behind one protocol (:class:`Task`): the loops look a model's task up with :func:`task_of`.
+
+Each task module registers itself when imported here; a new task is a new module and one import below.
+"""
+
+from . import detect  # noqa: F401  (registers the detection task)
+from .base import TASKS, LossFn, Task, get_task, register_task, task_of
+
+__all__ = ["LossFn", "TASKS", "Task", "get_task", "register_task", "task_of"]

@@ -1,0 +1,125 @@
+"""The task protocol: what the training, validation and prediction loops ask of a task, and the task registry.
+
+The loops (:mod:`focalyolo.engine`) know no task by name. They look the task up from the model
+(:func:`task_of`: its head's class, or an exported model's ``task`` attribute) and call the hooks below. A task
+is a subclass of :class:`Task` with its attributes set and its methods implemented, registered with
+:func:`register_task`; adding one is a new module under ``focalyolo/tasks`` plus an import in
+``focalyolo/tasks/__init__.py``. Detection (:mod:`focalyolo.tasks.detect`) is the reference implementation.
+
+What a task provides, and who calls it:
+
+=====================  =====================================================================================
+``name``               the task's name (``"detect"``), recorded in exported files
+``heads``              the head classes (last model layer) of this task's models
+``loss_names``         loss components: the progress bar's columns, ``train/*_loss`` and ``val/*_loss``
+``metric_keys``        short name -> results key of the metrics logged each epoch (``results.csv`` columns)
+``build_loss``         trainer: the loss function ``(raw preds, targets) -> (loss, items)``
+``build_dataset``      trainer, validation: the dataset over image files (the label format lives there)
+``targets``            trainer: the batch's targets on the device, as the loss takes them
+``instances``          trainer: how many labelled instances a batch holds (progress bar)
+``plot_labels``        trainer: the dataset's label statistics plot
+``plot_batch``         trainer: a training batch with its labels drawn
+``build_val_loader``   ``val``: the evaluation loader for a model
+``validate``           trainer (every scored epoch) and ``val``: the evaluation; returns the metrics dict
+``postprocess``        predictor: raw predictions of a batch -> one :class:`Result`-like object per image
+``export_outputs``     export: output names and their dynamic axes
+=====================  =====================================================================================
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+__all__ = ["LossFn", "TASKS", "Task", "get_task", "register_task", "task_of"]
+
+LossFn = Callable[[Any, Any], tuple[torch.Tensor, torch.Tensor]]
+TASKS: dict[str, "Task"] = {}
+
+
+class Task(ABC):
+    """Base class of the tasks; see the module docstring for what each member is for."""
+
+    name: ClassVar[str] = ""
+    heads: ClassVar[tuple[type[nn.Module], ...]] = ()
+    loss_names: ClassVar[tuple[str, ...]] = ()
+    metric_keys: ClassVar[Mapping[str, str]] = {}
+    export_outputs: ClassVar[Mapping[str, Mapping[int, str]]] = {}
+
+    def csv_columns(self) -> list[str]:
+        """``results.csv`` columns: epoch, training losses, metrics, validation losses, learning rates."""
+        return ["epoch", *(f"train/{n}_loss" for n in self.loss_names), *self.metric_keys.values(),
+                *(f"val/{n}_loss" for n in self.loss_names), "lr/pg0", "lr/pg1", "lr/pg2"]
+
+    @abstractmethod
+    def build_loss(self, model: nn.Module, hyp: Mapping[str, Any]) -> LossFn:
+        """See the module docstring."""
+
+    @abstractmethod
+    def build_dataset(self, files: Sequence[str | Path], imgsz: int, **options: Any) -> Dataset:
+        """See the module docstring."""
+
+    @abstractmethod
+    def targets(self, batch: Mapping[str, Any], device: torch.device) -> Any:
+        """See the module docstring."""
+
+    @abstractmethod
+    def instances(self, batch: Mapping[str, Any]) -> int:
+        """See the module docstring."""
+
+    @abstractmethod
+    def plot_labels(self, dataset: Dataset, names: Sequence[str], save_dir: Path) -> None:
+        """See the module docstring."""
+
+    @abstractmethod
+    def plot_batch(self, batch: Mapping[str, Any], names: Sequence[str], path: Path) -> None:
+        """See the module docstring."""
+
+    @abstractmethod
+    def build_val_loader(self, model: nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
+                         nc: int, prefix: str = "val: ") -> DataLoader:
+        """See the module docstring."""
+
+    @abstractmethod
+    def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
+        """See the module docstring."""
+
+    @abstractmethod
+    def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],
+                    ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
+                    options: Mapping[str, Any]) -> list[Any]:
+        """See the module docstring."""
+
+
+def register_task(task: type[Task]) -> type[Task]:
+    """Class decorator: register one instance of ``task`` under ``task.name``."""
+    if not task.name or task.name in TASKS:
+        raise ValueError(f"task name {task.name!r} is empty or already registered")
+    TASKS[task.name] = task()
+    return task
+
+
+def get_task(name: str) -> Task:
+    """The registered task called ``name``."""
+    if name not in TASKS:
+        raise KeyError(f"unknown task {name!r}; registered: {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+def task_of(model: nn.Module) -> Task:
+    """The task of a model: its ``task`` attribute when it has one (exported models), else the task whose
+    ``heads`` include the class of its head (``model.head``, or the last layer)."""
+    named = getattr(model, "task", None)
+    if isinstance(named, str):
+        return get_task(named)
+    head = getattr(model, "head", None)
+    for task in TASKS.values():
+        if isinstance(head, task.heads):
+            return task
+    raise KeyError(f"no registered task has the head {type(head).__name__} (tasks: {', '.join(sorted(TASKS))})")

@@ -1,0 +1,84 @@
+"""Object detection: DDetect / DualDDetect models, YOLO box labels, the (dual) detection loss, box mAP.
+
+Boxes are predicted per anchor point as distributions over distances to the four sides (DFL), labels are the
+YOLO ``class cx cy w h`` rows (or COCO JSON boxes), the loss is YOLOv9's (task-aligned assignment, CIoU + DFL
++ BCE; PGI's auxiliary branch weighted by ``aux_weight``), the metrics are box mAP (fast per epoch, pycocotools
+at the end), and prediction is NMS followed by one :class:`Result` per image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ...data import YOLODataset
+from ...loss import DetectionLoss
+from ...nn.head import DDetect, DualDDetect
+from ...utils.nms import non_max_suppression, scale_boxes
+from ...utils.plotting import plot_images, plot_labels
+from ..base import LossFn, Task, register_task
+from .results import Result
+from .validate import build_val_loader, validate
+
+__all__ = ["DetectTask", "Result"]
+
+
+@register_task
+class DetectTask(Task):
+    """The detection task (see the module docstring)."""
+
+    name = "detect"
+    heads = (DDetect, DualDDetect)
+    loss_names = ("box", "cls", "dfl")
+    metric_keys = {"P": "metrics/precision(B)", "R": "metrics/recall(B)", "mAP50": "metrics/mAP50(B)",
+                   "mAP50-95": "metrics/mAP50-95(B)"}
+    export_outputs = {"output0": {0: "batch", 2: "anchors"}}
+
+    def build_loss(self, model: nn.Module, hyp: Mapping[str, Any]) -> LossFn:
+        """:class:`DetectionLoss` with the loss gains and assigner settings of ``hyp``."""
+        return DetectionLoss(model.head, hyp)
+
+    def build_dataset(self, files: Sequence[str | Path], imgsz: int, **options: Any) -> Dataset:
+        """:class:`YOLODataset` (YOLO txt box labels; options as its constructor's)."""
+        return YOLODataset(files, imgsz, **options)
+
+    def targets(self, batch: Mapping[str, Any], device: torch.device) -> torch.Tensor:
+        """(N, 6) [image index, class, cx, cy, w, h] rows, normalised to the batch images."""
+        return batch["targets"].to(device)
+
+    def instances(self, batch: Mapping[str, Any]) -> int:
+        return len(batch["targets"])
+
+    def plot_labels(self, dataset: Dataset, names: Sequence[str], save_dir: Path) -> None:
+        plot_labels(dataset.all_labels(), names, save_dir)
+
+    def plot_batch(self, batch: Mapping[str, Any], names: Sequence[str], path: Path) -> None:
+        plot_images(batch["img"], batch["targets"], batch["paths"], names, path)
+
+    def build_val_loader(self, model: nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
+                         nc: int, prefix: str = "val: ") -> DataLoader:
+        return build_val_loader(model, files, imgsz, batch, workers, nc, prefix)
+
+    def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
+        return validate(model, loader, **options)
+
+    def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],
+                    ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
+                    options: Mapping[str, Any]) -> list[Result]:
+        """NMS (one class per box) of a batch's (B, 4 + nc, A) predictions, boxes mapped back to each original
+        image; ``options``: conf, iou, max_det, classes, agnostic."""
+        detections = non_max_suppression(preds, options["conf"], options["iou"], options["classes"],
+                                         options["agnostic"], multi_label=False, max_det=options["max_det"])
+        results = []
+        for frame, det, ratio_pad in zip(frames, detections, ratio_pads):
+            shape = frame.image.shape[:2]
+            det = det.cpu()
+            scale_boxes(input_hw, det[:, :4], shape, ratio_pad)
+            results.append(Result(frame.path, frame.index, shape, det[:, :4], det[:, 4], det[:, 5].long(), list(names),
+                                  frame.image, speed))
+        return results
