@@ -3,13 +3,13 @@
 Public API: :func:`build_model`, :func:`register_module`, and the modules in :mod:`focalyolo.nn`.
 """
 
+from ._version import __version__
 from .api import YOLO
 from .deploy.checkpoint import load_model
 from .errors import CheckpointError, ConfigError, DataError, FocalYoloError
 from .models import DetectionModel, build_model
 from .nn.registry import register_module
 
-__version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError", "ConfigError", "YOLO", "DataError", "DetectionModel", "FocalYoloError", "__version__",

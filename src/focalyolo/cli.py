@@ -16,7 +16,7 @@ import sys
 import typing
 from typing import Any, Callable, NoReturn, Sequence
 
-from . import __version__
+from ._version import __version__
 from .cfg import (
     GROUP_TITLES,
     HYP_GROUPS,
@@ -281,7 +281,8 @@ def _convert(parser: argparse.ArgumentParser) -> Command:
 
     def run(args: argparse.Namespace) -> int:
         from .deploy.checkpoint import save_checkpoint
-        from .deploy.convert import convert_checkpoint, import_checkpoint
+        from .deploy.convert import convert_checkpoint
+        from .deploy.official import import_checkpoint
 
         if args.model and args.model_cfg:
             parser.error("--model-cfg goes with --from-official")

@@ -1,21 +1,24 @@
 """The typed configuration: every option of train / val / predict / export and every hyper-parameter.
 
-:mod:`~focalyolo.cfg.schema` defines the options, :mod:`~focalyolo.cfg.hyp` reads hyp YAMLs against it,
-:mod:`~focalyolo.cfg.render` prints it as commented YAML. The packaged hyp files live next to them.
+:mod:`~focalyolo.cfg.schema` defines the options and checks hyp YAMLs against them, :mod:`~focalyolo.cfg.hyp`
+reads those files, :mod:`~focalyolo.cfg.render` prints a configuration as commented YAML, and
+:mod:`~focalyolo.cfg.recorded` fills inference defaults from a model's training run. The packaged hyp files
+live next to them.
 """
 
-from .hyp import LEGACY_KEYS, load_hyp, packaged_hyps
+from .hyp import LEGACY_KEYS, packaged_hyps
 from .options import Config, OptionError, UnknownOptionError
 from .render import format_config
 from .schema import (
-                     GROUP_TITLES,
-                     HYP_GROUPS,
-                     SYNTHETIC,
-                     ExportConfig,
-                     PredictConfig,
-                     TrainConfig,
-                     ValConfig,
-                     default_hyperparameters,
+    GROUP_TITLES,
+    HYP_GROUPS,
+    SYNTHETIC,
+    ExportConfig,
+    PredictConfig,
+    TrainConfig,
+    ValConfig,
+    default_hyperparameters,
+    load_hyp,
 )
 
 __all__ = [

@@ -13,10 +13,16 @@ trained with.
 
 from __future__ import annotations
 
+import logging
 import re
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
+from ..errors import ConfigError
+from .hyp import LEGACY_KEYS, read_hyp_file
 from .options import (
     FRACTION,
     NON_NEGATIVE,
@@ -25,7 +31,10 @@ from .options import (
     POSITIVE,
     POSITIVE_INT,
     Config,
+    OptionError,
     Rule,
+    UnknownOptionError,
+    coerce,
     hyper,
     option,
     option_fields,
@@ -33,8 +42,10 @@ from .options import (
 
 __all__ = [
     "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "PredictConfig", "SYNTHETIC", "TrainConfig", "ValConfig",
-    "default_hyperparameters",
+    "checked_hyperparameters", "default_hyperparameters", "load_hyp",
 ]
+
+LOGGER = logging.getLogger("focalyolo")
 
 SYNTHETIC = "synthetic"
 """The name of the built-in dataset."""
@@ -204,8 +215,6 @@ class TrainConfig(Config):
         return self.data == SYNTHETIC
 
     def resolve(self) -> None:
-        from .hyp import load_hyp
-
         small = self.data == SYNTHETIC
         for name, (on_synthetic, otherwise) in {"imgsz": (160, 640), "epochs": (10, 100), "batch": (8, 16),
                                                 "hyp": ("cpu-short", "scratch-high")}.items():
@@ -306,3 +315,43 @@ class ExportConfig(Config):
 def default_hyperparameters() -> dict[str, Any]:
     """Every hyper-parameter with its scratch-high value (what a hyp file's missing keys take)."""
     return {f.name: f.metadata["value"] for f in option_fields(TrainConfig) if f.metadata["hyper"]}
+
+
+def checked_hyperparameters(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """``values`` with each key checked against the schema (type and rule); legacy keys dropped with a warning."""
+    hyper_fields = {f.name: f for f in option_fields(TrainConfig) if f.metadata["hyper"]}
+    all_fields = set(TrainConfig.names())
+    legacy = sorted(k for k in values if k in LEGACY_KEYS)
+    if legacy:
+        LOGGER.warning(f"{source}: ignored {', '.join(legacy)}: YOLOv9 legacy key(s) that nothing reads "
+                       f"({'; '.join(LEGACY_KEYS[k] for k in legacy)})")
+    type_hints = typing.get_type_hints(TrainConfig)
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in LEGACY_KEYS:
+            continue
+        if key not in hyper_fields:
+            if key in all_fields:
+                raise ConfigError(f"{source}: '{key}' is a run option, not a hyper-parameter: "
+                                  f"pass it as --{key.replace('_', '-')} or {key}=")
+            raise UnknownOptionError(str(key), hyper_fields, "hyper-parameter", source)
+        checked = coerce(key, value, type_hints[key], source)
+        rule = hyper_fields[key].metadata["rule"]
+        if rule is not None and not rule.test(checked):
+            raise OptionError(key, checked, rule.text, source)
+        out[key] = checked
+    return out
+
+
+def load_hyp(hyp: str | Path | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every hyper-parameter: scratch-high's values updated by ``hyp``, a YAML path, the name of a packaged
+    file (``cpu-short`` for ``focalyolo/cfg/hyp.cpu-short.yaml``) or a mapping. Keys are checked against the
+    schema: an unknown one is an error naming the closest hyper-parameter."""
+    values = default_hyperparameters()
+    if hyp is None:
+        return values
+    if isinstance(hyp, Mapping):
+        override, source = dict(hyp), "hyp"
+    else:
+        override, source = read_hyp_file(hyp)
+    return {**values, **checked_hyperparameters(override, source)}

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..cfg.hyp import load_hyp
+from ..cfg.schema import load_hyp
 from ..errors import DataError
 from .augment import (
     augment_hsv,

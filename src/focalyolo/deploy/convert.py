@@ -161,20 +161,3 @@ def convert_checkpoint(path: str | Path, fuse: bool = False) -> tuple[dict[str, 
     model = fuse_model(model) if fuse else model
     note = f"{'dual head -> GELAN' if original.is_dual else 'already single-head'}{', fused' if fuse else ''}"
     return converted_checkpoint(model), note, Path(path).with_name(f"{Path(path).stem}-converted.pt")
-
-
-def import_checkpoint(path: str | Path, model_cfg: str | Path | None = None) -> tuple[dict[str, Any], str, Path]:
-    """``convert --from-official``: an official YOLOv9 file's weights as checkpoint data, moved into
-    ``model_cfg`` by layer structure when given; with a note and the default output (``<input>-focalyolo.pt``)."""
-    from ..models import build_model
-    from .official import import_official
-    from .transfer import transfer_weights
-
-    data = import_official(path)
-    note = "official YOLOv9 weights imported"
-    if model_cfg:
-        model = build_model(model_cfg, nc=len(data["names"]))
-        report = transfer_weights(data["model"], data["model_yaml"], model)
-        data = {**data, "model_yaml": model.copy_config(), "model": model.state_dict()}
-        note += f" into {model_cfg}: {report}"
-    return data, note, Path(path).with_name(f"{Path(path).stem}-focalyolo.pt")

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, ConfigError
-from ..models import DetectionModel
+from ..models import DetectionModel, build_model
+from .transfer import transfer_weights
 
 STUB_PACKAGES = ("models.", "utils.", "torch.nn.")
 """Module prefixes whose names become inert stubs (official model code, torch.nn layers; not nn.Parameter)."""
@@ -221,3 +222,16 @@ def import_official(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: its model config cannot be built here: {exc}") from None
     _fit_weights(model, state, str(path))
     return {"model_yaml": model.copy_config(), "names": _class_names(attrs.get("names"), nc), "model": state, "ema": None}
+
+
+def import_checkpoint(path: str | Path, model_cfg: str | Path | None = None) -> tuple[dict[str, Any], str, Path]:
+    """``convert --from-official``: an official YOLOv9 file's weights as checkpoint data, moved into
+    ``model_cfg`` by layer structure when given; with a note and the default output (``<input>-focalyolo.pt``)."""
+    data = import_official(path)
+    note = "official YOLOv9 weights imported"
+    if model_cfg:
+        model = build_model(model_cfg, nc=len(data["names"]))
+        report = transfer_weights(data["model"], data["model_yaml"], model)
+        data = {**data, "model_yaml": model.copy_config(), "model": model.state_dict()}
+        note += f" into {model_cfg}: {report}"
+    return data, note, Path(path).with_name(f"{Path(path).stem}-focalyolo.pt")
