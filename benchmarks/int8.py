@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"weights {opts.weights}, data {config.source} (val {len(loader.dataset)} images), imgsz {opts.imgsz}, "
           f"INT8 calibrated on {opts.calib_images} train images")
     print(f"{'backend':>20} {'mAP50':>7} {'mAP50-95':>9} {'COCO AP':>8} {'ms (b1)':>8} {'size MB':>8}")
-    sizes = {"PyTorch fused fp32": None, "onnxruntime fp32": fp32.stat().st_size, "onnxruntime INT8": int8.stat().st_size}
+    sizes = {"PyTorch fused fp32": None, "onnxruntime fp32": fp32.stat().st_size,
+             "onnxruntime INT8": int8.stat().st_size}
     for name, result in scores.items():
         size = f"{sizes[name] / 1e6:8.2f}" if sizes[name] else f"{'':>8}"
         print(f"{name:>20} {result['metrics/mAP50(B)']:7.3f} {result['metrics/mAP50-95(B)']:9.3f} "

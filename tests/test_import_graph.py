@@ -116,3 +116,59 @@ def test_the_checks_can_fail():
     assert upward_imports({"nn.conv": {"engine.trainer"}, "data.dataset": {"models.model"}}) == [
         "data.dataset -> models.model", "nn.conv -> engine.trainer"]
     assert cycles({"cfg.hyp": {"cfg.schema"}, "cfg.schema": {"cfg.hyp"}}) == [["cfg.hyp", "cfg.schema", "cfg.hyp"]]
+
+
+def top_level_names(body: list[ast.stmt]) -> set[str]:
+    """Names a module binds at top level: defs, classes, assignments and imports (``as`` names included), also
+    inside top-level ``if``/``try``/``with`` blocks."""
+    names: set[str] = set()
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, ast.Import):
+            names |= {alias.asname or alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {alias.asname or alias.name for alias in node.names}
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            blocks = [node.body, getattr(node, "orelse", []), getattr(node, "finalbody", [])]
+            blocks += [handler.body for handler in getattr(node, "handlers", [])]
+            for block in blocks:
+                names |= top_level_names(block)
+    return names
+
+
+def declared_all(body: list[ast.stmt]) -> tuple[bool, list[str] | None]:
+    """Whether the module assigns ``__all__`` at top level, and its names when the value is a literal."""
+    for node in body:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            try:
+                return True, list(ast.literal_eval(node.value))
+            except ValueError:
+                return True, None
+    return False, None
+
+
+def test_every_module_declares_its_public_names():
+    """Each module assigns ``__all__`` at top level, and every name listed there exists in the module."""
+    missing, undefined = [], []
+    for path in sorted(ROOT.rglob("*.py")):
+        if path.name == "__main__.py":
+            continue
+        body = ast.parse(path.read_text()).body
+        assigned, names = declared_all(body)
+        if not assigned:
+            missing.append(module_name(path))
+        elif names is not None:
+            bound = top_level_names(body)
+            undefined += [f"{module_name(path)}.{name}" for name in names if name not in bound]
+    assert not missing, f"modules without __all__: {missing}"
+    assert not undefined, f"__all__ names the module does not define or import: {undefined}"

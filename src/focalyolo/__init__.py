@@ -10,7 +10,6 @@ from .errors import CheckpointError, ConfigError, DataError, FocalYoloError
 from .models import DetectionModel, build_model
 from .nn.registry import register_module
 
-
 __all__ = [
     "CheckpointError", "ConfigError", "YOLO", "DataError", "DetectionModel", "FocalYoloError", "__version__",
     "build_model", "load_model", "register_module",

@@ -254,7 +254,8 @@ def _cfg(parser: argparse.ArgumentParser) -> Command:
 @command("info", "print a model's layer table, parameters and GFLOPs")
 def _info(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--model", default="yolov9-c-focal", help="packaged config name, YAML path or checkpoint")
-    parser.add_argument("--imgsz", type=_non_negative_int, default=640, help="input size for the GFLOPs count (0 to skip)")
+    parser.add_argument("--imgsz", type=_non_negative_int, default=640,
+                        help="input size for the GFLOPs count (0 to skip)")
     parser.add_argument("--nc", type=_positive_int, default=None, help="override the number of classes (configs only)")
 
     def run(args: argparse.Namespace) -> int:
@@ -276,7 +277,8 @@ def _convert(parser: argparse.ArgumentParser) -> Command:
     source.add_argument("--from-official", help="official YOLOv9 .pt to import (read without running its code)")
     parser.add_argument("--to", default="gelan", choices=["gelan"], help="target form of --model (drop the PGI branch)")
     parser.add_argument("--fuse", action="store_true", help="with --model: also fold BatchNorm and merge RepConvN")
-    parser.add_argument("--model-cfg", help="with --from-official: transfer the weights into this config by layer structure")
+    parser.add_argument("--model-cfg",
+                        help="with --from-official: transfer the weights into this config by layer structure")
     parser.add_argument("--output", help="output checkpoint (default: <input>-converted.pt / <input>-focalyolo.pt)")
 
     def run(args: argparse.Namespace) -> int:
@@ -363,7 +365,8 @@ def _benchmark(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--level", type=_name_list, default=_name_list("P5,P4"), help="P5, P4 or P5,P4 (--blocks)")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false",
                         help="--blocks: skip the whole-gelan-c reference rows")
-    parser.add_argument("--runs", type=_positive_int, default=10, help="timed runs per row (median and p10-p90 reported)")
+    parser.add_argument("--runs", type=_positive_int, default=10,
+                        help="timed runs per row (median and p10-p90 reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
     parser.add_argument("--max-seconds", type=float, default=None, help="time budget per row (at least 3 runs)")
     parser.add_argument("--device", default="cpu", help="cpu or a CUDA device (models only)")
@@ -420,7 +423,8 @@ def _compare(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--optimizer", default="SGD", choices=["SGD", "AdamW"])
     parser.add_argument("--val-interval", type=_positive_int, default=1,
                         help="validate every N epochs (and after the last)")
-    parser.add_argument("--latency-runs", type=_positive_int, default=20, help="timed CPU runs for each model's latency")
+    parser.add_argument("--latency-runs", type=_positive_int, default=20,
+                        help="timed CPU runs for each model's latency")
     parser.add_argument("--plots", action="store_true", help="write each run's training plots")
     parser.add_argument("--project", default="runs/compare")
     parser.add_argument("--name", default="exp", help="the ablation folder; the same name resumes it")

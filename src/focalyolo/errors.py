@@ -1,5 +1,7 @@
 """Exceptions the command line turns into one clear line instead of a traceback."""
 
+__all__ = ["CheckpointError", "ConfigError", "DataError", "FocalYoloError"]
+
 
 class FocalYoloError(Exception):
     """Base class of every error caused by the user's input (config, data, checkpoint, arguments)."""

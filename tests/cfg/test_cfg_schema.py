@@ -22,7 +22,8 @@ BAD_VALUES = [
     ("train", "--mosaic", "1.5"), ("train", "--optimizer", "Adam"), ("train", "--epochs", "ten"),
     ("train", "--device", "gpu"), ("val", "--conf", "1.5"), ("val", "--iou", "0"), ("val", "--max-det", "0"),
     ("val", "--batch", "-2"), ("predict", "--conf", "-0.1"), ("predict", "--max-det", "0"),
-    ("predict", "--imgsz", "0"), ("export", "--opset", "3"), ("export", "--batch", "0"), ("export", "--format", "tflite"),
+    ("predict", "--imgsz", "0"), ("export", "--opset", "3"), ("export", "--batch", "0"),
+    ("export", "--format", "tflite"),
 ]
 
 

@@ -18,7 +18,8 @@ import torch.nn as nn
 
 from focalyolo import DetectionModel, build_model
 
-OFFICIAL_HOMES = {"DetectionModel": "models.yolo", "DDetect": "models.yolo", "DualDDetect": "models.yolo", "DFL": "models.yolo"}
+OFFICIAL_HOMES = {"DetectionModel": "models.yolo", "DDetect": "models.yolo", "DualDDetect": "models.yolo",
+                  "DFL": "models.yolo"}
 
 
 def perturb_(model: nn.Module, seed: int = 1) -> nn.Module:

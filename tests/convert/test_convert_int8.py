@@ -67,8 +67,8 @@ def _checkpoint(model, tmp_path):
     from focalyolo.deploy.checkpoint import save_checkpoint
 
     names = ["circle", "triangle", "square", "star", "cross"]
-    return save_checkpoint({"model_yaml": model.copy_config(), "names": names, "model": model.state_dict(), "ema": None},
-                           tmp_path / "w.pt")
+    return save_checkpoint({"model_yaml": model.copy_config(), "names": names, "model": model.state_dict(),
+                            "ema": None}, tmp_path / "w.pt")
 
 
 def test_int8_needs_calibration_data(tmp_path, capsys):

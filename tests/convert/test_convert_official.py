@@ -1,4 +1,5 @@
-"""Official YOLOv9 checkpoints: imported without running their code; malicious pickles refused; transfer by structure."""
+"""Official YOLOv9 checkpoints: imported without running their code; malicious pickles refused; transfer by
+structure."""
 
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
 """Acceptance: training learns. A 1M-parameter GELAN with a focal block, trained from scratch on the built-in
 synthetic shapes on the CPU, goes from mAP50 ~0 to >= 0.5 on held-out synthetic images within minutes.
 
-The schedule is picked for a short CPU run (the scratch-high recipe needs hundreds of epochs): 45 epochs of
-200 images in batches of 8 (1,125 steps), AdamW and the packaged ``hyp.cpu-short.yaml``: lr 0.006 decaying
-linearly to 0.0006, no warmup, no mosaic/mixup (at 128 px a mosaic shrinks the small shapes below what the P3 head resolves), scale jitter 0.3,
-validation every 15 epochs. Data are loaded in the training process (``workers=0``): on 2 cores a worker
-process re-created each epoch costs more than it overlaps (190 s against 148 s for this run). Measured on the
-2-core machine: mAP50 0.27 / 0.43 / 0.54 after 15 / 30 / 45 epochs, 148 s in all. The wall time is reported (and
-in pytest's slowest-test list), not asserted.
+The schedule is picked for a short CPU run (the scratch-high recipe needs hundreds of epochs): 45 epochs of 200 images
+in batches of 8 (1,125 steps), AdamW and the packaged ``hyp.cpu-short.yaml``: lr 0.006 decaying linearly to 0.0006, no
+warmup, no mosaic/mixup (at 128 px a mosaic shrinks the small shapes below what the P3 head resolves), scale jitter 0.3,
+validation every 15 epochs. Data are loaded in the training process (``workers=0``): on 2 cores a worker process
+re-created each epoch costs more than it overlaps (190 s against 148 s for this run). Measured on the 2-core machine:
+mAP50 0.27 / 0.43 / 0.54 after 15 / 30 / 45 epochs, 148 s in all. The wall time is reported (and in pytest's
+slowest-test list), not asserted.
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ def test_run_writes_results_csv_and_loadable_checkpoints(tmp_path, tiny_model, t
     assert all(v != "" for v in rows[1])
     for name in ("args.yaml", "results.png", "labels.jpg", "train_batch0.jpg", "PR_curve.png", "confusion_matrix.png"):
         assert (save_dir / name).is_file(), name
-    checkpoints = {p.name: torch.load(p, map_location="cpu", weights_only=True) for p in (save_dir / "weights").glob("*.pt")}
+    checkpoints = {p.name: torch.load(p, map_location="cpu", weights_only=True)
+                   for p in (save_dir / "weights").glob("*.pt")}
     assert set(checkpoints) == {"best.pt", "last.pt"} and checkpoints["last.pt"]["epoch"] == 1
     for data in checkpoints.values():
         assert data["names"][0] == "circle"

@@ -38,11 +38,13 @@ def test_greedy_pairs_is_one_to_one_by_iou() -> None:
 def test_match_predictions_needs_same_class_and_threshold() -> None:
     gt = torch.tensor([[0.0, 0.0, 100.0, 100.0]])
     pred = torch.tensor([[0.0, 0.0, 100.0, 80.0], [0.0, 0.0, 100.0, 100.0], [0.0, 0.0, 100.0, 100.0]])
-    tp = match_predictions(pred, torch.tensor([0.5, 0.9, 0.9]), torch.tensor([0, 0, 1]), gt, torch.tensor([0]), THRESHOLDS)
+    tp = match_predictions(pred, torch.tensor([0.5, 0.9, 0.9]), torch.tensor([0, 0, 1]), gt, torch.tensor([0]),
+                           THRESHOLDS)
     assert tp[1].all() and not tp[0].any() and not tp[2].any()  # the exact box scores higher; class 1 never matches
     tp = match_predictions(pred[:1], torch.ones(1), torch.tensor([0]), gt, torch.tensor([0]), THRESHOLDS)
     assert tp[0].tolist() == [t <= 0.8 + 1e-6 for t in THRESHOLDS.tolist()]  # IoU 0.8
-    assert match_predictions(pred, torch.ones(3), torch.tensor([0, 0, 1]), gt[:0], torch.zeros(0), THRESHOLDS).shape == (3, 10)
+    assert match_predictions(pred, torch.ones(3), torch.tensor([0, 0, 1]), gt[:0], torch.zeros(0),
+                             THRESHOLDS).shape == (3, 10)
 
 
 def test_matching_follows_scores_as_coco_does() -> None:

@@ -51,7 +51,8 @@ def test_variant_configs_are_in_sync_with_the_generator():
         cfg, position = generator.variant(f"{family}-{size}", generator.BLOCKS[suffix])
         packaged, _ = load_model_config(name)
         assert packaged["backbone"] + packaged["head"] == cfg["backbone"] + cfg["head"], name
-    assert {f"{b}-{s}-{v}" for b in ("gelan", "yolov9") for s in "tsmce" for v in ("focal", "attn")} <= set(packaged_configs())
+    assert {f"{b}-{s}-{v}" for b in ("gelan", "yolov9") for s in "tsmce" for v in ("focal", "attn")} <= set(
+        packaged_configs())
 
 
 def test_user_block_registered_outside_the_package(tmp_path):
@@ -145,7 +146,8 @@ def test_cli_reports_bad_config_in_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "broken.yaml:3: layer 0" in err and "Nope" in err
 
 
-@pytest.mark.parametrize("name", [f"{f}-{s}-{v}" for f in ("gelan", "yolov9") for s in "tsmce" for v in ("focal", "attn")])
+@pytest.mark.parametrize("name", [f"{f}-{s}-{v}" for f in ("gelan", "yolov9") for s in "tsmce"
+                                  for v in ("focal", "attn")])
 def test_context_block_sits_on_the_inference_path(name):
     from focalyolo.models.parser import layer_dependencies, main_head_inputs, read_rows
 

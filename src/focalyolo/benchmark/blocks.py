@@ -34,6 +34,11 @@ from .flops import count_flops
 from .table import Column, render_text, write_report
 from .timing import LoadMonitor, machine_info, matmul_peak, measure, measure_interleaved
 
+__all__ = [
+    "BLOCKS", "CHANNELS", "COLUMNS", "CSV_KEYS", "LEVEL_STRIDE", "benchmark_blocks", "fused_block", "growth",
+    "peak_memory_bytes", "plot_scaling", "speed_ratio", "summary_lines",
+]
+
 CHANNELS = 512  # gelan-c's width at P4 and P5
 LEVEL_STRIDE = {"P5": 32, "P4": 16}
 BLOCKS: dict[str, Callable[[], nn.Module]] = {

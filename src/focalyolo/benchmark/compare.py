@@ -33,6 +33,11 @@ from .flops import model_gflops
 from .table import Column, render_markdown, render_text, write_csv
 from .timing import LoadMonitor, machine_info, measure
 
+__all__ = [
+    "METRICS", "RESULT_FILE", "SCHEDULE_KEYS", "Schedule", "ablation_columns", "ablation_rows", "compare",
+    "final_metrics_of", "mean_std", "model_costs", "read_result", "run_name", "train_one",
+]
+
 RESULT_FILE = "compare.json"
 METRICS = {  # ablation column -> key in the final validation's results
     "mAP50": "coco/AP50", "mAP50-95": "coco/AP50-95", "APs": "coco/APs", "APm": "coco/APm", "APl": "coco/APl",

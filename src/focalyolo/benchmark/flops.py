@@ -11,6 +11,8 @@ import torch.nn as nn
 
 from ..models.summary import count_gflops, flop_counter
 
+__all__ = ["count_flops", "model_gflops"]
+
 
 @torch.no_grad()
 def count_flops(module: nn.Module, *inputs: torch.Tensor) -> int:

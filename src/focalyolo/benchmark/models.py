@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -32,6 +33,10 @@ from ..models.summary import count_parameters
 from .flops import model_gflops
 from .table import Column, render_text, write_report
 from .timing import LoadMonitor, machine_info, matmul_peak, measure_interleaved
+
+LOGGER = logging.getLogger("focalyolo")
+
+__all__ = ["BACKENDS", "COLUMNS", "CSV_KEYS", "benchmark_models", "check_sizes", "onnx_runner"]
 
 BACKENDS = ("eager", "fused", "channels_last", "onnxruntime")
 
@@ -49,13 +54,13 @@ CSV_KEYS = [c.key for c in COLUMNS] + ["ms_per_img", "peak_gflop_per_s", "thread
 def onnx_runner(model: DetectionModel, imgsz: int, batch: int, folder: Path, device: torch.device
                 ) -> Callable[[Any], Any] | None:
     """Export ``model`` (fixed batch and size) and return ``run(numpy_images)`` on an ONNX Runtime session,
-    or None with a printed reason when export or onnxruntime is unavailable."""
+    or None with a logged warning when export or onnxruntime is unavailable."""
     try:
         import onnxruntime
 
         from ..deploy.export import export_onnx
     except ImportError as exc:
-        print(f"onnxruntime backend skipped: {exc}")
+        LOGGER.warning(f"onnxruntime backend skipped: {exc}")
         return None
     path = folder / f"model-{imgsz}-b{batch}.onnx"
     with contextlib.redirect_stdout(io.StringIO()):  # the exporter's own check line would break the table
@@ -168,11 +173,12 @@ def benchmark_models(models: list[str], sizes: list[int], batches: list[int] = (
     log(f"fp32 matmul peak, best of the run: {peak:.1f} GFLOP/s")
     log(render_text(rows, COLUMNS))
     if output is not None:
-        notes = [f"machine: {info.line()}", f"fp32 matmul peak (2048² matmul, best of the measurements at the start and after each "
+        notes = [f"machine: {info.line()}",
+                 f"fp32 matmul peak (2048² matmul, best of the measurements at the start and after each "
                  f"(imgsz, batch) group of this run): {peak:.1f} GFLOP/s",
                  "latency: median of the timed runs after warm-up, p10-p90 spread; the rows of one (imgsz, batch) are "
-                 "timed in turns (model after model, backend after backend) so load drift hits them alike; GFLOP/s = GFLOPs/img × batch ÷ "
-                 "median; % peak against the matmul peak",
+                 "timed in turns (model after model, backend after backend) so load drift hits them alike; "
+                 "GFLOP/s = GFLOPs/img × batch ÷ median; % peak against the matmul peak",
                  "load: 1-minute load average at the row's start; others: CPUs' worth of work by other "
                  "processes during the row",
                  "eager = model as built (unfused; yolov9-* still runs the PGI branch); fused = converted to "

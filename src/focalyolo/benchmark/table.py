@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+__all__ = ["Column", "read_csv", "render_markdown", "render_text", "write_csv", "write_report"]
+
 
 @dataclass(frozen=True)
 class Column:

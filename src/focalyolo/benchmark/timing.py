@@ -17,6 +17,11 @@ from typing import Callable
 
 import torch
 
+__all__ = [
+    "LoadMonitor", "LoadSample", "MachineInfo", "Timing", "cpu_name", "load_average", "machine_info", "matmul_peak",
+    "measure", "measure_interleaved", "percentile", "synchronize", "wait_for_quiet",
+]
+
 
 def percentile(values: list[float], q: float) -> float:
     """The ``q``-th percentile (0-100) of ``values`` with linear interpolation between order statistics."""

@@ -15,6 +15,11 @@ import math
 import cv2
 import numpy as np
 
+__all__ = [
+    "FILL", "augment_hsv", "box_candidates", "flip_lr", "flip_ud", "letterbox", "mixup", "mosaic4", "random_affine",
+    "rect_batch_shapes", "resize_long_side", "transform_boxes",
+]
+
 FILL = 114  # letterbox / mosaic / border grey
 
 

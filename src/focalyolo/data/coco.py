@@ -24,6 +24,9 @@ from ..errors import DataError
 from .paths import focalyolo_home, img2label_path
 
 LOGGER = logging.getLogger("focalyolo")
+
+__all__ = ["CONVERT_VERSION", "CocoSplit", "coco_boxes", "convert_coco"]
+
 CONVERT_VERSION = 1
 _DONE = "conversion.json"
 

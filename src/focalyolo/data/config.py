@@ -20,6 +20,8 @@ from .coco import convert_coco
 from .paths import is_image_file
 from .synthetic import ensure_synthetic
 
+__all__ = ["DataConfig", "SPLITS", "load_data_config", "parse_names", "resolve_split"]
+
 SPLITS = ("train", "val", "test")
 
 

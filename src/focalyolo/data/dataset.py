@@ -29,6 +29,8 @@ from .scan import BACKGROUND, scan_dataset, summarize
 
 LOGGER = logging.getLogger("focalyolo")
 
+__all__ = ["ImageCache", "YOLODataset", "norm_to_pixel_xyxy", "pixel_xyxy_to_norm"]
+
 
 def norm_to_pixel_xyxy(labels: np.ndarray, w: float, h: float, pad_w: float = 0.0, pad_h: float = 0.0) -> np.ndarray:
     """(n, 5) normalised [cls, cx, cy, w, h] -> (n, 5) [cls, x1, y1, x2, y2] in pixels of a w x h image

@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+__all__ = ["ImageReadError", "decode_image", "inspect_image", "read_image"]
+
 _EXIF_ORIENTATION = 0x0112
 _SWAPS_SIDES = frozenset({5, 6, 7, 8})  # EXIF orientations that rotate by 90 degrees
 

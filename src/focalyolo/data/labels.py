@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["CLIP_TOLERANCE", "LabelFile", "MIN_SIDE", "decode_lines", "read_label_file", "validate_rows"]
+
 MIN_SIDE = 1e-4  # a box narrower than this fraction of the image (after clipping) is dropped
 CLIP_TOLERANCE = 1e-3  # overshoots up to this (rounding in label writers) are clipped without a note
 

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, get_worker_info
 
+__all__ = ["build_dataloader", "seed_worker"]
+
 _SEED_OFFSET = 6_148_914_691_236_517_205  # spreads small user seeds over the 64-bit space
 LOGGER = logging.getLogger("focalyolo")
 

@@ -25,6 +25,11 @@ from .image_io import ImageReadError, inspect_image
 from .labels import read_label_file
 from .paths import focalyolo_home, img2label_path
 
+__all__ = [
+    "BACKGROUND", "CACHE_VERSION", "COUNT_KEYS", "ScanResult", "cache_path_for", "dataset_hash", "load_cache",
+    "save_cache", "scan_dataset", "summarize",
+]
+
 CACHE_VERSION = 1
 _SEP = "\0"
 _SUMMARY_LINES = 20

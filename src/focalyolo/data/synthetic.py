@@ -23,6 +23,11 @@ import yaml
 
 from .paths import focalyolo_home
 
+__all__ = [
+    "CLASS_NAMES", "DEFAULT_SIZE", "OBJECTS_PER_IMAGE", "SMALL_FRACTION", "VERSION", "ensure_synthetic",
+    "generate_synthetic", "render_image",
+]
+
 CLASS_NAMES = ("circle", "square", "triangle", "cross", "star")
 VERSION = "synthetic-v2"  # bump whenever the generated images or labels change
 DEFAULT_SIZE = {"n_train": 400, "n_val": 100, "imgsz": 160, "seed": 0}

@@ -28,7 +28,8 @@ FORMAT = "focalyolo/1"
 
 
 def save_checkpoint(data: dict[str, Any], path: str | Path) -> Path:
-    """Write ``data`` to ``path`` atomically; on failure (e.g. disk full) the old file is kept and CheckpointError raised."""
+    """Write ``data`` to ``path`` atomically; on failure (e.g. disk full) the old file is kept and CheckpointError
+    raised."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -82,10 +83,12 @@ def _why_unreadable(path: Path, exc: Exception) -> str:
         return "the file is empty"
     if head.startswith(b"PK"):
         if not zipfile.is_zipfile(path):
-            return f"it is truncated or damaged: the zip archive ends early ({size:,} bytes; copied or written only in part?)"
+            return (f"it is truncated or damaged: the zip archive ends early ({size:,} bytes; "
+                    "copied or written only in part?)")
         return f"its zip archive is not a PyTorch checkpoint ({message.strip().splitlines()[0][:120]})"
     if "Weights only load failed" in message:
-        return "it is a pickle with objects other than tensors, numbers, strings and containers, which focalyolo does not load"
+        return ("it is a pickle with objects other than tensors, numbers, strings and containers, "
+                "which focalyolo does not load")
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
@@ -127,7 +130,8 @@ def model_from_checkpoint(data: dict[str, Any], prefer_ema: bool = True) -> Dete
         raise CheckpointError(f"checkpoint weights do not fit its model config ({len(data['names'])} classes): "
                               f"{first[:200]}") from None
     if missing or unexpected:
-        raise CheckpointError(f"checkpoint weights do not fit its model config: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        raise CheckpointError(f"checkpoint weights do not fit its model config: missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]}")
     model.names = list(data["names"])
     model.train_args = dict(data.get("train_args") or {})
     return model

@@ -21,6 +21,11 @@ from ..nn.blocks import Silence
 from ..nn.conv import Conv
 from ..nn.registry import lookup
 
+__all__ = [
+    "MAIN_HEAD_BRANCHES", "SINGLE_HEAD", "convert_checkpoint", "convert_to_gelan", "converted_checkpoint",
+    "deployment_form", "fuse_model", "gelan_config", "gelan_state", "is_fused",
+]
+
 SINGLE_HEAD = {"DualDDetect": "DDetect"}
 """The single-branch head that replaces each dual head (same YAML args)."""
 

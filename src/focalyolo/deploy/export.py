@@ -58,7 +58,8 @@ def to_half(net: DetectionModel) -> DetectionModel:
 def inference_model(model: DetectionModel, half: bool = False) -> DetectionModel:
     """GELAN-converted, fused copy in eval mode; on CUDA in fp16 when ``half`` (ExportError without CUDA)."""
     if half and not torch.cuda.is_available():
-        raise ExportError("--half needs a CUDA device (fp16 convolutions are not exported on CPU); export in fp32 instead")
+        raise ExportError("--half needs a CUDA device (fp16 convolutions are not exported on CPU); "
+                          "export in fp32 instead")
     net = deployment_form(model)
     return to_half(net.cuda()) if half else net
 
@@ -67,7 +68,8 @@ def example_input(net: DetectionModel, imgsz: int, batch: int) -> torch.Tensor:
     """A random (batch, 3, imgsz, imgsz) image on the model's device and dtype; imgsz must be a multiple of 32."""
     stride = int(net.stride.max())
     if imgsz <= 0 or imgsz % stride or batch < 1:
-        raise ExportError(f"imgsz must be a positive multiple of {stride} and batch >= 1, got imgsz={imgsz}, batch={batch}")
+        raise ExportError(f"imgsz must be a positive multiple of {stride} and batch >= 1, "
+                          f"got imgsz={imgsz}, batch={batch}")
     reference = next(net.parameters())
     return torch.rand(batch, 3, imgsz, imgsz, device=reference.device, dtype=reference.dtype)
 

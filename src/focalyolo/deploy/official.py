@@ -28,6 +28,11 @@ from ..errors import CheckpointError, ConfigError
 from ..models import DetectionModel, build_model
 from .transfer import transfer_weights
 
+__all__ = [
+    "InertObject", "RestrictedPickle", "RestrictedUnpickler", "STUB_PACKAGES", "import_checkpoint", "import_official",
+    "load_untrusted", "stub_state_dict",
+]
+
 STUB_PACKAGES = ("models.", "utils.", "torch.nn.")
 """Module prefixes whose names become inert stubs (official model code, torch.nn layers; not nn.Parameter)."""
 
@@ -221,7 +226,8 @@ def import_official(path: str | Path) -> dict[str, Any]:
     except ConfigError as exc:
         raise CheckpointError(f"{path}: its model config cannot be built here: {exc}") from None
     _fit_weights(model, state, str(path))
-    return {"model_yaml": model.copy_config(), "names": _class_names(attrs.get("names"), nc), "model": state, "ema": None}
+    return {"model_yaml": model.copy_config(), "names": _class_names(attrs.get("names"), nc), "model": state,
+            "ema": None}
 
 
 def import_checkpoint(path: str | Path, model_cfg: str | Path | None = None) -> tuple[dict[str, Any], str, Path]:

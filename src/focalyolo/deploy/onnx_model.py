@@ -29,9 +29,10 @@ LETTERBOX_GREY = 114 / 255
 class OnnxDetector(nn.Module):
     """An onnxruntime session on the CPU provider, called like a DetectionModel in eval mode.
 
-    Attributes: ``nc`` (classes, from the output width), ``names`` (from the metadata), ``stride`` (tensor of the export's strides,
-    from the file's metadata), ``input_shape`` ((B, 3, H, W) with ``None`` for dynamic axes), ``train_args``
-    (the training record's ``imgsz`` and ``data`` when the export wrote them), ``task`` (the exporting model's).
+    Attributes: ``nc`` (classes, from the output width), ``names`` (from the metadata), ``stride`` (tensor of the
+    export's strides, from the file's metadata), ``input_shape`` ((B, 3, H, W) with ``None`` for dynamic axes),
+    ``train_args`` (the training record's ``imgsz`` and ``data`` when the export wrote them), ``task`` (the exporting
+    model's).
     """
 
     def __init__(self, path: str | Path, threads: int | None = None):
@@ -68,7 +69,8 @@ class OnnxDetector(nn.Module):
         fixed_batch, _, fixed_h, fixed_w = self.input_shape
         if (fixed_h and height > fixed_h) or (fixed_w and width > fixed_w):
             raise FocalYoloError(f"{self.path}: exported for {fixed_h}x{fixed_w} inputs, got {height}x{width}; "
-                                 f"validate/predict at --imgsz {max(fixed_h or 0, fixed_w or 0)} or export with --dynamic")
+                                 f"validate/predict at --imgsz {max(fixed_h or 0, fixed_w or 0)} "
+                                 "or export with --dynamic")
         array = images.detach().float().cpu().numpy()
         if (fixed_h and height < fixed_h) or (fixed_w and width < fixed_w):
             padded = np.full((batch, 3, fixed_h or height, fixed_w or width), LETTERBOX_GREY, np.float32)

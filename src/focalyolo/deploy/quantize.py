@@ -18,6 +18,8 @@ from ..data import YOLODataset
 from ..errors import FocalYoloError
 from .onnx_model import INPUT_NAME
 
+__all__ = ["calibration_batches", "head_decode_nodes", "quantize_int8"]
+
 
 def calibration_batches(files: Sequence[str | Path], imgsz: int, count: int, batch: int = 1,
                         seed: int = 0) -> Iterator[np.ndarray]:

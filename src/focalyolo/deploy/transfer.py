@@ -80,7 +80,8 @@ def align_rows(src: list[LayerRow], dst: list[LayerRow]) -> dict[int, int]:
     return mapping
 
 
-def transfer_weights(src_state: dict[str, torch.Tensor], src_cfg: dict[str, Any], dst_model: DetectionModel) -> TransferReport:
+def transfer_weights(src_state: dict[str, torch.Tensor], src_cfg: dict[str, Any],
+                     dst_model: DetectionModel) -> TransferReport:
     """Copy weights from a model of config ``src_cfg`` into ``dst_model`` (another config) by layer structure.
 
     Layers are aligned by :func:`align_rows`; each destination tensor whose source counterpart exists with

@@ -8,6 +8,8 @@ import math
 import torch
 import torch.nn as nn
 
+__all__ = ["ModelEMA", "unwrap"]
+
 
 class ModelEMA:
     """Keeps ``ema`` = decay * ema + (1 - decay) * model over every floating-point state_dict entry.

@@ -18,6 +18,8 @@ import torch
 from ..errors import FocalYoloError
 from ..utils.torch_utils import parse_device_ids
 
+__all__ = ["launch", "process_count", "torchrun_command"]
+
 
 def process_count(device: str, processes: int | None, resume: str | None = None) -> int:
     """How many training processes to start on this machine.

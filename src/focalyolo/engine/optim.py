@@ -8,8 +8,11 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+__all__ = ["build_optimizer", "lr_lambda"]
 
-def build_optimizer(model: nn.Module, name: str, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
+
+def build_optimizer(model: nn.Module, name: str, lr: float, momentum: float,
+                    weight_decay: float) -> torch.optim.Optimizer:
     """SGD (Nesterov) or AdamW over three groups: pg0 weights with decay, pg1 norm weights, pg2 biases (no decay)."""
     decayed, norm_weights, biases = [], [], []
     norm_types = tuple(m for n, m in vars(nn).items() if "Norm" in n and isinstance(m, type))
@@ -29,7 +32,8 @@ def build_optimizer(model: nn.Module, name: str, lr: float, momentum: float, wei
         {"params": biases, "weight_decay": 0.0},
     ]
     if name.lower() == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True, foreach=True)  # CPU: 15% faster than the loop
+        # CPU: 15% faster than the loop
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True, foreach=True)
     if name.lower() == "adamw":
         try:  # one fused kernel per step: 3 ms instead of 12 ms for the 1M-parameter test model on one CPU thread
             return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999), fused=True)

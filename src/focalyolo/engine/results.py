@@ -33,8 +33,8 @@ def annotated_name(path: str) -> str:
 
 class ResultWriter:
     """Saves a predict run into ``save_dir``: annotated images (same file names; unless ``save_images`` is
-    False), one annotated ``.mp4`` per video, ``labels/<stem>.txt`` (``save_txt``; images without detections get no file) and
-    ``predictions.json`` (``save_json``; image ids are file stems, ``<stem>_<frame>`` for video frames).
+    False), one annotated ``.mp4`` per video, ``labels/<stem>.txt`` (``save_txt``; images without detections get no
+    file) and ``predictions.json`` (``save_json``; image ids are file stems, ``<stem>_<frame>`` for video frames).
 
     Use as a context manager, or call :meth:`close` to finish the videos and write the json.
     """

@@ -373,8 +373,8 @@ class Trainer:
             group["lr"] = self.cfg.lr0 * self.lf(epoch)
 
     def _validate(self) -> dict[str, Any]:
-        return self.task.validate(self.ema.ema, self.val_loader, names=self.data.names, device=self.device, half=self.amp,
-                        loss_fn=self.loss_fn, verbose=False, progress=self.cfg.verbose)
+        return self.task.validate(self.ema.ema, self.val_loader, names=self.data.names, device=self.device,
+                                  half=self.amp, loss_fn=self.loss_fn, verbose=False, progress=self.cfg.verbose)
 
     def _write_args(self) -> None:
         (self.save_dir / "args.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 
 from ..utils.boxes import bbox_ciou
 
+__all__ = ["TaskAlignedAssigner", "anchors_inside_boxes", "topk_mask"]
+
 
 def anchors_inside_boxes(anc_points: torch.Tensor, gt_bboxes: torch.Tensor, eps: float = 1e-9) -> torch.Tensor:
     """Which anchor centres lie strictly inside which GT boxes.

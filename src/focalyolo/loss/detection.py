@@ -21,6 +21,8 @@ from ..cfg import default_hyperparameters
 from ..utils.boxes import bbox2dist, bbox_ciou, dist2bbox, make_anchors, xywh2xyxy
 from .assigner import TaskAlignedAssigner
 
+__all__ = ["DetectionLoss", "GAIN_KEYS", "dfl_loss", "expected_distances", "flatten_levels", "pad_targets"]
+
 GAIN_KEYS = ("box", "cls", "dfl")
 
 

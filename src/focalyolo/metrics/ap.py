@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = ["CONF_POINTS", "ClassAP", "RECALL_POINTS", "ap_per_class", "compute_ap"]
+
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 CONF_POINTS = np.linspace(0.0, 1.0, 1000)
 

@@ -16,6 +16,8 @@ from pycocotools.cocoeval import COCOeval
 
 from focalyolo.metrics.coco_json import build_coco_gt, coco_from_dict, coco_results, detections_to_coco
 
+__all__ = ["STAT_KEYS", "evaluate", "per_class_stats", "run_cocoeval"]
+
 # Names of COCOeval.stats, in its order (AP over IoU .50:.95 unless named, maxDets 100 unless named).
 STAT_KEYS: tuple[str, ...] = (
     "map", "map_50", "map_75", "map_small", "map_medium", "map_large",

@@ -17,6 +17,11 @@ import numpy as np
 import torch
 from pycocotools.coco import COCO
 
+__all__ = [
+    "ArrayLike", "COCO80_TO_COCO91", "build_coco_gt", "coco_category_map", "coco_from_dict", "coco_image_id",
+    "coco_results", "detections_to_coco", "save_json", "xyxy_to_coco_bbox",
+]
+
 ArrayLike = torch.Tensor | np.ndarray | Sequence
 
 # COCO category id of each of the 80 contiguous class indices (the 2017 detection categories skip 11 ids).

@@ -13,6 +13,8 @@ import torch
 from focalyolo.metrics.matching import greedy_pairs
 from focalyolo.utils.boxes import box_iou
 
+__all__ = ["ConfusionMatrix"]
+
 
 class ConfusionMatrix:
     """(nc + 1, nc + 1) counts accumulated over images.

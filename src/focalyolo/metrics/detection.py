@@ -17,6 +17,8 @@ from focalyolo.metrics.confusion import ConfusionMatrix
 from focalyolo.metrics.matching import match_predictions
 from focalyolo.metrics.plots import plot_confusion_matrix, plot_metric_curve, plot_pr_curve
 
+__all__ = ["DetectionMetrics", "Names"]
+
 Names = Mapping[int, str] | Sequence[str]
 
 

@@ -12,6 +12,8 @@ import torch
 
 from focalyolo.utils.boxes import box_iou
 
+__all__ = ["first_occurrence", "greedy_pairs", "match_predictions", "score_order_matches"]
+
 
 def first_occurrence(keys: torch.Tensor) -> torch.Tensor:
     """(P,) non-negative int64 keys -> (P,) bool, True at the first position of each distinct key."""

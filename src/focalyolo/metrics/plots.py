@@ -16,6 +16,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+__all__ = ["MAX_ANNOTATED_CLASSES", "MAX_LEGEND_CLASSES", "plot_confusion_matrix", "plot_metric_curve", "plot_pr_curve"]
+
 MAX_LEGEND_CLASSES = 20  # per-class lines get legend entries only up to this many classes
 MAX_ANNOTATED_CLASSES = 30  # confusion-matrix cells and tick labels are written only up to this many classes
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+__all__ = ["insert_layer"]
+
 
 def _absolute(frm: int | list[int], index: int) -> list[int]:
     return [index + f if f < 0 else f for f in (frm if isinstance(frm, list) else [frm])]

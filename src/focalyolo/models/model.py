@@ -11,6 +11,8 @@ import torch.nn as nn
 from ..nn.head import DDetect
 from .parser import LayerRow, build_layers, load_model_config
 
+__all__ = ["DetectionModel"]
+
 
 class DetectionModel(nn.Module):
     """A YOLOv9/GELAN detector assembled from a config.
@@ -32,7 +34,8 @@ class DetectionModel(nn.Module):
         if nc is not None:
             self.yaml["nc"] = nc
         self.yaml.setdefault("nc", 80)
-        self.model, self.save, self.rows = build_layers({**self.yaml, "_lines": lines}, source, ch, int(self.yaml["nc"]))
+        self.model, self.save, self.rows = build_layers({**self.yaml, "_lines": lines}, source, ch,
+                                                        int(self.yaml["nc"]))
         self.names = [str(i) for i in range(self.nc)]
         self.train_args: dict = {}
         if not isinstance(self.head, DDetect):

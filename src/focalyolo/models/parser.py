@@ -23,6 +23,11 @@ from ..errors import ConfigError
 from ..nn.conv import activation_scope
 from ..nn.registry import LayerContext, lookup
 
+__all__ = [
+    "CONFIG_PACKAGE", "LayerRow", "build_layers", "layer_dependencies", "load_model_config", "main_head_inputs",
+    "packaged_configs", "read_rows",
+]
+
 CONFIG_PACKAGE = "focalyolo.models.configs"
 _ACTIVATION = re.compile(r"^nn\.(\w+)\((.*)\)$")
 _CONSTANTS = {"None": None, "True": True, "False": False}
@@ -140,7 +145,8 @@ def read_rows(cfg: dict, source: str) -> list[LayerRow]:
         for f in sources:
             a = i + f if f < 0 else f
             if not (-1 <= a < i) or (a == -1 and i > 0) or (f >= 0 and f >= i):
-                raise ConfigError(f"{where} ({module}): bad 'from' index {f}: it must refer to an earlier layer (0..{i - 1}) or be negative")
+                raise ConfigError(f"{where} ({module}): bad 'from' index {f}: it must refer to an earlier layer "
+                                  f"(0..{i - 1}) or be negative")
             absolute.append(a)
         if not isinstance(repeats, int) or repeats < 1:
             raise ConfigError(f"{where} ({module}): repeats must be a positive int, got {repeats!r}")
@@ -184,11 +190,13 @@ def build_layers(cfg: dict, source: str, ch: int, nc: int) -> tuple[nn.ModuleLis
     layers, save = [], set()
     with activation_scope(factory):
         for row in rows:
-            where = f"{source}:{row.line}: layer {row.index} ({row.module})" if row.line else f"{source}: layer {row.index} ({row.module})"
+            where = (f"{source}:{row.line}: layer {row.index} ({row.module})" if row.line
+                     else f"{source}: layer {row.index} ({row.module})")
             try:
                 spec = lookup(row.module)
             except KeyError:
-                raise ConfigError(f"{where}: unknown module {row.module!r}; register it with focalyolo.register_module") from None
+                raise ConfigError(f"{where}: unknown module {row.module!r}; "
+                                  "register it with focalyolo.register_module") from None
             ch_in = [ch if a == -1 else channels[a] for a in row.sources]
             repeats = max(round(row.repeats * depth), 1) if row.repeats > 1 else row.repeats
             args = _resolve_arg(row.args, nc)

@@ -8,6 +8,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .model import DetectionModel
 
+__all__ = ["count_gflops", "count_parameters", "flop_counter", "format_summary", "layer_table"]
+
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (all of them, like the official summaries, unless ``trainable_only``)."""

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from .layers import ConvMlp, DropPath, LayerNorm2d, LayerScale2d, fold_layer_scale
 from .registry import register_module
 
+__all__ = ["MultiHeadSelfAttention2d", "SelfAttentionBlock"]
+
 
 class MultiHeadSelfAttention2d(nn.Module):
     """Multi-head self-attention over all H*W positions of a (B, dim, H, W) map (cost quadratic in H*W)."""

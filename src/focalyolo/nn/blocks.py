@@ -12,6 +12,11 @@ import torch.nn.functional as F
 from .conv import Conv, RepConvN
 from .registry import LayerContext, LayerPlan, register_module
 
+__all__ = [
+    "AConv", "ADown", "CBFuse", "CBLinear", "Concat", "ELAN1", "RepNBottleneck", "RepNCSP", "RepNCSPELAN4", "SP",
+    "SPPELAN", "Silence",
+]
+
 
 class RepNBottleneck(nn.Module):
     """RepConvN 3x3 -> Conv 3x3, with a residual when ``shortcut`` and c1 == c2."""

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 
 from .registry import register_module
 
+__all__ = ["Conv", "RepConvN", "activation_scope", "autopad", "fuse_conv_bn", "make_activation"]
+
 _DEFAULT_ACT: contextvars.ContextVar[Callable[[], nn.Module]] = contextvars.ContextVar(
     "focalyolo_default_act", default=lambda: nn.SiLU(inplace=True)
 )

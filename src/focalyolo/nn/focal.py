@@ -22,6 +22,8 @@ import torch.nn as nn
 from .layers import ConvMlp, DropPath, LayerNorm2d, LayerScale2d, fold_layer_scale
 from .registry import register_module
 
+__all__ = ["FocalModulation", "FocalModulationBlock", "FocalModulationLayer"]
+
 
 class FocalModulation(nn.Module):
     """Focal modulation of a (B, dim, H, W) map; returns a (B, dim, H, W) map.

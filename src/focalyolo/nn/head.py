@@ -16,6 +16,8 @@ from ..utils.boxes import dist2bbox, make_anchors, make_divisible
 from .conv import Conv
 from .registry import register_module
 
+__all__ = ["DDetect", "DFL", "DualDDetect"]
+
 
 class DFL(nn.Module):
     """Distribution Focal Loss integral: softmax over ``c1`` bins per side, then the expected bin index.
@@ -35,7 +37,8 @@ class DFL(nn.Module):
 
 
 def _box_branch(c_in: int, hidden: int, reg_max: int) -> nn.Sequential:
-    return nn.Sequential(Conv(c_in, hidden, 3), Conv(hidden, hidden, 3, g=4), nn.Conv2d(hidden, 4 * reg_max, 1, groups=4))
+    return nn.Sequential(Conv(c_in, hidden, 3), Conv(hidden, hidden, 3, g=4),
+                         nn.Conv2d(hidden, 4 * reg_max, 1, groups=4))
 
 
 def _cls_branch(c_in: int, hidden: int, nc: int) -> nn.Sequential:

@@ -6,6 +6,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+__all__ = ["ConvMlp", "DropPath", "LayerNorm2d", "LayerScale2d", "fold_layer_scale"]
+
 
 class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channel dimension of (B, C, H, W) maps (normalises each pixel's C values)."""

@@ -23,6 +23,11 @@ import torch.nn as nn
 
 from ..utils.boxes import make_divisible
 
+__all__ = [
+    "ChannelRule", "Channels", "LayerContext", "LayerPlan", "ModuleSpec", "RULES", "concat", "head", "lookup",
+    "out_first", "passthrough", "preserved", "register_module", "registered_names", "repeats_as_arg",
+]
+
 Channels = Union[int, list[int]]
 
 

@@ -1,1 +1,3 @@
 """Small shared helpers: box geometry, devices and seeds, files, plotting."""
+
+__all__: list[str] = []

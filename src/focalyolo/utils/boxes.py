@@ -11,6 +11,8 @@ import math
 
 import torch
 
+__all__ = ["bbox2dist", "bbox_ciou", "box_iou", "dist2bbox", "make_anchors", "make_divisible", "xywh2xyxy", "xyxy2xywh"]
+
 
 def make_divisible(x: float, divisor: int = 8) -> int:
     """Smallest multiple of ``divisor`` that is >= ``x`` (the official width rounding, ceil-based)."""

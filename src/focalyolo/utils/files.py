@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+__all__ = ["increment_path"]
+
 
 def _numbered(path: Path, n: int, keep_suffix: bool) -> Path:
     """``path`` with ``n`` appended to its name (before the suffix when ``keep_suffix``); n=1 is ``path`` itself."""

@@ -10,6 +10,8 @@ import logging
 import sys
 from typing import TextIO
 
+__all__ = ["setup_logging"]
+
 
 class _CurrentStreamHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stdout`` (information) or ``sys.stderr`` (warnings, errors) is at the time of

@@ -13,6 +13,8 @@ from torchvision.ops import batched_nms, nms
 
 from focalyolo.utils.boxes import xywh2xyxy
 
+__all__ = ["clip_boxes", "non_max_suppression", "scale_boxes"]
+
 
 def _candidates(
     boxes: torch.Tensor, scores: torch.Tensor, conf_thres: float, multi_label: bool

@@ -10,6 +10,8 @@ import torch
 
 from ..errors import FocalYoloError
 
+__all__ = ["distributed_env", "init_seeds", "memory_text", "parse_device_ids", "select_device"]
+
 
 def parse_device_ids(device: str | int | None) -> list[int]:
     """GPU indices named by a ``--device`` value: ``"0,1,3"`` / ``"cuda:1"`` -> [0, 1, 3] / [1];
