@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,17 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _thread_policy():
+    """Run the suite under the package's thread policy (all cores but one: 1 on a 2-core machine), here and in
+    the processes tests start, so a busy neighbour process does not stall every kernel."""
+    from focalyolo.utils.threads import configure_threads
+
+    threads = configure_threads()
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    yield
 
 
 @pytest.fixture(autouse=True)

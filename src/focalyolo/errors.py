@@ -1,6 +1,6 @@
 """Exceptions the command line turns into one clear line instead of a traceback."""
 
-__all__ = ["CheckpointError", "ConfigError", "DataError", "FocalYoloError"]
+__all__ = ["CheckpointError", "ConfigError", "DataError", "FocalYoloError", "OfficialCheckpointError"]
 
 
 class FocalYoloError(Exception):
@@ -17,3 +17,8 @@ class DataError(FocalYoloError):
 
 class CheckpointError(FocalYoloError):
     """A checkpoint cannot be read, is unsafe to read, or does not fit the model."""
+
+
+class OfficialCheckpointError(CheckpointError):
+    """The file is an official YOLOv9 checkpoint (pickled model classes): it is read with the restricted importer
+    (:func:`focalyolo.deploy.official.import_official`), not as a focalyolo checkpoint."""

@@ -106,3 +106,24 @@ def test_transfer_into_a_config_with_an_inserted_layer(tiny_dual):
         if layer != 4:
             assert torch.equal(tensor, src_state[f"model.{layer - (layer > 4)}.{rest}"]), key
     assert "transferred" in str(report)
+
+
+def test_official_files_load_directly_everywhere(tiny_dual, official_checkpoint, images, tmp_path, capsys):
+    """An official file is a model source like any other: predict and YOLO() import it on the fly (nothing in it
+    runs) and predict what its main branch predicts; a focalyolo-only reader still names the import command."""
+    from focalyolo import YOLO
+    from focalyolo.errors import OfficialCheckpointError
+
+    path = official_checkpoint(tmp_path / "yolov9-t.pt", tiny_dual)
+    with pytest.raises(OfficialCheckpointError, match="convert --from-official"):
+        read_checkpoint(path)
+    model = YOLO(path).model
+    rounded = copy.deepcopy(tiny_dual).half().float().eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), rounded(images), rtol=0, atol=1e-5)
+    image = tmp_path / "im.png"
+    import cv2
+    cv2.imwrite(str(image), (images[0].permute(1, 2, 0).numpy() * 255).astype("uint8"))
+    assert main(["predict", "--model", str(path), "--source", str(image), "--imgsz", "64",
+                 "--project", str(tmp_path / "runs")]) == 0
+    assert "official YOLOv9 checkpoint; importing its weights" in capsys.readouterr().out

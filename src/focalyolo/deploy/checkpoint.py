@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, OfficialCheckpointError
 from ..models import DetectionModel
 
 __all__ = ["FORMAT", "load_model", "model_from_checkpoint", "read_checkpoint", "save_checkpoint"]
@@ -69,12 +69,9 @@ def _os_error_in(exc: BaseException | None) -> OSError | None:
 def _why_unreadable(path: Path, exc: Exception) -> str:
     """A sentence saying why ``torch.load(path, weights_only=True)`` failed with ``exc``."""
     message = str(exc)
-    blocked = re.search(r"unsupported GLOBAL ([\w.]+)", message)
+    blocked = re.search(r"GLOBAL ([\w.]+)", message)
     if blocked:
         name = blocked.group(1)
-        if name.startswith(("models.", "utils.")):
-            return (f"it pickles the model's classes ({name}) as official YOLOv9 checkpoints do; import it with "
-                    f"'focalyolo convert --from-official {path}'")
         return f"it holds pickled code ({name}), which focalyolo never runs"
     with path.open("rb") as handle:
         head = handle.read(64)
@@ -108,6 +105,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, KeyError, EOFError ... for bad files
+        if re.search(r"GLOBAL (models|utils)\.", str(exc)):
+            raise OfficialCheckpointError(f"{path}: an official YOLOv9 checkpoint (it pickles the model's classes); "
+                                          f"import it with 'focalyolo convert --from-official {path}'") from None
         raise CheckpointError(f"{path}: not a loadable focalyolo checkpoint: {_why_unreadable(path, exc)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a focalyolo checkpoint (no '{FORMAT}' format tag)")

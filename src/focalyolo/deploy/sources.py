@@ -1,8 +1,8 @@
 """One answer to "what does this model argument name?", for every command and the ``YOLO`` API.
 
-A model source is a packaged config name (``gelan-c-focal``), a model YAML, a focalyolo checkpoint (``.pt``,
-or any other existing file), or an exported ``.onnx`` file. Official YOLOv9 checkpoints are refused by
-:func:`~focalyolo.deploy.checkpoint.read_checkpoint` with the import command to run.
+A model source is a packaged config name (``gelan-c-focal``), a model YAML, a checkpoint (``.pt``, or any other
+existing file) — focalyolo's own, or an official YOLOv9 one, imported on the fly with the restricted unpickler
+(nothing in it runs) — or an exported ``.onnx`` file.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..errors import FocalYoloError
+from ..errors import FocalYoloError, OfficialCheckpointError
 from ..models import DetectionModel, build_model
-from .checkpoint import load_model
+from .checkpoint import model_from_checkpoint, read_checkpoint
 from .convert import deployment_form
+from .official import import_official
 
-__all__ = ["SourceKind", "load_inference_model", "load_source", "source_kind"]
+__all__ = ["SourceKind", "load_inference_model", "load_source", "read_source_checkpoint", "source_kind"]
 
 LOGGER = logging.getLogger("focalyolo")
 SourceKind = Literal["config", "checkpoint", "onnx"]
@@ -41,6 +42,15 @@ def source_kind(source: str | Path | dict) -> SourceKind:
     return "config"
 
 
+def read_source_checkpoint(path: str | Path) -> dict:
+    """Checkpoint data of a focalyolo checkpoint, or of an official YOLOv9 file (imported, with a log line)."""
+    try:
+        return read_checkpoint(path)
+    except OfficialCheckpointError:
+        LOGGER.info(f"{path}: an official YOLOv9 checkpoint; importing its weights (read without running its code)")
+        return import_official(path)
+
+
 def load_source(source: str | Path | dict, device: str | torch.device = "cpu", nc: int | None = None
                 ) -> DetectionModel:
     """The PyTorch model a config or checkpoint names, in eval mode on ``device`` (a config gets random
@@ -50,7 +60,7 @@ def load_source(source: str | Path | dict, device: str | torch.device = "cpu", n
         raise FocalYoloError(f"{source}: an exported ONNX file runs in val and predict only; give a checkpoint "
                              f"or a model config")
     if kind == "checkpoint":
-        return load_model(source, device)
+        return model_from_checkpoint(read_source_checkpoint(source)).to(device).eval()
     return build_model(source, nc=nc).to(device).eval()
 
 

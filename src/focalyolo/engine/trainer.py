@@ -25,6 +25,7 @@ from tqdm import tqdm
 from ..cfg import TrainConfig
 from ..data import build_dataloader, load_data_config
 from ..deploy.checkpoint import read_checkpoint, save_checkpoint
+from ..deploy.sources import read_source_checkpoint, source_kind
 from ..deploy.transfer import transfer_by_name
 from ..errors import CheckpointError, ConfigError, FocalYoloError
 from ..models import DetectionModel, build_model
@@ -137,14 +138,16 @@ class Trainer:
         return increment_path(path, self.cfg.exist_ok, mkdir=True)
 
     def _build_model(self) -> DetectionModel:
-        """The model from a config, or from a checkpoint's config when ``model`` is a .pt (then its weights too)."""
-        from_checkpoint = str(self.cfg.model).endswith(".pt")
-        source = read_checkpoint(self.cfg.model) if from_checkpoint else None
+        """The model from a config, or from a checkpoint's config when ``model`` is a checkpoint (focalyolo's or
+        an official YOLOv9 one; then its weights too)."""
+        from_checkpoint = source_kind(self.cfg.model) == "checkpoint"
+        source = read_source_checkpoint(self.cfg.model) if from_checkpoint else None
         model = build_model(source["model_yaml"] if source else self.cfg.model, nc=self.data.nc)
         model.names = list(self.data.names)
         weights = self.cfg.weights or (self.cfg.model if from_checkpoint else None)
         if weights and not self.cfg.resume:
-            report = transfer_by_name(model, source if weights == self.cfg.model else read_checkpoint(weights))
+            state = source if weights == self.cfg.model else read_source_checkpoint(weights)
+            report = transfer_by_name(model, state)
             if self.main_process:
                 LOGGER.log(logging.WARNING if report.skipped else logging.INFO, f"weights: {report.summary(weights)}")
         if self.cfg.sync_bn and self.world_size > 1:
