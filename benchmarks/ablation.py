@@ -19,8 +19,6 @@ import argparse
 import sys
 import time
 
-import torch
-
 from focalyolo.benchmark.compare import compare
 from focalyolo.utils.logging import setup_logging
 
@@ -37,23 +35,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--optimizer", default="AdamW", choices=["SGD", "AdamW"])
     parser.add_argument("--val-interval", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy 2-core box)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: all cores but one, see docs/training.md)")
     parser.add_argument("--project", default="runs/compare")
     parser.add_argument("--name", default="synthetic-ablation")
     opts = parser.parse_args(argv)
     setup_logging()
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
     command = (f"focalyolo compare --models {opts.models} --data {opts.data} --epochs {opts.epochs} "
                f"--imgsz {opts.imgsz} --seeds {opts.seeds} --batch {opts.batch} --hyp {opts.hyp} "
                f"--optimizer {opts.optimizer} --val-interval {opts.val_interval} --workers {opts.workers} "
-               f"--project {opts.project} --name {opts.name}"
-               + (f"  (torch threads {opts.threads})" if opts.threads else ""))
+               + (f"--threads {opts.threads} " if opts.threads else "")
+               + f"--project {opts.project} --name {opts.name}")
     print(command)
     t0 = time.perf_counter()
     compare(opts.models.split(","), opts.data, opts.epochs, opts.imgsz, [int(s) for s in opts.seeds.split(",")],
             opts.batch, opts.hyp, "cpu", opts.workers, opts.project, opts.name, verbose=False, command=command,
-            optimizer=opts.optimizer, val_interval=opts.val_interval)
+            optimizer=opts.optimizer, val_interval=opts.val_interval, threads=opts.threads)
     print(f"total {time.perf_counter() - t0:.0f} s")
     return 0
 
