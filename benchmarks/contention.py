@@ -49,6 +49,8 @@ def child_ours(opts: argparse.Namespace) -> None:
                    project=opts.project, name="ours", plots=False, verbose=False)
     if opts.threads:
         options["threads"] = opts.threads
+    if opts.workers is not None:
+        options["workers"] = opts.workers
     stamps: list[float] = []
     trainer = Trainer(train_config(**options), on_step=lambda *_: stamps.append(time.perf_counter()))
     stamps.insert(0, time.perf_counter())  # the epoch starts after set-up
@@ -78,6 +80,8 @@ def run_child(tool: str, opts: argparse.Namespace, folder: Path, tag: str) -> su
            "--batch", str(opts.batch), "--project", str(folder / tag), "--stamps", str(stamps)]
     if opts.threads:
         cmd += ["--threads", str(opts.threads)]
+    if opts.workers is not None and tool == "ours":
+        cmd += ["--workers", str(opts.workers)]
     env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False", "PYTHONPATH": str(REPO / "src")}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -121,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", default="quiet,busy,twin")
     parser.add_argument("--threads", type=int, default=None, help="force torch threads for both (default: each "
                                                                    "tool's own default)")
+    parser.add_argument("--workers", type=int, default=None, help="ours: data-loading workers (default: its own)")
     parser.add_argument("--ultralytics-python", default=sys.executable,
                         help="interpreter that has ultralytics installed (default: this one)")
     parser.add_argument("--output", default="runs/benchmark/contention")

@@ -1,10 +1,11 @@
 """Spread of the learning acceptance run over seeds, CPU instruction sets and thread counts.
 
-The acceptance test (``tests/engine/test_train_learns.py``) trains a 1M-parameter GELAN with a focal block from
-scratch on synthetic shapes and asserts a minimum mAP50. On one machine the run is bit-reproducible, but another
-CPU makes oneDNN and ATen pick other kernels (AVX-512 vs AVX2), float rounding differs, and after a thousand
-steps the mAP lands elsewhere. This script measures that spread, so the test's bar can keep a margin over it:
-each (seed, ISA, threads) run is a separate process, ``--isa avx2`` sets ``ONEDNN_MAX_CPU_ISA=AVX2`` and
+The acceptance test (``tests/engine/test_train_learns.py``; its recipe: ``tests/engine/learning-recipe.yaml``)
+trains a 1M-parameter GELAN with a focal block from scratch on synthetic shapes and asserts a minimum mAP50. On
+one machine the run is bit-reproducible, but another CPU makes oneDNN and ATen pick other kernels (AVX-512 vs
+AVX2), another thread count splits reductions differently, float rounding differs, and after a thousand steps the
+mAP lands elsewhere. This script measures that spread, so the test's bar can keep a margin over it: each (seed,
+ISA, threads) run is a separate process, ``--isa avx2`` sets ``ONEDNN_MAX_CPU_ISA=AVX2`` and
 ``ATEN_CPU_CAPABILITY=avx2`` (the kernels an AVX2-only machine runs), ``--parallel 2`` runs two at once (use one
 thread each on a 2-core machine).
 
@@ -28,14 +29,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "tests" / "engine" / "tiny-gelan-focal.yaml"
+RECIPE = REPO / "tests" / "engine" / "learning-recipe.yaml"
 ISA_ENV = {"native": {}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}}
 
 
-def recipe(data: str, seed: int, project: str, epochs: int, threads: int) -> dict:
-    """The acceptance test's training options (keep in step with ``tests/engine/test_train_learns.py``)."""
-    return dict(model=str(MODEL), data=data, epochs=epochs, imgsz=128, batch=8, workers=0, device="cpu",
-                optimizer="AdamW", hyp="cpu-short", close_mosaic=0, val_interval=epochs, seed=seed,
-                project=project, plots=False, verbose=False, threads=threads)
+def recipe() -> dict:
+    """The acceptance run's data and training options (``tests/engine/learning-recipe.yaml``)."""
+    import yaml
+
+    return yaml.safe_load(RECIPE.read_text())
 
 
 def worker(opts: argparse.Namespace) -> None:
@@ -44,8 +46,11 @@ def worker(opts: argparse.Namespace) -> None:
     from focalyolo.engine.trainer import Trainer
 
     start = time.perf_counter()
-    options = recipe(opts.data, opts.seed, opts.project, opts.epochs, opts.threads)
-    trainer = Trainer(TrainConfig(**{**options, **json.loads(opts.overrides)}))
+    options = {**recipe()["train"], "model": str(MODEL), "data": opts.data, "seed": opts.seed, "threads": opts.threads,
+               "project": opts.project, "plots": False, "verbose": False, **json.loads(opts.overrides)}
+    if opts.epochs:
+        options.update(epochs=opts.epochs, val_interval=opts.epochs)
+    trainer = Trainer(TrainConfig(**options))
     trainer.train()
     m = trainer.final_metrics
     print(json.dumps({"mAP50": m["metrics/mAP50(B)"], "coco_AP50": m["coco/AP50"], "coco_AP": m["coco/AP50-95"],
@@ -58,9 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--isa", default="native,avx2", help="comma-separated: native, avx2")
     parser.add_argument("--threads", default="1", help="comma-separated torch thread counts")
     parser.add_argument("--parallel", type=int, default=1, help="runs at once")
-    parser.add_argument("--epochs", type=int, default=45)
-    parser.add_argument("--data-seed", type=int, default=1)
-    parser.add_argument("--hyp", default="{}", help="JSON dict of hyper-parameter overrides, e.g. '{\"lr0\": 0.008}'")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
+    parser.add_argument("--hyp", default="{}", help="JSON dict of option overrides, e.g. '{\"lr0\": 0.008}'")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
@@ -75,11 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     from focalyolo.data import generate_synthetic
 
     root = Path(tempfile.mkdtemp(prefix="learning-spread-"))
-    data = generate_synthetic(root / "data", n_train=200, n_val=50, imgsz=128, seed=opts.data_seed)
+    data = generate_synthetic(root / "data", **recipe()["data"])
     runs = list(itertools.product(opts.isa.split(","), [int(t) for t in opts.threads.split(",")],
                                   [int(s) for s in opts.seeds.split(",")]))
     print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
-          f"{opts.epochs} epochs, hyp overrides {opts.hyp}; {len(runs)} runs, {opts.parallel} at a time")
+          f"{opts.epochs or recipe()['train']['epochs']} epochs, overrides {opts.hyp}; {len(runs)} runs, "
+          f"{opts.parallel} at a time")
     print(f"{'isa':>6} {'threads':>7} {'seed':>4} {'mAP50':>7} {'COCO AP50':>9} {'AP50-95':>7} {'s':>6}")
     results: dict[tuple, dict] = {}
     pending = list(runs)
@@ -89,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             isa, threads, seed = run = pending.pop(0)
             env = {**os.environ, **ISA_ENV[isa], "OMP_NUM_THREADS": str(threads)}
             cmd = [sys.executable, __file__, "--worker", "--data", str(data), "--seed", str(seed), "--threads",
-                   str(threads), "--epochs", str(opts.epochs), "--project", str(root / "runs"),
-                   "--overrides", opts.hyp]
+                   str(threads), "--project", str(root / "runs"), "--overrides", opts.hyp]
+            cmd += ["--epochs", str(opts.epochs)] if opts.epochs else []
             active.append((run, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)))
         time.sleep(1)
         for item in list(active):

@@ -418,7 +418,8 @@ def _compare(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--hyp", default=None, help="hyper-parameter YAML or packaged name: scratch-high (default), "
                         "cpu-short (short CPU runs)")
     parser.add_argument("--device", default="", help="cpu or 0 (default: GPU 0 if present, else CPU)")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=_non_negative_int, default=None,
+                        help="data-loading workers (default: the cores the compute threads leave free)")
     parser.add_argument("--threads", type=_positive_int, default=None, help=THREADS_HELP)
     parser.add_argument("--optimizer", default="SGD", choices=["SGD", "AdamW"])
     parser.add_argument("--val-interval", type=_positive_int, default=1,

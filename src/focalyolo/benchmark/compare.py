@@ -93,7 +93,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: int) -> dict[str, Any]:
+def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: int | None) -> dict[str, Any]:
     """COCO figures of a run's ``weights/best.pt`` on the validation split (used when the trainer's own final
     validation is not at hand, e.g. a run that finished training but stopped before recording)."""
     from ..data import YOLODataset, build_dataloader, load_data_config
@@ -105,11 +105,11 @@ def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: in
     model = model_from_checkpoint(read_checkpoint(run_dir / "weights" / "best.pt"))
     dataset = YOLODataset(config.val, schedule.imgsz, rect=True, batch_size=schedule.batch * 2,
                           stride=int(model.stride.max()), prefix="val: ", nc=config.nc, verbose=False)
-    loader = build_dataloader(dataset, schedule.batch * 2, workers, shuffle=False)
+    loader = build_dataloader(dataset, schedule.batch * 2, workers or 0, shuffle=False)
     return validate(model, loader, names=config.names, device=select_device(device), coco=True, verbose=False)
 
 
-def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str = "", workers: int = 2,
+def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str = "", workers: int | None = None,
               plots: bool = False, verbose: bool = True, threads: int | None = None) -> dict[str, Any]:
     """Train (or continue, or skip) one (model, seed) run and return its recorded result."""
     from ..deploy.checkpoint import read_checkpoint
@@ -197,7 +197,7 @@ def ablation_rows(results: list[dict[str, Any]], costs: dict[str, dict[str, Any]
 
 
 def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[int], batch: int = 16,
-            hyp: str | None = None, device: str = "", workers: int = 2, project: str = "runs/compare",
+            hyp: str | None = None, device: str = "", workers: int | None = None, project: str = "runs/compare",
             name: str = "exp", latency_runs: int = 20, plots: bool = False, verbose: bool = True,
             command: str = "", log: Callable[[str], None] = print, optimizer: str = "SGD",
             val_interval: int = 1, threads: int | None = None) -> Path:

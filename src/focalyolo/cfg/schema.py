@@ -90,8 +90,10 @@ def _threads() -> Any:
     return option(None, THREADS_HELP, "runtime", POSITIVE_INT)
 
 
-def _workers(default: int) -> Any:
-    return option(default, "data-loading worker processes (0: load in the main process)", "data", NON_NEGATIVE_INT)
+def _workers() -> Any:
+    return option(None, "data-loading worker processes (0: load in the main process; default: on a CPU the cores "
+                        "the compute threads leave free, at least 1; on a GPU the cores, at most 8)", "data",
+                  NON_NEGATIVE_INT)
 
 
 def _conf(default: float) -> Any:
@@ -151,7 +153,7 @@ class TrainConfig(Config):
     imgsz: int = _imgsz("training image size (default: 160 on synthetic data, else 640)")
     batch: int = option(None, "total batch size, split across DDP processes (default: 8 on synthetic data, "
                               "else 16)", "data", POSITIVE_INT)
-    workers: int = _workers(2)
+    workers: int | None = _workers()
     # optimizer
     optimizer: str = hyper("SGD", "SGD (Nesterov) or AdamW", "optimizer", choices=("SGD", "AdamW"))
     lr0: float = hyper(0.01, "initial learning rate", "optimizer", POSITIVE)
@@ -244,7 +246,7 @@ class ValConfig(Config):
     imgsz: int | None = _imgsz("long side of the (rect-batched) images (default: the checkpoint's training "
                                "size, else 640)")
     batch: int = option(32, "images per batch", "data", POSITIVE_INT)
-    workers: int = _workers(2)
+    workers: int | None = _workers()
     conf: float = _conf(0.001)
     iou: float = _iou()
     max_det: int = _max_det()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, get_worker_info
+
+from ..utils.threads import available_cores
 
 __all__ = ["build_dataloader", "seed_worker"]
 
@@ -59,7 +60,7 @@ def build_dataloader(
     if shuffle and getattr(dataset, "rect", False):
         LOGGER.warning("rect batches need a fixed order: shuffle turned off")
         shuffle = False
-    nw = min((os.cpu_count() or 1) // max(world_size, 1), batch_size if batch_size > 1 else 0, workers)
+    nw = min(available_cores() // max(world_size, 1), batch_size if batch_size > 1 else 0, workers)
     sampler = (
         DistributedSampler(dataset, num_replicas=world_size, rank=max(rank, 0), shuffle=shuffle, seed=seed)
         if world_size > 1 else None

@@ -32,7 +32,7 @@ from ..models import DetectionModel, build_model
 from ..tasks import task_of
 from ..utils.files import increment_path
 from ..utils.plotting import plot_results
-from ..utils.threads import configure_threads
+from ..utils.threads import configure_threads, default_workers
 from ..utils.torch_utils import distributed_env, init_seeds, memory_text, select_device
 from .ema import ModelEMA, unwrap
 from .optim import build_optimizer, lr_lambda
@@ -90,6 +90,8 @@ class Trainer:
         self.batch_per_rank = split_batch(cfg.batch, self.world_size)
         self.device = select_device(cfg.device)
         self.threads = configure_threads(cfg.threads)
+        self.workers = cfg.workers if cfg.workers is not None else default_workers(
+            self.device.type, self.threads, self.world_size)
         self.owns_process_group = self.world_size > 1 and not dist.is_initialized()
         if self.owns_process_group:
             if self.device.type == "cuda":
@@ -165,13 +167,13 @@ class Trainer:
                                                  hyp=cfg.group("augmentation"), batch_size=cfg.batch,
                                                  stride=self.stride, prefix="train: ", nc=self.data.nc, seed=cfg.seed,
                                                  verbose=verbose)
-        self.train_loader = build_dataloader(self.train_set, self.batch_per_rank, cfg.workers, shuffle=True,
+        self.train_loader = build_dataloader(self.train_set, self.batch_per_rank, self.workers, shuffle=True,
                                              seed=cfg.seed, rank=self.rank, world_size=self.world_size)
         self.val_loader = None
         if self.main_process and cfg.val:
             val_set = self.task.build_dataset(self.data.val, cfg.imgsz, rect=True, batch_size=cfg.batch * 2,
                                               stride=self.stride, prefix="val: ", nc=self.data.nc, verbose=verbose)
-            self.val_loader = build_dataloader(val_set, cfg.batch * 2, cfg.workers, shuffle=False, seed=cfg.seed)
+            self.val_loader = build_dataloader(val_set, cfg.batch * 2, self.workers, shuffle=False, seed=cfg.seed)
 
     def _wrap_distributed(self, model: nn.Module) -> nn.Module:
         if self.world_size <= 1:
@@ -219,7 +221,8 @@ class Trainer:
         patience_left = patience
         self.log(f"training {cfg.model} on {self.data.source} for {cfg.epochs} epochs at imgsz {cfg.imgsz}, batch "
                  f"{cfg.batch} (x{self.accumulate} accumulation), {cfg.optimizer} lr0 {cfg.lr0}, hyp {cfg.hyp}; "
-                 f"device {self.device}, {self.threads} thread(s); results in {self.save_dir}")
+                 f"device {self.device}, {self.threads} thread(s), {self.workers} data worker(s); results in "
+                 f"{self.save_dir}")
         for epoch in range(self.start_epoch, cfg.epochs):
             if epoch >= cfg.epochs - cfg.close_mosaic:
                 self.train_set.mosaic = False

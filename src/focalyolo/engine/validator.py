@@ -21,7 +21,7 @@ from ..deploy.sources import load_inference_model
 from ..errors import DataError, FocalYoloError
 from ..tasks import task_of
 from ..utils.files import increment_path
-from ..utils.threads import configure_threads
+from ..utils.threads import configure_threads, default_workers
 from ..utils.torch_utils import select_device
 
 __all__ = ["build_val_loader", "val", "validate"]
@@ -45,7 +45,8 @@ def val(cfg: ValConfig, model: torch.nn.Module | None = None) -> dict[str, Any]:
     size and data default to the model's training run. Writes metrics.json (and plots, predictions.json) into a
     new ``<project>/<name>`` folder; returns the metrics with ``save_dir`` added."""
     device = select_device(cfg.device)
-    configure_threads(cfg.threads)
+    threads = configure_threads(cfg.threads)
+    workers = cfg.workers if cfg.workers is not None else default_workers(device.type, threads)
     if model is None and cfg.model is None:
         raise FocalYoloError("val needs a model (--model)")
     net = load_inference_model(model if model is not None else cfg.model, device)
@@ -59,7 +60,7 @@ def val(cfg: ValConfig, model: torch.nn.Module | None = None) -> dict[str, Any]:
     if net.nc != config.nc:
         raise FocalYoloError(f"{cfg.model or 'the model'} predicts {net.nc} classes but {config.source} has "
                              f"{config.nc}")
-    loader = build_val_loader(net, files, cfg.imgsz, cfg.batch, cfg.workers, config.nc, f"{cfg.split}: ")
+    loader = build_val_loader(net, files, cfg.imgsz, cfg.batch, workers, config.nc, f"{cfg.split}: ")
     save_dir = increment_path(Path(cfg.project) / cfg.name, cfg.exist_ok, mkdir=True)
     results = validate(net, loader, names=config.names, device=device, half=cfg.half, conf=cfg.conf, iou=cfg.iou,
                        max_det=cfg.max_det, save_dir=save_dir, plots=cfg.plots, coco=True, save_json=cfg.save_json,

@@ -6,7 +6,7 @@ every barrier waits for it: with as many threads as cores, a busy neighbour make
 One core left free absorbs the neighbour. So the default is every core this process may use but one, at most 8
 (Ultralytics' rule too), and 1 on a two-core machine; a launcher's ``OMP_NUM_THREADS`` (torchrun under DDP, or
 the user) wins over it, and ``--threads N`` over both. The left-over core still works: it runs the data-loading
-workers.
+workers, one per core the compute threads leave free (:func:`default_workers`), each with one thread.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from pathlib import Path
 import cv2
 import torch
 
-__all__ = ["available_cores", "configure_threads", "default_threads"]
+__all__ = ["available_cores", "configure_threads", "default_threads", "default_workers"]
 
 LOGGER = logging.getLogger("focalyolo")
 MAX_DEFAULT_THREADS = 8
+MAX_DEFAULT_WORKERS = 8
 
 
 def _cgroup_cores() -> float | None:
@@ -58,3 +59,11 @@ def configure_threads(threads: int | None = None) -> int:
     torch.set_num_threads(n)
     cv2.setNumThreads(n)
     return n
+
+
+def default_workers(device_type: str, threads: int, processes: int = 1) -> int:
+    """Data-loading worker processes when none are asked for: on the CPU the cores this process's share leaves
+    free of compute threads (at least 1), on a GPU every core of its share; at most 8."""
+    share = max(available_cores() // max(processes, 1), 1)
+    spare = share if device_type != "cpu" else share - threads
+    return max(1, min(MAX_DEFAULT_WORKERS, spare))
