@@ -106,3 +106,13 @@ def test_bad_checkpoint_files_are_one_full_sentence(content, reason, trained_run
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and reason in err, err
     assert "convert --from-official" not in err and not (tmp_path / "runs").exists()
+
+
+def test_val_of_best_pt_repeats_the_training_runs_final_figures(trained_run, tmp_path):
+    """The run's final validation scores best.pt in deployment form, as ``focalyolo val`` does: same figures."""
+    final = json.loads((trained_run / "metrics.json").read_text())
+    assert main(["val", "--model", str(trained_run / "weights" / "best.pt"), "--workers", "0", "--no-plots",
+                 "--project", str(tmp_path / "runs")]) == 0
+    again = json.loads((tmp_path / "runs" / "exp" / "metrics.json").read_text())
+    for key in ("coco/AP50-95", "coco/AP50", "metrics/mAP50(B)", "metrics/mAP50-95(B)"):
+        assert again[key] == final[key], key

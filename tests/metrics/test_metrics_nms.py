@@ -25,7 +25,7 @@ def test_rows_are_xyxy_score_class_best_first() -> None:
 def test_suppresses_overlapping_same_class() -> None:
     (out,) = non_max_suppression(_head_output(BOXES, [[0.9, 0.0], [0.8, 0.0], [0.7, 0.0]]))
     assert out[:, 4].tolist() == pytest.approx([0.9, 0.7])
-    (out,) = non_max_suppression(_head_output(BOXES, [[0.9, 0.0], [0.8, 0.0], [0.7, 0.0]]), iou_thres=0.9)
+    (out,) = non_max_suppression(_head_output(BOXES, [[0.9, 0.0], [0.8, 0.0], [0.7, 0.0]]), iou=0.9)
     assert out[:, 4].tolist() == pytest.approx([0.9, 0.8, 0.7])
 
 
@@ -39,16 +39,16 @@ def test_keeps_different_classes_unless_agnostic() -> None:
 
 def test_conf_threshold_max_det_and_classes() -> None:
     pred = _head_output(BOXES, [[0.9, 0.0], [0.0, 0.3], [0.0, 0.2]])
-    assert non_max_suppression(pred, conf_thres=0.25)[0][:, 4].tolist() == pytest.approx([0.9, 0.3])
-    assert non_max_suppression(pred, conf_thres=0.1, max_det=1)[0][:, 4].tolist() == pytest.approx([0.9])
-    assert non_max_suppression(pred, conf_thres=0.1, classes=[1])[0][:, 5].tolist() == [1.0, 1.0]
-    assert non_max_suppression(pred, conf_thres=0.1, max_nms=2)[0][:, 4].tolist() == pytest.approx([0.9, 0.3])
+    assert non_max_suppression(pred, conf=0.25)[0][:, 4].tolist() == pytest.approx([0.9, 0.3])
+    assert non_max_suppression(pred, conf=0.1, max_det=1)[0][:, 4].tolist() == pytest.approx([0.9])
+    assert non_max_suppression(pred, conf=0.1, classes=[1])[0][:, 5].tolist() == [1.0, 1.0]
+    assert non_max_suppression(pred, conf=0.1, max_nms=2)[0][:, 4].tolist() == pytest.approx([0.9, 0.3])
 
 
 def test_multi_label_keeps_every_class_above_conf() -> None:
     pred = _head_output(BOXES[2:], [[0.6, 0.5, 0.1]])
-    assert non_max_suppression(pred, conf_thres=0.3)[0][:, 5].tolist() == [0.0]
-    out = non_max_suppression(pred, conf_thres=0.3, multi_label=True)[0]
+    assert non_max_suppression(pred, conf=0.3)[0][:, 5].tolist() == [0.0]
+    out = non_max_suppression(pred, conf=0.3, multi_label=True)[0]
     assert out[:, 5].tolist() == [0.0, 1.0] and out[:, 4].tolist() == pytest.approx([0.6, 0.5])
 
 
@@ -56,16 +56,16 @@ def test_batch_of_random_predictions() -> None:
     gen = torch.Generator().manual_seed(0)
     xywh = torch.cat((torch.rand(3, 2, 500, generator=gen) * 600, torch.rand(3, 2, 500, generator=gen) * 80 + 5), 1)
     pred = torch.cat((xywh, torch.rand(3, 80, 500, generator=gen)), 1)
-    out = non_max_suppression(pred, conf_thres=0.001, multi_label=True, max_det=300)
+    out = non_max_suppression(pred, conf=0.001, multi_label=True, max_det=300)
     assert len(out) == 3 and all(o.shape == (300, 6) for o in out)
     assert all((o[1:, 4] <= o[:-1, 4]).all() for o in out)
-    empty = non_max_suppression(pred, conf_thres=1.0)
+    empty = non_max_suppression(pred, conf=1.0)
     assert all(o.shape == (0, 6) for o in empty)
 
 
 def test_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError):
-        non_max_suppression(torch.zeros(1, 6, 3), conf_thres=1.5)
+        non_max_suppression(torch.zeros(1, 6, 3), conf=1.5)
     with pytest.raises(ValueError):
         non_max_suppression(torch.zeros(6, 3))
 

@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from ..cfg import TrainConfig
 from ..data import build_dataloader, load_data_config
-from ..deploy.checkpoint import read_checkpoint, save_checkpoint
+from ..deploy.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
+from ..deploy.convert import deployment_form
 from ..deploy.sources import read_source_checkpoint, source_kind
 from ..deploy.transfer import transfer_by_name
 from ..errors import CheckpointError, ConfigError, FocalYoloError
@@ -427,17 +428,16 @@ class Trainer:
             save_checkpoint(best, self.weights_dir / "best.pt")
 
     def _finish(self) -> None:
-        """Final validation of best.pt with COCO metrics and plots, then results.png."""
+        """Final validation of best.pt with COCO metrics and plots, then results.png. best.pt is scored in its
+        deployment form (GELAN, fused, channels-last), as ``focalyolo val`` scores it: same figures, less time."""
         best = self.weights_dir / "best.pt"
         if self.cfg.plots and (self.save_dir / "results.csv").exists():
             plot_results(self.save_dir / "results.csv")
         if self.val_loader is not None and best.exists():
-            from ..deploy.checkpoint import model_from_checkpoint
-
-            model = model_from_checkpoint(read_checkpoint(best)).to(self.device)
-            self.final_metrics = self.task.validate(model, self.val_loader, names=self.data.names, device=self.device,
-                                          save_dir=self.save_dir, plots=self.cfg.plots, coco=True,
-                                          verbose=self.cfg.verbose)
+            model = deployment_form(model_from_checkpoint(read_checkpoint(best)).to(self.device), channels_last=True)
+            self.final_metrics = self.task.validate(model, self.val_loader, names=self.data.names,
+                                                    device=self.device, save_dir=self.save_dir, plots=self.cfg.plots,
+                                                    coco=True, verbose=self.cfg.verbose)
         self.log(f"done: {self.save_dir} (weights in {self.weights_dir})")
 
 

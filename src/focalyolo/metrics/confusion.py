@@ -22,11 +22,11 @@ class ConfusionMatrix:
     Args:
         nc: number of classes.
         conf: detections with score <= this are ignored.
-        iou_thres: minimum IoU of a match.
+        iou: minimum IoU of a match.
     """
 
-    def __init__(self, nc: int, conf: float = 0.25, iou_thres: float = 0.45) -> None:
-        self.nc, self.conf, self.iou_thres = nc, conf, iou_thres
+    def __init__(self, nc: int, conf: float = 0.25, iou: float = 0.45) -> None:
+        self.nc, self.conf, self.iou = nc, conf, iou
         self.counts = torch.zeros((nc + 1) ** 2, dtype=torch.int64)
 
     @property
@@ -55,7 +55,7 @@ class ConfusionMatrix:
             self._add(torch.full_like(gt_cls, background), gt_cls)
             return
         iou = box_iou(det[:, :4].float(), gt_boxes.float())
-        _, d, g = greedy_pairs(iou, torch.tensor([self.iou_thres], dtype=iou.dtype, device=iou.device))
+        _, d, g = greedy_pairs(iou, torch.tensor([self.iou], dtype=iou.dtype, device=iou.device))
         pred_for_gt = torch.full_like(gt_cls, background)
         pred_for_gt[g] = det_cls[d]
         self._add(pred_for_gt, gt_cls)

@@ -17,31 +17,31 @@ __all__ = ["clip_boxes", "non_max_suppression", "scale_boxes"]
 
 
 def _candidates(
-    boxes: torch.Tensor, scores: torch.Tensor, conf_thres: float, multi_label: bool
+    boxes: torch.Tensor, scores: torch.Tensor, conf: float, multi_label: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Detections above ``conf_thres`` of one image.
+    """Detections above ``conf`` of one image.
 
     Args:
         boxes: (A, 4) xyxy.
         scores: (A, nc) class scores.
-        conf_thres: keep scores strictly above this.
+        conf: keep scores strictly above this.
         multi_label: True keeps every (box, class) pair above the threshold, False only each box's best class.
 
     Returns:
         boxes (n, 4), scores (n,), classes (n,) int64.
     """
     if multi_label:
-        box_idx, cls = (scores > conf_thres).nonzero(as_tuple=True)
+        box_idx, cls = (scores > conf).nonzero(as_tuple=True)
         return boxes[box_idx], scores[box_idx, cls], cls
-    conf, cls = scores.max(dim=1)
-    keep = conf > conf_thres
-    return boxes[keep], conf[keep], cls[keep]
+    best, cls = scores.max(dim=1)
+    keep = best > conf
+    return boxes[keep], best[keep], cls[keep]
 
 
 def non_max_suppression(
     prediction: torch.Tensor,
-    conf_thres: float = 0.25,
-    iou_thres: float = 0.7,
+    conf: float = 0.25,
+    iou: float = 0.7,
     classes: Sequence[int] | None = None,
     agnostic: bool = False,
     multi_label: bool = False,
@@ -52,33 +52,33 @@ def non_max_suppression(
 
     Args:
         prediction: (B, 4 + nc, A) xywh boxes in pixels, then class scores in [0, 1].
-        conf_thres: minimum score (exclusive) of a candidate.
-        iou_thres: boxes overlapping a better one by more than this IoU are suppressed.
+        conf: minimum score (exclusive) of a candidate.
+        iou: boxes overlapping a better one by more than this IoU are suppressed.
         classes: keep only these class indices (None keeps all).
         agnostic: True suppresses across classes (one plain NMS), False only within a class.
-        multi_label: True makes every (box, class) pair with score > ``conf_thres`` a candidate.
+        multi_label: True makes every (box, class) pair with score > ``conf`` a candidate.
         max_det: most detections kept per image.
         max_nms: most candidates (highest scores) passed to NMS per image.
 
     Returns:
         B tensors (n_i, 6) float32, rows ``[x1, y1, x2, y2, score, cls]`` sorted by descending score.
     """
-    if not 0.0 <= conf_thres <= 1.0 or not 0.0 <= iou_thres <= 1.0:
-        raise ValueError(f"conf_thres and iou_thres must be in [0, 1], got {conf_thres} and {iou_thres}")
+    if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+        raise ValueError(f"conf and iou must be in [0, 1], got {conf} and {iou}")
     if prediction.dim() != 3 or prediction.shape[1] < 5:
         raise ValueError(f"prediction must be (B, 4 + nc, A), got {tuple(prediction.shape)}")
     pred = prediction.detach().float().transpose(1, 2)
     keep_classes = None if classes is None else torch.as_tensor(classes, device=pred.device)
     out = []
     for x in pred:
-        boxes, scores, cls = _candidates(xywh2xyxy(x[:, :4]), x[:, 4:], conf_thres, multi_label)
+        boxes, scores, cls = _candidates(xywh2xyxy(x[:, :4]), x[:, 4:], conf, multi_label)
         if keep_classes is not None:
             wanted = torch.isin(cls, keep_classes)
             boxes, scores, cls = boxes[wanted], scores[wanted], cls[wanted]
         if scores.numel() > max_nms:
             top = scores.topk(max_nms).indices
             boxes, scores, cls = boxes[top], scores[top], cls[top]
-        kept = nms(boxes, scores, iou_thres) if agnostic else batched_nms(boxes, scores, cls, iou_thres)
+        kept = nms(boxes, scores, iou) if agnostic else batched_nms(boxes, scores, cls, iou)
         kept = kept[:max_det]
         out.append(torch.cat((boxes[kept], scores[kept, None], cls[kept, None].float()), dim=1))
     return out

@@ -50,14 +50,14 @@ def plot_images(
     names: Sequence[str] | None = None,
     fname: str | Path = "images.jpg",
     max_subplots: int = 16,
-    conf_thres: float = 0.25,
+    conf: float = 0.25,
 ) -> Path:
     """Save a grid of up to ``max_subplots`` images with their boxes and class names.
 
     Args:
         images: (B, 3, H, W) uint8 RGB (floats in [0, 1] are accepted too).
         targets: (N, 6) [batch_idx, cls, cx, cy, w, h] labels, or (N, 7) with a confidence last
-            (predictions; those below ``conf_thres`` are not drawn). Boxes are normalised to the image
+            (predictions; those below ``conf`` are not drawn). Boxes are normalised to the image
             or in its pixels (detected from their range).
         paths: file paths, whose names are written on the tiles.
         names: class names (ids are written when missing).
@@ -85,7 +85,7 @@ def plot_images(
         tile = cv2.resize(np.ascontiguousarray(imgs[i].transpose(1, 2, 0)[..., ::-1]), (tw, th))
         rows_i = t[t[:, 0] == i]
         if rows_i.shape[1] == 7:
-            rows_i = rows_i[rows_i[:, 6] >= conf_thres]
+            rows_i = rows_i[rows_i[:, 6] >= conf]
         boxes = rows_i[:, 2:6].copy()
         if len(boxes) and boxes.max() <= 1.01:
             boxes *= (w, h, w, h)

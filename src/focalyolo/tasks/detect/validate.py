@@ -320,7 +320,7 @@ def validate(
     try:
         with torch.inference_mode():
             results, tally = _run(model, loader, names, device, half, loss_fn,
-                                  {"conf_thres": conf, "iou_thres": iou, "max_det": max_det},
+                                  {"conf": conf, "iou": iou, "max_det": max_det},
                                   save_dir if plots else None, coco, save_json,
                                   verbose if progress is None else progress)
     finally:
