@@ -41,8 +41,8 @@ from .options import (
 )
 
 __all__ = [
-    "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "PredictConfig", "SYNTHETIC", "TrainConfig", "ValConfig",
-    "checked_hyperparameters", "default_hyperparameters", "load_hyp",
+    "DATA_DEPENDENT_DEFAULTS", "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "PredictConfig", "SYNTHETIC",
+    "TrainConfig", "ValConfig", "checked_hyperparameters", "default_hyperparameters", "load_hyp",
 ]
 
 LOGGER = logging.getLogger("focalyolo")
@@ -64,6 +64,10 @@ GROUP_TITLES = {
 }
 HYP_GROUPS = ("optimizer", "schedule", "loss", "assigner", "augmentation")
 """The groups whose fields are hyper-parameters: what a hyp YAML may set."""
+
+DATA_DEPENDENT_DEFAULTS = {"imgsz": (160, 640), "epochs": (10, 100), "batch": (8, 16),
+                           "hyp": ("cpu-short", "scratch-high")}
+"""Option -> (default on the built-in synthetic data: a short CPU run, default on other data: YOLOv9's recipe)."""
 
 _DEVICE = re.compile(r"^(|cpu|mps|cuda|(cuda:)?\d+(\s*,\s*\d+)*)$")
 DEVICE_RULE = Rule(lambda v: bool(_DEVICE.match(v.strip().lower())),
@@ -211,15 +215,11 @@ class TrainConfig(Config):
     plots: bool = option(True, "write label, batch, curve and results plots", "runtime")
     verbose: bool = _verbose()
 
-    @property
-    def small(self) -> bool:
-        """Whether the run is on the built-in synthetic data (the short CPU defaults)."""
-        return self.data == SYNTHETIC
-
     def resolve(self) -> None:
+        """Fill the data-dependent defaults (:data:`DATA_DEPENDENT_DEFAULTS`), then every hyper-parameter not set
+        from the hyp file (whose missing keys take the scratch-high values)."""
         small = self.data == SYNTHETIC
-        for name, (on_synthetic, otherwise) in {"imgsz": (160, 640), "epochs": (10, 100), "batch": (8, 16),
-                                                "hyp": ("cpu-short", "scratch-high")}.items():
+        for name, (on_synthetic, otherwise) in DATA_DEPENDENT_DEFAULTS.items():
             if getattr(self, name) is None:
                 setattr(self, name, on_synthetic if small else otherwise)
         unset = [f.name for f in option_fields(type(self)) if f.metadata["hyper"] and getattr(self, f.name) is None]
