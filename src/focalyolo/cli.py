@@ -123,6 +123,8 @@ def _command_of(argv: Sequence[str]) -> str | None:
 
 def _usage_message(message: str, argv: Sequence[str], parser: argparse.ArgumentParser) -> str:
     """argparse's message, with the closest valid flag added to an unrecognised one."""
+    if message.endswith("arguments are required: command"):
+        return f"no command given: one of {', '.join(_COMMANDS)} (focalyolo <command> --help)"
     if message.startswith("unrecognized arguments:"):
         name = _command_of(argv)
         sub = parser._subparsers._group_actions[0].choices.get(name) if name and parser._subparsers else None
