@@ -6,7 +6,7 @@ after an interruption; finished (model, seed) runs are not retrained).
 
 The schedule is the one the learning acceptance test uses, sized for a 2-core CPU (9 runs of ~4 minutes): the
 built-in synthetic data (400 train / 100 val images, 5 classes), imgsz 160, batch 8, 20 epochs (1,000 optimizer
-steps), AdamW and the packaged ``cpu-short`` hyp (lr 0.006 -> 0.0006, no warmup, no mosaic/mixup, scale 0.3),
+steps), AdamW and the packaged ``cpu-short`` hyp (lr 0.006 -> 0.0006, 3 warmup epochs, no mosaic/mixup, scale 0.3),
 validation every 5 epochs. The full scratch-high recipe needs hundreds of epochs; for that use e.g.
 ``--epochs 300 --hyp scratch-high --optimizer SGD --batch 16`` on a GPU.
 
