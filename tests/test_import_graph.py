@@ -72,6 +72,12 @@ def top(module: str) -> str:
     return module.split(".")[0]
 
 
+def test_every_package_folder_is_a_regular_package():
+    """setuptools' ``packages.find`` leaves out a folder without ``__init__.py``: a wheel would lack it."""
+    folders = {path.parent for path in ROOT.rglob("*.py")}
+    assert not [str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").is_file()]
+
+
 def test_every_package_has_a_layer():
     packages = {top(module_name(p)) for p in ROOT.rglob("*.py")}
     assert packages <= set(LAYER), packages - set(LAYER)
