@@ -19,6 +19,7 @@ from focalyolo.models.parser import layer_dependencies, main_head_inputs, read_r
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "src" / "focalyolo" / "models" / "configs"
 SIZES = ("t", "s", "m", "c", "e")
+SEGMENT_BASES = ("gelan-c-seg", "gelan-c-dseg", "yolov9-c-dseg")
 BLOCKS = {"focal": "FocalModulationBlock", "attn": "SelfAttentionBlock"}
 SEED_FILE = "yolov9-c-focal"
 
@@ -67,21 +68,24 @@ def variant(size_name: str, block: str) -> tuple[dict, int]:
     return insert_layer(cfg, position, block, [channels]), position
 
 
+def base_configs() -> list[str]:
+    """The configs that get variants: every detection size of both families, and the segmentation models."""
+    return [f"{family}-{size}" for family in ("gelan", "yolov9") for size in SIZES] + list(SEGMENT_BASES)
+
+
 def main() -> int:
-    for family in ("gelan", "yolov9"):
-        for size in SIZES:
-            base = f"{family}-{size}"
-            for suffix, block in BLOCKS.items():
-                name = f"{base}-{suffix}"
-                cfg, position = variant(base, block)
-                if name == SEED_FILE:
-                    seed, _ = load_model_config(name)
-                    if seed["backbone"] + seed["head"] != cfg["backbone"] + cfg["head"]:
-                        print(f"{name}: the insertion rule no longer reproduces the seed file", file=sys.stderr)
-                        return 1
-                    continue
-                title = f"{base.upper()} with a {block} as layer {position}, before the main neck's SPPELAN"
-                (CONFIG_DIR / f"{name}.yaml").write_text(render(cfg, title), encoding="utf-8")
+    for base in base_configs():
+        for suffix, block in BLOCKS.items():
+            name = f"{base}-{suffix}"
+            cfg, position = variant(base, block)
+            if name == SEED_FILE:
+                seed, _ = load_model_config(name)
+                if seed["backbone"] + seed["head"] != cfg["backbone"] + cfg["head"]:
+                    print(f"{name}: the insertion rule no longer reproduces the seed file", file=sys.stderr)
+                    return 1
+                continue
+            title = f"{base.upper()} with a {block} as layer {position}, before the main neck's SPPELAN"
+            (CONFIG_DIR / f"{name}.yaml").write_text(render(cfg, title), encoding="utf-8")
     return 0
 
 

@@ -46,13 +46,14 @@ def test_variant_configs_are_in_sync_with_the_generator():
     spec = importlib.util.spec_from_file_location("make_variant_configs", REPO / "tools" / "make_variant_configs.py")
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)
-    for name in ("gelan-t-focal", "yolov9-s-attn", "yolov9-e-focal"):
-        family, size, suffix = name.split("-")
-        cfg, position = generator.variant(f"{family}-{size}", generator.BLOCKS[suffix])
+    for name in ("gelan-t-focal", "yolov9-s-attn", "yolov9-e-focal", "yolov9-c-dseg-focal"):
+        base, suffix = name.rsplit("-", 1)
+        cfg, position = generator.variant(base, generator.BLOCKS[suffix])
         packaged, _ = load_model_config(name)
         assert packaged["backbone"] + packaged["head"] == cfg["backbone"] + cfg["head"], name
-    assert {f"{b}-{s}-{v}" for b in ("gelan", "yolov9") for s in "tsmce" for v in ("focal", "attn")} <= set(
-        packaged_configs())
+    bases = {f"{b}-{s}" for b in ("gelan", "yolov9") for s in "tsmce"}
+    bases |= {"gelan-c-seg", "gelan-c-dseg", "yolov9-c-dseg"}
+    assert {f"{base}-{v}" for base in bases for v in ("focal", "attn")} <= set(packaged_configs())
 
 
 def test_user_block_registered_outside_the_package(tmp_path):

@@ -78,8 +78,7 @@ class DetectionModel(nn.Module):
         self.eval()
         _, raw = self.forward(torch.zeros(1, ch, size, size), return_raw=True)
         self.train(was_training)
-        first_group = raw[0] if self.is_dual else raw
-        return torch.tensor([size / f.shape[-1] for f in first_group], dtype=torch.float32)
+        return torch.tensor([size / f.shape[-1] for f in self.head.first_maps(raw)], dtype=torch.float32)
 
     def forward(self, x: torch.Tensor, return_raw: bool = False):
         outputs: list[torch.Tensor | None] = []

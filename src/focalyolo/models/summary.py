@@ -66,9 +66,11 @@ def layer_table(model: DetectionModel) -> list[dict]:
 
 def format_summary(model: DetectionModel, name: str, imgsz: int | None = 640) -> str:
     """The printable ``info`` output: the layer table, then totals (layers, parameters, gradients, GFLOPs)."""
-    lines = [f"{'':>3}{'from':>20}{'n':>4}{'params':>12}  {'module':<28}arguments"]
-    for row in layer_table(model):
-        lines.append(f"{row['index']:>3}{str(row['from']):>20}{row['n']:>4}{row['params']:>12,}  "
+    rows = layer_table(model)
+    wide = max(20, *(len(str(row["from"])) + 2 for row in rows))  # a head's list of 8 inputs needs more room
+    lines = [f"{'':>3}{'from':>{wide}}{'n':>4}{'params':>12}  {'module':<28}arguments"]
+    for row in rows:
+        lines.append(f"{row['index']:>3}{str(row['from']):>{wide}}{row['n']:>4}{row['params']:>12,}  "
                      f"{row['module']:<28}{row['args']}")
     n_layers = sum(1 for _ in model.modules())
     params, grads = count_parameters(model), count_parameters(model, trainable_only=True)

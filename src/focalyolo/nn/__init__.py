@@ -16,14 +16,15 @@ from .blocks import (
 )
 from .conv import Conv, RepConvN, activation_scope
 from .focal import FocalModulation, FocalModulationBlock, FocalModulationLayer
-from .head import DFL, DDetect, DualDDetect
+from .head import DFL, DDetect, Detect, DualDDetect
 from .layers import ConvMlp, DropPath, LayerNorm2d, LayerScale2d
 from .registry import LayerContext, LayerPlan, lookup, register_module, registered_names
+from .segment import DSegment, DualDSegment, Proto, Segment
 
 __all__ = [
-    "ADown", "AConv", "CBFuse", "CBLinear", "Concat", "Conv", "ConvMlp", "DDetect", "DFL", "DropPath",
-    "DualDDetect", "ELAN1", "FocalModulation", "FocalModulationBlock", "FocalModulationLayer", "LayerContext",
-    "LayerNorm2d", "LayerPlan", "LayerScale2d", "MultiHeadSelfAttention2d", "RepConvN", "RepNBottleneck",
-    "RepNCSP", "RepNCSPELAN4", "SPPELAN", "SelfAttentionBlock", "Silence", "activation_scope", "lookup",
-    "register_module", "registered_names",
+    "AConv", "ADown", "CBFuse", "CBLinear", "Concat", "Conv", "ConvMlp", "DDetect", "DFL", "DSegment", "Detect",
+    "DropPath", "DualDDetect", "DualDSegment", "ELAN1", "FocalModulation", "FocalModulationBlock",
+    "FocalModulationLayer", "LayerContext", "LayerNorm2d", "LayerPlan", "LayerScale2d", "MultiHeadSelfAttention2d",
+    "Proto", "RepConvN", "RepNBottleneck", "RepNCSP", "RepNCSPELAN4", "SPPELAN", "Segment", "SelfAttentionBlock",
+    "Silence", "activation_scope", "lookup", "register_module", "registered_names",
 ]

@@ -1,4 +1,5 @@
-"""Anchor-free detection heads: DDetect (one branch) and DualDDetect (PGI: auxiliary + main branch).
+"""Anchor-free detection heads: DDetect (one branch), DualDDetect (PGI: auxiliary + main branch) and the plain
+Detect (no grouped box convolution; the base of the official Segment head).
 
 Training forward returns raw per-level maps (B, 4*reg_max + nc, H_i, W_i), box logits first; a dual head
 returns ``[aux_maps, main_maps]``. Eval forward returns decoded predictions of the main branch,
@@ -16,7 +17,7 @@ from ..utils.boxes import dist2bbox, make_anchors, make_divisible
 from .conv import Conv
 from .registry import register_module
 
-__all__ = ["DDetect", "DFL", "DualDDetect"]
+__all__ = ["DDetect", "DFL", "Detect", "DualDDetect", "coefficient_branch"]
 
 
 class DFL(nn.Module):
@@ -36,26 +37,28 @@ class DFL(nn.Module):
         return self.conv(x.view(b, 4, self.c1, a).transpose(2, 1).softmax(1)).view(b, 4, a)
 
 
-def _box_branch(c_in: int, hidden: int, reg_max: int) -> nn.Sequential:
-    return nn.Sequential(Conv(c_in, hidden, 3), Conv(hidden, hidden, 3, g=4),
-                         nn.Conv2d(hidden, 4 * reg_max, 1, groups=4))
+def _box_branch(c_in: int, hidden: int, reg_max: int, groups: int) -> nn.Sequential:
+    return nn.Sequential(Conv(c_in, hidden, 3), Conv(hidden, hidden, 3, g=groups),
+                         nn.Conv2d(hidden, 4 * reg_max, 1, groups=groups))
 
 
 def _cls_branch(c_in: int, hidden: int, nc: int) -> nn.Sequential:
     return nn.Sequential(Conv(c_in, hidden, 3), Conv(hidden, hidden, 3), nn.Conv2d(hidden, nc, 1))
 
 
-def _branch_widths(c_first: int, nc: int, reg_max: int) -> tuple[int, int]:
-    """Hidden widths (box, cls) of a branch, from the width of its first input level."""
-    return make_divisible(max(c_first // 4, reg_max * 4, 16), 4), max(c_first, min(nc * 2, 128))
+def coefficient_branch(c_in: int, hidden: int, outputs: int) -> nn.Sequential:
+    """Two 3x3 Conv units and a 1x1 convolution to ``outputs`` channels (mask coefficients, keypoints ...)."""
+    return nn.Sequential(Conv(c_in, hidden, 3), Conv(hidden, hidden, 3), nn.Conv2d(hidden, outputs, 1))
 
 
 @register_module(channels="head")
 class DDetect(nn.Module):
     """Single-branch decoupled head over ``len(ch)`` levels (box branch ``cv2``, class branch ``cv3``)."""
 
+    task = "detect"  # the focalyolo.tasks entry that trains, validates and predicts with this head
     reg_max = 16
     is_dual = False
+    box_groups = 4  # groups of the box branch's second 3x3 conv and 1x1 output conv (one per box side)
 
     def __init__(self, nc: int = 80, ch: list[int] | tuple[int, ...] = ()):
         super().__init__()
@@ -63,10 +66,18 @@ class DDetect(nn.Module):
         self.nl = len(ch)
         self.no = nc + 4 * self.reg_max
         self.register_buffer("stride", torch.zeros(self.nl), persistent=False)
-        c2, c3 = _branch_widths(ch[0], nc, self.reg_max)
-        self.cv2 = nn.ModuleList(_box_branch(c, c2, self.reg_max) for c in ch)
+        c2, c3 = self.branch_widths(ch[0], nc)
+        self.cv2 = self._box_branches(ch, c2)
         self.cv3 = nn.ModuleList(_cls_branch(c, c3, nc) for c in ch)
         self.dfl = DFL(self.reg_max)
+
+    @classmethod
+    def branch_widths(cls, c_first: int, nc: int) -> tuple[int, int]:
+        """Hidden widths (box, cls) of a branch, from the width of its first input level."""
+        return make_divisible(max(c_first // 4, cls.reg_max * 4, 16), 4), max(c_first, min(nc * 2, 128))
+
+    def _box_branches(self, ch: list[int] | tuple[int, ...], hidden: int) -> nn.ModuleList:
+        return nn.ModuleList(_box_branch(c, hidden, self.reg_max, self.box_groups) for c in ch)
 
     def forward_raw(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
         """Per-level raw maps (B, 4*reg_max + nc, H_i, W_i)."""
@@ -88,6 +99,12 @@ class DDetect(nn.Module):
     def main_dfl(self) -> DFL:
         """The DFL integral of the inference branch."""
         return self.dfl
+
+    @staticmethod
+    def first_maps(raw: list) -> list[torch.Tensor]:
+        """The per-level maps of the first branch (the auxiliary one of a dual head): strides are measured on
+        them."""
+        return raw
 
     def forward(self, xs: list[torch.Tensor]):
         raw = self.forward_raw(xs)
@@ -114,8 +131,8 @@ class DualDDetect(DDetect):
             raise ValueError(f"DualDDetect needs an even number of inputs (aux levels then main levels), got {len(ch)}")
         nl = len(ch) // 2
         super().__init__(nc, ch[:nl])
-        c4, c5 = _branch_widths(ch[nl], nc, self.reg_max)
-        self.cv4 = nn.ModuleList(_box_branch(c, c4, self.reg_max) for c in ch[nl:])
+        c4, c5 = self.branch_widths(ch[nl], nc)
+        self.cv4 = self._box_branches(ch[nl:], c4)
         self.cv5 = nn.ModuleList(_cls_branch(c, c5, nc) for c in ch[nl:])
         self.dfl2 = DFL(self.reg_max)
 
@@ -129,9 +146,25 @@ class DualDDetect(DDetect):
     def main_raw(raw: list) -> list[torch.Tensor]:
         return raw[1]
 
+    @staticmethod
+    def first_maps(raw: list) -> list[torch.Tensor]:
+        return raw[0]
+
     def main_dfl(self) -> DFL:
         return self.dfl2
 
     def bias_init(self) -> None:
         self._init_branch_biases(self.cv2, self.cv3)
         self._init_branch_biases(self.cv4, self.cv5)
+
+
+@register_module(channels="head")
+class Detect(DDetect):
+    """The plain anchor-free head of the official code (yolov7-af, and the base of Segment): as DDetect, but the
+    box branch has no groups and its width is not rounded to a multiple of 4."""
+
+    box_groups = 1
+
+    @classmethod
+    def branch_widths(cls, c_first: int, nc: int) -> tuple[int, int]:
+        return max(c_first // 4, cls.reg_max * 4, 16), max(c_first, min(nc * 2, 128))

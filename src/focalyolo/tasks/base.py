@@ -1,7 +1,8 @@
 """The task protocol: what the training, validation and prediction loops ask of a task, and the task registry.
 
 The loops (:mod:`focalyolo.engine`) know no task by name. They look the task up from the model
-(:func:`task_of`: its head's class, or an exported model's ``task`` attribute) and call the hooks below. A task
+(:func:`task_of`: the ``task`` name its head class declares, or an exported model's ``task`` attribute) and call
+the hooks below. A task
 is a subclass of :class:`Task` with its attributes set and its methods implemented, registered with
 :func:`register_task`; adding one is a new module under ``focalyolo/tasks`` plus an import in
 ``focalyolo/tasks/__init__.py``. Detection (:mod:`focalyolo.tasks.detect`) is the reference implementation.
@@ -10,7 +11,6 @@ What a task provides, and who calls it:
 
 =====================  =====================================================================================
 ``name``               the task's name (``"detect"``), recorded in exported files
-``heads``              the head classes (last model layer) of this task's models
 ``loss_names``         loss components: the progress bar's columns, ``train/*_loss`` and ``val/*_loss``
 ``metric_keys``        short name -> results key of the metrics logged each epoch (``results.csv`` columns)
 ``build_loss``         trainer: the loss function ``(raw preds, targets) -> (loss, items)``
@@ -37,6 +37,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..errors import ConfigError
+
 __all__ = ["LossFn", "TASKS", "Task", "get_task", "register_task", "task_of"]
 
 LossFn = Callable[[Any, Any], tuple[torch.Tensor, torch.Tensor]]
@@ -47,7 +49,6 @@ class Task(ABC):
     """Base class of the tasks; see the module docstring for what each member is for."""
 
     name: ClassVar[str] = ""
-    heads: ClassVar[tuple[type[nn.Module], ...]] = ()
     loss_names: ClassVar[tuple[str, ...]] = ()
     metric_keys: ClassVar[Mapping[str, str]] = {}
     export_outputs: ClassVar[Mapping[str, Mapping[int, str]]] = {}
@@ -113,13 +114,14 @@ def get_task(name: str) -> Task:
 
 
 def task_of(model: nn.Module) -> Task:
-    """The task of a model: its ``task`` attribute when it has one (exported models), else the task whose
-    ``heads`` include the class of its head (``model.head``, or the last layer)."""
+    """The task of a model: its ``task`` attribute when it has one (exported models), else the ``task`` its head
+    class (``model.head``) declares. A :class:`ConfigError` names the head when that task is not registered."""
     named = getattr(model, "task", None)
     if isinstance(named, str):
         return get_task(named)
     head = getattr(model, "head", None)
-    for task in TASKS.values():
-        if isinstance(head, task.heads):
-            return task
-    raise KeyError(f"no registered task has the head {type(head).__name__} (tasks: {', '.join(sorted(TASKS))})")
+    name = getattr(head, "task", None)
+    if name not in TASKS:
+        raise ConfigError(f"the model's head {type(head).__name__} declares the task {name!r}, which is not registered "
+                          f"(registered: {', '.join(sorted(TASKS))}; see focalyolo.tasks.register_task)")
+    return TASKS[name]

@@ -18,7 +18,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from ...data import YOLODataset
 from ...loss import DetectionLoss
-from ...nn.head import DDetect, DualDDetect
 from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images, plot_labels
 from ..base import LossFn, Task, register_task
@@ -33,7 +32,6 @@ class DetectTask(Task):
     """The detection task (see the module docstring)."""
 
     name = "detect"
-    heads = (DDetect, DualDDetect)
     loss_names = ("box", "cls", "dfl")
     metric_keys = {"P": "metrics/precision(B)", "R": "metrics/recall(B)", "mAP50": "metrics/mAP50(B)",
                    "mAP50-95": "metrics/mAP50-95(B)"}
