@@ -99,7 +99,16 @@ def _final_weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
-def test_interrupted_run_resumes_to_identical_weights(tmp_path, tiny_model, tiny_data):
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt, as in a terminal. A job that a non-interactive shell starts in the background
+    (a CI script, ``nohup ... &``) inherits SIGINT ignored, and Python then installs no handler for it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, tiny_model, tiny_data, ctrl_c_raises):
     reference = Trainer(tiny_args(tmp_path, tiny_model, tiny_data, name="ref", epochs=3)).train()
 
     def interrupt(trainer: Trainer, step: int) -> None:
