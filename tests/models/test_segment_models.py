@@ -83,3 +83,22 @@ def test_the_head_names_the_task_and_an_unregistered_one_is_a_clear_error():
     holder.head = OrbitHead(2, [16, 32, 64])
     with pytest.raises(ConfigError, match="head OrbitHead declares the task 'orbit', which is not registered"):
         task_of(holder)
+
+
+def test_yolov9_c_dseg_converts_to_gelan_c_dseg_with_the_same_outputs():
+    from focalyolo.deploy.convert import convert_to_gelan, fuse_model
+
+    dual = build_model("yolov9-c-dseg", nc=3).eval()
+    gelan = convert_to_gelan(dual)
+    reference = build_model("gelan-c-dseg", nc=3)
+    assert [r.module for r in gelan.rows] == [r.module for r in reference.rows]
+    assert gelan.rows[-1].sources == [15, 18, 21, 24]
+    # the official yolov9-c-dseg's main prototype ELAN has inner depth 2, gelan-c-dseg's 1: that layer differs
+    differing = set(gelan.state_dict()) ^ set(reference.state_dict())
+    assert differing and {key.split(".")[1] for key in differing} == {"22"}
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        (expected, expected_protos), (got, got_protos) = dual(x), gelan(x)
+        fused, fused_protos = fuse_model(gelan)(x)
+    assert torch.equal(got, expected) and torch.equal(got_protos, expected_protos)
+    assert torch.allclose(fused, expected, atol=1e-3) and torch.allclose(fused_protos, expected_protos, atol=1e-4)

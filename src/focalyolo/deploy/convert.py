@@ -1,10 +1,12 @@
 """YOLOv9 -> GELAN conversion (drop PGI's auxiliary branch) and BatchNorm/RepConvN fusion for inference.
 
-A dual-head model (``DualDDetect``) predicts at inference time from its main branch only. Conversion keeps
-the layers the main head inputs depend on, renumbers them, swaps the head for a ``DDetect`` over the main
-inputs and carries the weights over: ``model.{old}.*`` -> ``model.{new}.*``, head ``cv4/cv5/dfl2`` ->
-``cv2/cv3/dfl``. It works from the config alone, so user YAMLs with inserted layers convert like the
-packaged ones (yolov9-c -> gelan-c, yolov9-e -> gelan-e, which keeps both backbones).
+A dual-head model (``DualDDetect``, ``DualDSegment``) predicts at inference time from its main branch only.
+Conversion keeps the layers the main head inputs depend on, renumbers them, swaps the head for its single form
+over the main inputs (``DDetect``, ``DSegment``) and carries the weights over: ``model.{old}.*`` ->
+``model.{new}.*``, head ``cv4/cv5/dfl2`` -> ``cv2/cv3/dfl`` (and ``cv7/proto2`` -> ``cv4/proto``). The head class
+declares all three (``single_form``, ``main_inputs``, ``main_branches``); the rest works from the config alone,
+so user YAMLs with inserted layers convert like the packaged ones (yolov9-c -> gelan-c, yolov9-e -> gelan-e,
+which keeps both backbones, yolov9-c-dseg -> gelan-c-dseg).
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ from ..nn.conv import Conv
 from ..nn.registry import lookup
 
 __all__ = [
-    "MAIN_HEAD_BRANCHES", "SINGLE_HEAD", "convert_checkpoint", "convert_to_gelan", "converted_checkpoint",
-    "deployment_form", "fuse_model", "gelan_config", "gelan_state", "is_fused",
+    "convert_checkpoint", "convert_to_gelan", "converted_checkpoint", "deployment_form", "fuse_model",
+    "gelan_config", "gelan_state", "is_fused", "single_form",
 ]
 
-SINGLE_HEAD = {"DualDDetect": "DDetect"}
-"""The single-branch head that replaces each dual head (same YAML args)."""
 
-MAIN_HEAD_BRANCHES = {"cv4": "cv2", "cv5": "cv3", "dfl2": "dfl"}
-"""Dual-head sub-module -> its name in the single head; the auxiliary ``cv2/cv3/dfl`` are dropped."""
+def single_form(module: str) -> str | None:
+    """The single-branch head that replaces the dual head registered as ``module`` (None: not a dual head)."""
+    try:
+        return getattr(lookup(module).cls, "single_form", None)
+    except KeyError:
+        return None
 
 
 def _input_alias_droppable(rows: list[LayerRow], keep: set[int]) -> bool:
@@ -65,7 +69,8 @@ def gelan_config(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[int, int]]:
     source = str(cfg.get("yaml_file", "<dict config>"))
     rows = read_rows(cfg, source)
     head = rows[-1]
-    if head.module not in SINGLE_HEAD:
+    single = single_form(head.module)
+    if single is None:
         return cfg, {row.index: row.index for row in rows}
     main = main_head_inputs(rows)
     keep = layer_dependencies(rows, main)
@@ -80,30 +85,31 @@ def gelan_config(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[int, int]]:
         new = index_map[old]
         sources = main if row is head else row.sources
         frm = _write_from([index_map.get(s, -1) for s in sources], new)
-        module = SINGLE_HEAD.get(row.module, row.module) if row is head else row.module
+        module = single if row is head else row.module
         (backbone if old < n_backbone else neck).append([frm, row.repeats, module, copy.deepcopy(row.args)])
     cfg["backbone"], cfg["head"] = backbone, neck
     cfg["yaml_file"] = f"{source} (converted to GELAN)"
     return cfg, index_map
 
 
-def gelan_state(state: dict[str, torch.Tensor], index_map: dict[int, int], head: int) -> dict[str, torch.Tensor]:
-    """Rename a dual model's state_dict entries for its GELAN form (layers by ``index_map``; head ``head``).
+def gelan_state(state: dict[str, torch.Tensor], index_map: dict[int, int], head: LayerRow) -> dict[str, torch.Tensor]:
+    """Rename a dual model's state_dict entries for its GELAN form (layers by ``index_map``; ``head`` its last row).
 
     ``model.{old}.rest`` -> ``model.{new}.rest`` for kept layers; in the head only the main branch survives,
-    renamed ``cv4 -> cv2``, ``cv5 -> cv3``, ``dfl2 -> dfl``. Tensors are shared, not copied.
+    renamed as the head class's ``main_branches`` say (e.g. ``cv4 -> cv2``). Tensors are shared, not copied.
     """
+    main_branches = lookup(head.module).cls.main_branches
     out = {}
     for key, tensor in state.items():
         _, layer, rest = key.split(".", 2)
         old = int(layer)
         if old not in index_map:
             continue
-        if old == head:
+        if old == head.index:
             branch, _, tail = rest.partition(".")
-            if branch not in MAIN_HEAD_BRANCHES:
+            if branch not in main_branches:
                 continue
-            rest = f"{MAIN_HEAD_BRANCHES[branch]}.{tail}"
+            rest = f"{main_branches[branch]}.{tail}"
         out[f"model.{index_map[old]}.{rest}"] = tensor
     return out
 
@@ -125,7 +131,7 @@ def convert_to_gelan(model: DetectionModel) -> DetectionModel:
     gelan = DetectionModel(cfg)
     if is_fused(model):
         gelan.fuse()
-    gelan.load_state_dict(gelan_state(model.state_dict(), index_map, len(model.model) - 1))
+    gelan.load_state_dict(gelan_state(model.state_dict(), index_map, model.rows[-1]))
     gelan.names = list(model.names)
     gelan.train_args = dict(model.train_args)
     reference = next(model.parameters())

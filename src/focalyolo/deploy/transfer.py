@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from ..models import DetectionModel
 from ..models.parser import LayerRow, read_rows
-from .convert import SINGLE_HEAD, gelan_config, gelan_state
+from .convert import gelan_config, gelan_state, single_form
 
 __all__ = ["TransferReport", "align_rows", "transfer_by_name", "transfer_weights"]
 
@@ -89,9 +89,9 @@ def transfer_weights(src_state: dict[str, torch.Tensor], src_cfg: dict[str, Any]
     destination is converted to its GELAN form first.
     """
     src_rows = read_rows(src_cfg, "source config")
-    if src_rows[-1].module in SINGLE_HEAD and not dst_model.is_dual:
+    if single_form(src_rows[-1].module) and not dst_model.is_dual:
         src_cfg, index_map = gelan_config(src_cfg)
-        src_state = gelan_state(src_state, index_map, src_rows[-1].index)
+        src_state = gelan_state(src_state, index_map, src_rows[-1])
         src_rows = read_rows(src_cfg, "source config")
     layer_map = align_rows(src_rows, dst_model.rows)
     dst_state = dst_model.state_dict()

@@ -169,10 +169,14 @@ def layer_dependencies(rows: list[LayerRow], roots: list[int]) -> set[int]:
 
 
 def main_head_inputs(rows: list[LayerRow]) -> list[int]:
-    """The layers feeding the inference branch of the head (the last row): all inputs, or the second half of a
-    dual head's (its first half feeds the auxiliary branch)."""
+    """The layers feeding the inference branch of the head (the last row), as its class tells (``main_inputs``):
+    all inputs of a single head; a dual head's main levels (and main prototype input), not its auxiliary ones."""
     head = rows[-1]
-    return head.sources[len(head.sources) // 2:] if head.module.startswith("Dual") else head.sources
+    try:
+        main_inputs = getattr(lookup(head.module).cls, "main_inputs", None)
+    except KeyError:
+        main_inputs = None
+    return main_inputs(head.sources) if main_inputs else list(head.sources)
 
 
 def build_layers(cfg: dict, source: str, ch: int, nc: int) -> tuple[nn.ModuleList, list[int], list[LayerRow]]:

@@ -9,6 +9,8 @@ returns ``[aux_maps, main_maps]``. Eval forward returns decoded predictions of t
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
@@ -59,6 +61,15 @@ class DDetect(nn.Module):
     reg_max = 16
     is_dual = False
     box_groups = 4  # groups of the box branch's second 3x3 conv and 1x1 output conv (one per box side)
+    single_form: ClassVar[str | None] = None
+    """A dual head's single-branch counterpart (same YAML args), which GELAN conversion puts in its place."""
+    main_branches: ClassVar[Mapping[str, str]] = {}
+    """A dual head's main-branch sub-modules -> their names in the single form; the others are dropped."""
+
+    @staticmethod
+    def main_inputs(sources: Sequence[int]) -> list[int]:
+        """Of the head's YAML inputs, those the inference branch reads (all of them for a single head)."""
+        return list(sources)
 
     def __init__(self, nc: int = 80, ch: list[int] | tuple[int, ...] = ()):
         super().__init__()
@@ -125,6 +136,12 @@ class DualDDetect(DDetect):
     """PGI head: inputs ``ch[:nl]`` feed the auxiliary branch (cv2/cv3/dfl), ``ch[nl:]`` the main one (cv4/cv5/dfl2)."""
 
     is_dual = True
+    single_form = "DDetect"
+    main_branches = {"cv4": "cv2", "cv5": "cv3", "dfl2": "dfl"}
+
+    @staticmethod
+    def main_inputs(sources: Sequence[int]) -> list[int]:
+        return list(sources[len(sources) // 2:])
 
     def __init__(self, nc: int = 80, ch: list[int] | tuple[int, ...] = ()):
         if len(ch) % 2:

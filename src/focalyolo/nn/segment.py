@@ -18,6 +18,8 @@ pixels, class scores, mask coefficients.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn as nn
 
@@ -113,6 +115,15 @@ class DSegment(_MaskOutputs, DDetect):
 class DualDSegment(_MaskOutputs, DualDDetect):
     """PGI segmentation head: DualDDetect over ``ch[:-2]`` (auxiliary levels, then main levels); ``proto`` and
     ``cv6`` serve the auxiliary branch, ``proto2`` and ``cv7`` the main one."""
+
+    single_form = "DSegment"
+    main_branches = {**DualDDetect.main_branches, "cv7": "cv4", "proto2": "proto"}
+
+    @staticmethod
+    def main_inputs(sources: Sequence[int]) -> list[int]:
+        """``[A3, A4, A5, P3, P4, P5, aux protos, main protos]`` -> ``[P3, P4, P5, main protos]``."""
+        levels = (len(sources) - 2) // 2
+        return [*sources[levels: 2 * levels], sources[-1]]
 
     def __init__(self, nc: int = 80, nm: int = 32, npr: int = 256, ch: list[int] | tuple[int, ...] = ()):
         super().__init__(nc, ch[:-2])
