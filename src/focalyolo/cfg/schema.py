@@ -183,6 +183,8 @@ class TrainConfig(Config):
     box: float = hyper(7.5, "CIoU box loss gain", "loss", NON_NEGATIVE)
     cls: float = hyper(0.5, "classification BCE gain", "loss", NON_NEGATIVE)
     dfl: float = hyper(1.5, "distribution focal loss gain", "loss", NON_NEGATIVE)
+    seg: float = hyper(2.5, "mask BCE gain of segmentation models (YOLOv9 applies it per image)", "loss",
+                       NON_NEGATIVE)
     aux_weight: float = hyper(0.25, "weight of PGI's auxiliary branch (the main branch weighs 1)", "loss",
                               NON_NEGATIVE)
     # assigner

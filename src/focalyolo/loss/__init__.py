@@ -1,8 +1,11 @@
-"""Training losses: task-aligned assignment and the YOLOv9 detection loss (single and dual branch)."""
+"""Training losses: task-aligned assignment, the YOLOv9 detection loss (single and dual branch) and the
+segmentation loss built on it."""
 
 from .assigner import TaskAlignedAssigner, anchors_inside_boxes
-from .detection import DetectionLoss, dfl_loss, expected_distances, pad_targets
+from .detection import Assignment, DetectionLoss, dfl_loss, expected_distances, pad_targets
+from .segmentation import SegmentationLoss, crop_to_boxes, mask_loss
 
 __all__ = [
-    "DetectionLoss", "TaskAlignedAssigner", "anchors_inside_boxes", "dfl_loss", "expected_distances", "pad_targets",
+    "Assignment", "DetectionLoss", "SegmentationLoss", "TaskAlignedAssigner", "anchors_inside_boxes", "crop_to_boxes",
+    "dfl_loss", "expected_distances", "mask_loss", "pad_targets",
 ]

@@ -11,7 +11,7 @@ Shapes: B images, A anchors over all levels, M GT slots per image, C classes, R 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import torch
 import torch.nn as nn
@@ -21,7 +21,9 @@ from ..cfg import default_hyperparameters
 from ..utils.boxes import bbox2dist, bbox_ciou, dist2bbox, make_anchors, xywh2xyxy
 from .assigner import TaskAlignedAssigner
 
-__all__ = ["DetectionLoss", "GAIN_KEYS", "dfl_loss", "expected_distances", "flatten_levels", "pad_targets"]
+__all__ = [
+    "Assignment", "DetectionLoss", "GAIN_KEYS", "dfl_loss", "expected_distances", "flatten_levels", "pad_targets",
+]
 
 GAIN_KEYS = ("box", "cls", "dfl")
 
@@ -88,6 +90,15 @@ def flatten_levels(feats: list[torch.Tensor], reg_max: int, nc: int) -> tuple[to
     return box.transpose(1, 2), cls.transpose(1, 2)
 
 
+class Assignment(NamedTuple):
+    """Which ground truth each anchor of a branch learns from: ``fg_mask`` (B, A) bool, ``gt_index`` (B, A) long
+    (the GT slot of :func:`pad_targets`), ``boxes`` (B, A, 4) xyxy of the assigned GT in input pixels."""
+
+    fg_mask: torch.Tensor
+    gt_index: torch.Tensor
+    boxes: torch.Tensor
+
+
 class DetectionLoss:
     """Loss of a DDetect / DualDDetect head in train mode.
 
@@ -121,20 +132,23 @@ class DetectionLoss:
             loss_items: (3,) detached gain-weighted [box, cls, dfl].
         """
         branches = preds if self.is_dual else [preds]
-        first = branches[0][0]
-        batch, device = first.shape[0], first.device
-        stride = self.head.stride.to(device=device, dtype=torch.float32)
-        if not bool((stride > 0).all()):
-            raise ValueError(f"head.stride must be set (positive) before computing the loss, got {stride.tolist()}")
-        imgsz = torch.tensor(first.shape[-2:], device=device, dtype=torch.float32) * stride[0]
-        gt = pad_targets(targets.to(device=device, dtype=torch.float32), batch, imgsz)
-
+        batch, stride, gt = self.prepare(branches[0][0], targets)
         parts = sum(
             weight * self.branch_loss(feats, gt, stride, assigner)
             for weight, feats, assigner in zip(self.branch_weights, branches, self.assigners)
         )
-        items = parts * self.gains.to(device)
+        items = parts * self.gains.to(stride.device)
         return items.sum() * batch, items.detach()
+
+    def prepare(self, first_map: torch.Tensor, targets: torch.Tensor) -> tuple[int, torch.Tensor, tuple]:
+        """Batch size, level strides (checked) and the padded ground truth (:func:`pad_targets`) of a batch whose
+        first level map is ``first_map`` (B, ·, H_0, W_0)."""
+        batch, device = first_map.shape[0], first_map.device
+        stride = self.head.stride.to(device=device, dtype=torch.float32)
+        if not bool((stride > 0).all()):
+            raise ValueError(f"head.stride must be set (positive) before computing the loss, got {stride.tolist()}")
+        imgsz = torch.tensor(first_map.shape[-2:], device=device, dtype=torch.float32) * stride[0]
+        return batch, stride, pad_targets(targets.to(device=device, dtype=torch.float32), batch, imgsz)
 
     def branch_loss(
         self,
@@ -144,13 +158,23 @@ class DetectionLoss:
         assigner: TaskAlignedAssigner,
     ) -> torch.Tensor:
         """Unweighted (3,) [box, cls, dfl] of one branch; ``gt`` is the output of :func:`pad_targets`."""
+        return self.assigned_branch_loss(feats, gt, stride, assigner)[0]
+
+    def assigned_branch_loss(
+        self,
+        feats: list[torch.Tensor],
+        gt: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        stride: torch.Tensor,
+        assigner: TaskAlignedAssigner,
+    ) -> tuple[torch.Tensor, Assignment]:
+        """:meth:`branch_loss` and the assignment it was computed with (other tasks' terms use it)."""
         box_logits, cls_logits = flatten_levels(feats, self.reg_max, self.nc)
         anchors, anchor_stride = make_anchors(feats, stride, 0.5)
         anchors, anchor_stride = anchors.float(), anchor_stride.float()
         pred_bboxes = dist2bbox(expected_distances(box_logits, self.reg_max), anchors, xywh=False)
 
         gt_labels, gt_bboxes, mask_gt = gt
-        _, target_bboxes, target_scores, fg_mask, _ = assigner(
+        _, target_pixels, target_scores, fg_mask, target_gt_idx = assigner(
             cls_logits.detach().sigmoid(),
             pred_bboxes.detach() * anchor_stride,
             anchors * anchor_stride,
@@ -158,7 +182,7 @@ class DetectionLoss:
             gt_bboxes,
             mask_gt,
         )
-        target_bboxes = target_bboxes / anchor_stride
+        target_bboxes = target_pixels / anchor_stride
         score_sum = target_scores.sum().clamp(min=1)
         cls = self.bce(cls_logits, target_scores).sum() / score_sum
 
@@ -168,4 +192,4 @@ class DetectionLoss:
         target_ltrb = bbox2dist(anchors, target_bboxes, self.reg_max - 1)[fg_mask]
         fg_logits = box_logits[fg_mask].unflatten(-1, (4, self.reg_max))
         dfl = (dfl_loss(fg_logits, target_ltrb) * weight).sum() / score_sum
-        return torch.stack((box, cls, dfl))
+        return torch.stack((box, cls, dfl)), Assignment(fg_mask, target_gt_idx, target_pixels)

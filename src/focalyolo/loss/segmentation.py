@@ -1,0 +1,128 @@
+"""YOLOv9 segmentation loss: the detection loss plus a mask term on the same assignment.
+
+For each image and each foreground anchor, the mask logits ``coefficients @ protos`` (on the prototype grid,
+stride 4) are scored against the assigned instance's mask by BCE with logits; the per-pixel loss is kept inside
+the instance's box (on the prototype grid), averaged over the grid, divided by the box's normalised area (so: the
+mean over the box) and averaged over the image's foreground anchors. The image terms are summed and multiplied by
+``seg / B``; box, cls and dfl are as in :class:`DetectionLoss`. A dual head (PGI) weighs each branch's four terms
+by ``aux_weight`` and 1. Items: [box, seg, cls, dfl]; total = their sum x B (YOLOv9's ``loss_tal`` for
+segmentation).
+
+Mask targets come in one of two layouts: *overlap* (B, Hm, Wm), one index-coded mask per image (pixel value j + 1
+= the image's j-th target, 0 = background; where instances overlap the later one wins), or *per instance*
+(N, Hm, Wm), one 0/1 mask per target row. Masks at another resolution than the prototypes are resized (nearest).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..cfg import default_hyperparameters
+from ..utils.boxes import xyxy2xywh
+from .detection import DetectionLoss
+
+__all__ = ["SegmentationLoss", "crop_to_boxes", "mask_loss"]
+
+
+def crop_to_boxes(maps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Zero ``maps`` (n, h, w) outside each box (n, 4) xyxy in grid units: pixel (x, y) stays when
+    x1 <= x < x2 and y1 <= y < y2."""
+    _, h, w = maps.shape
+    x1, y1, x2, y2 = boxes[:, :, None, None].unbind(1)
+    cols = torch.arange(w, device=maps.device, dtype=boxes.dtype)
+    rows = torch.arange(h, device=maps.device, dtype=boxes.dtype)[:, None]
+    return maps * ((cols >= x1) & (cols < x2) & (rows >= y1) & (rows < y2))
+
+
+def mask_loss(coefficients: torch.Tensor, protos: torch.Tensor, gt_masks: torch.Tensor, boxes: torch.Tensor,
+              areas: torch.Tensor) -> torch.Tensor:
+    """Mean over anchors of the in-box mask BCE divided by the box area.
+
+    Args:
+        coefficients: (n, nm) mask coefficients of n foreground anchors.
+        protos: (nm, h, w) the image's prototypes.
+        gt_masks: (n, h, w) 0/1 mask of each anchor's assigned instance.
+        boxes: (n, 4) the instances' boxes, xyxy on the prototype grid.
+        areas: (n,) the boxes' areas as a fraction of the image.
+    """
+    logits = (coefficients @ protos.flatten(1)).view(-1, *protos.shape[1:])
+    pixels = F.binary_cross_entropy_with_logits(logits, gt_masks, reduction="none")
+    return (crop_to_boxes(pixels, boxes).mean(dim=(1, 2)) / areas).mean()
+
+
+class SegmentationLoss(DetectionLoss):
+    """Loss of a Segment / DSegment / DualDSegment head in train mode (see the module docstring).
+
+    Args:
+        head: the segmentation head.
+        hyp: as :class:`DetectionLoss`, plus the gain ``seg``.
+        overlap: the mask targets are index-coded per image (True) or one mask per instance (False).
+    """
+
+    def __init__(self, head: nn.Module, hyp: Mapping[str, Any] | None = None, overlap: bool = True):
+        super().__init__(head, hyp)
+        self.seg_gain = float({**default_hyperparameters(), **(hyp or {})}["seg"])
+        self.overlap = overlap
+
+    def __call__(self, preds: tuple, targets: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Compute the loss.
+
+        Args:
+            preds: train-mode head output ``(maps, coefficients, protos)``: level maps as for detection,
+                coefficients (B, nm, A), protos (B, nm, h, w); each ``[aux, main]`` for a dual head.
+            targets: ``(boxes, masks)``: (N, 6) rows [batch_idx, cls, cx, cy, w, h] normalised, and the masks in
+                the layout ``overlap`` names.
+
+        Returns:
+            loss: scalar, (gain-weighted box + seg + cls + dfl) * B, with grad.
+            loss_items: (4,) detached gain-weighted [box, seg, cls, dfl].
+        """
+        maps, coefficients, protos = preds
+        branches = list(zip(maps, coefficients, protos)) if self.is_dual else [(maps, coefficients, protos)]
+        boxes, masks = targets
+        batch, stride, gt = self.prepare(branches[0][0][0], boxes)
+        image_index = boxes[:, 0].long().to(stride.device)
+        parts = sum(
+            weight * self._branch(level_maps, branch_coefficients, branch_protos, gt, stride, assigner, masks,
+                                  image_index)
+            for weight, (level_maps, branch_coefficients, branch_protos), assigner in zip(
+                self.branch_weights, branches, self.assigners)
+        )
+        gains = torch.tensor([self.gains[0], self.seg_gain / batch, self.gains[1], self.gains[2]],
+                             device=stride.device)
+        items = parts * gains
+        return items.sum() * batch, items.detach()
+
+    def _branch(self, level_maps: list[torch.Tensor], coefficients: torch.Tensor, protos: torch.Tensor, gt: tuple,
+                stride: torch.Tensor, assigner: nn.Module, masks: torch.Tensor,
+                image_index: torch.Tensor) -> torch.Tensor:
+        """Unweighted (4,) [box, seg (summed over images), cls, dfl] of one branch."""
+        terms, assignment = self.assigned_branch_loss(level_maps, gt, stride, assigner)
+        protos = protos.float()
+        coefficients = coefficients.float().transpose(1, 2)  # (B, A, nm)
+        mask_h, mask_w = protos.shape[-2:]
+        masks = masks.to(protos.device)
+        if tuple(masks.shape[-2:]) != (mask_h, mask_w):
+            masks = F.interpolate(masks[None].float(), (mask_h, mask_w), mode="nearest")[0]
+        imgsz = torch.tensor(level_maps[0].shape[-2:], device=protos.device, dtype=torch.float32) * stride[0]
+        to_unit = imgsz.flip(0).repeat(2)  # (w, h, w, h) in pixels
+        to_grid = torch.tensor([mask_w, mask_h, mask_w, mask_h], device=protos.device, dtype=torch.float32)
+        # every prototype and coefficient takes part in the graph, also when no anchor is foreground
+        seg = (protos.sum() + coefficients.sum()) * 0.0
+        for i in range(protos.shape[0]):
+            fg = assignment.fg_mask[i]
+            if not fg.any():
+                continue
+            slots = assignment.gt_index[i][fg]
+            if self.overlap:
+                gt_masks = (masks[i] == (slots + 1).view(-1, 1, 1)).float()
+            else:
+                gt_masks = masks[image_index == i][slots].float()
+            unit = assignment.boxes[i][fg] / to_unit
+            seg = seg + mask_loss(coefficients[i][fg], protos[i], gt_masks, unit * to_grid,
+                                  xyxy2xywh(unit)[:, 2:].prod(1))
+        return torch.cat((terms[:1], seg[None], terms[1:]))
