@@ -119,7 +119,8 @@ def test_synthetic_name_generates_once(tmp_path, monkeypatch, isolated_home):
     monkeypatch.setattr(synthetic, "DEFAULT_SIZE", {"n_train": 6, "n_val": 3, "imgsz": 64, "seed": 0})
     cfg = load_data_config("synthetic")
     assert cfg.names == list(synthetic.CLASS_NAMES) and len(cfg.train) == 6 and len(cfg.val) == 3
-    assert cfg.root == isolated_home / "datasets" / synthetic.VERSION
+    assert cfg.root == isolated_home / "datasets" / synthetic.VERSIONS["synthetic"]
     stamp = cfg.train[0].stat().st_mtime_ns
     assert load_data_config("synthetic").train[0].stat().st_mtime_ns == stamp
-    assert [p.name for p in (isolated_home / "datasets").iterdir()] == [synthetic.VERSION]  # no temp dirs left
+    # no temporary folders left
+    assert [p.name for p in (isolated_home / "datasets").iterdir()] == [synthetic.VERSIONS["synthetic"]]

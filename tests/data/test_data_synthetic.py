@@ -37,3 +37,45 @@ def test_classes_sizes_and_layout(tmp_path):
     assert 3 <= len(labels) / len(ds) <= 7
     img = ds[0]["img"].float()
     assert img.std() > 20  # textured, not flat
+
+
+def test_segmentation_flavour_outlines_are_the_drawn_objects():
+    """Each polygon of synthetic-seg covers exactly one flat-coloured object: inside (eroded) the colour is
+    nearly uniform, and the ring just outside differs from it; polygons lie in the image and do not overlap."""
+    import cv2
+
+    from focalyolo.data.synthetic import render_image
+
+    checked = 0
+    for i in range(12):
+        img, labels, outlines = render_image(np.random.default_rng([0, 0, i]), 160, polygons=True)
+        masks = []
+        for xy in outlines:
+            assert len(xy) >= 3 and xy.min() >= 0 and xy.max() <= 1
+            mask = np.zeros((160, 160), np.uint8)
+            cv2.fillPoly(mask, [np.round(xy * 160 * 16).astype(np.int32)], 1, shift=4)
+            masks.append(mask)
+        assert (np.sum(masks, axis=0) <= 1).all()  # apart
+        for mask in masks:
+            inside = cv2.erode(mask, np.ones((3, 3), np.uint8))
+            ring = cv2.dilate(mask, np.ones((5, 5), np.uint8)) - cv2.dilate(mask, np.ones((3, 3), np.uint8))
+            if inside.sum() < 20:
+                continue
+            pixels = img[inside.astype(bool)].astype(float)
+            colour = np.median(pixels, 0)
+            assert np.median(np.abs(pixels - colour).max(1)) < 8  # flat fill (a line may cross it)
+            assert np.median(np.abs(img[ring.astype(bool)].astype(float) - colour).max(1)) > 30
+            checked += 1
+    assert checked > 20
+
+
+def test_segmentation_flavour_loads_for_detection_as_the_polygons_boxes(tmp_path):
+    data = generate_synthetic(tmp_path / "seg", n_train=4, n_val=2, imgsz=96, seed=0, name="synthetic-seg")
+    cfg = load_data_config(data)
+    rows = (data.parent / "labels" / "train" / "000000.txt").read_text().splitlines()
+    assert rows and all(len(r.split()) >= 7 and len(r.split()) % 2 == 1 for r in rows)  # polygons
+    ds = YOLODataset(cfg.train, imgsz=96, nc=cfg.nc, verbose=False)
+    xy = np.array(rows[0].split()[1:], float).reshape(-1, 2)
+    box = [(xy[:, 0].min() + xy[:, 0].max()) / 2, (xy[:, 1].min() + xy[:, 1].max()) / 2, np.ptp(xy[:, 0]),
+           np.ptp(xy[:, 1])]
+    np.testing.assert_allclose(ds.labels[0][0, 1:], box, atol=1e-5)

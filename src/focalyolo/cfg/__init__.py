@@ -13,6 +13,7 @@ from .schema import (
     GROUP_TITLES,
     HYP_GROUPS,
     SYNTHETIC,
+    SYNTHETIC_DATA,
     ExportConfig,
     PredictConfig,
     TrainConfig,
@@ -22,7 +23,7 @@ from .schema import (
 )
 
 __all__ = [
-    "Config", "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "LEGACY_KEYS", "OptionError", "PredictConfig",
-    "SYNTHETIC", "TrainConfig", "UnknownOptionError", "ValConfig", "default_hyperparameters", "format_config",
+    "Config", "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "LEGACY_KEYS", "OptionError", "PredictConfig", "SYNTHETIC",
+    "SYNTHETIC_DATA", "TrainConfig", "UnknownOptionError", "ValConfig", "default_hyperparameters", "format_config",
     "load_hyp", "packaged_hyps",
 ]

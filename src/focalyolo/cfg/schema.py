@@ -42,12 +42,14 @@ from .options import (
 
 __all__ = [
     "DATA_DEPENDENT_DEFAULTS", "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "PredictConfig", "SYNTHETIC",
-    "TrainConfig", "ValConfig", "checked_hyperparameters", "default_hyperparameters", "load_hyp",
+    "SYNTHETIC_DATA", "TrainConfig", "ValConfig", "checked_hyperparameters", "default_hyperparameters", "load_hyp",
 ]
 
 LOGGER = logging.getLogger("focalyolo")
 
 SYNTHETIC = "synthetic"
+SYNTHETIC_DATA = (SYNTHETIC, "synthetic-seg")
+"""The built-in datasets (focalyolo.data.synthetic): on them, training defaults to a short CPU run."""
 """The name of the built-in dataset."""
 
 GROUP_TITLES = {
@@ -142,7 +144,7 @@ class TrainConfig(Config):
 
     # run
     model: str = _model("yolov9-t-focal", "packaged config name, model YAML or checkpoint (.pt) to start from")
-    data: str = option(SYNTHETIC, "data YAML, COCO JSON, or 'synthetic' (built in)", "run")
+    data: str = option(SYNTHETIC, "data YAML, COCO JSON, or a built-in set: 'synthetic', 'synthetic-seg'", "run")
     epochs: int = option(None, "epochs to train (default: 10 on synthetic data, else 100)", "run", POSITIVE_INT)
     patience: int = option(100, "stop after this many epochs without a better fitness (0: never)", "run",
                            NON_NEGATIVE_INT)
@@ -220,7 +222,7 @@ class TrainConfig(Config):
     def resolve(self) -> None:
         """Fill the data-dependent defaults (:data:`DATA_DEPENDENT_DEFAULTS`), then every hyper-parameter not set
         from the hyp file (whose missing keys take the scratch-high values)."""
-        small = self.data == SYNTHETIC
+        small = self.data in SYNTHETIC_DATA
         for name, (on_synthetic, otherwise) in DATA_DEPENDENT_DEFAULTS.items():
             if getattr(self, name) is None:
                 setattr(self, name, on_synthetic if small else otherwise)

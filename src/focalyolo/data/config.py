@@ -18,7 +18,7 @@ import yaml
 from ..errors import DataError
 from .coco import convert_coco
 from .paths import is_image_file
-from .synthetic import ensure_synthetic
+from .synthetic import VERSIONS, ensure_synthetic
 
 __all__ = ["DataConfig", "SPLITS", "load_data_config", "parse_names", "resolve_split"]
 
@@ -145,20 +145,21 @@ def load_data_config(data: str | Path) -> DataConfig:
     """Resolve a dataset description into image lists and class names.
 
     Args:
-        data: a data YAML, a COCO ``instances_*.json``, or ``"synthetic"`` (the built-in dataset,
-            generated once under ``$FOCALYOLO_HOME/datasets``).
+        data: a data YAML, a COCO ``instances_*.json``, or a built-in dataset name (``"synthetic"``,
+            ``"synthetic-seg"``: generated once under ``$FOCALYOLO_HOME/datasets``).
 
     Raises:
         DataError: one line naming the file and the problem.
     """
-    if str(data) == "synthetic":
-        return _from_yaml(ensure_synthetic())
+    if str(data) in VERSIONS:
+        return _from_yaml(ensure_synthetic(str(data)))
     path = Path(data).expanduser()
     if not path.is_file():
-        raise DataError(f"{path}: data file not found")
+        built_in = "" if path.suffix else f", and not a built-in dataset ({', '.join(VERSIONS)})"
+        raise DataError(f"{path}: data file not found{built_in}")
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         return _from_yaml(path)
     if suffix == ".json":
         return _from_json(path)
-    raise DataError(f"{path}: expected a data .yaml, a COCO .json or 'synthetic'")
+    raise DataError(f"{path}: expected a data .yaml, a COCO .json or a built-in set ({', '.join(VERSIONS)})")

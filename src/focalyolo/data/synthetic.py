@@ -1,13 +1,18 @@
-"""The built-in synthetic detection dataset: coloured shapes on cluttered, textured backgrounds.
+"""The built-in synthetic datasets: coloured shapes on cluttered, textured backgrounds.
 
 Five classes (circle, square, triangle, cross, star) drawn as anti-aliased filled polygons with random
 colour, size (10% small: 6-12 px, the rest log-uniform from 14 px to half the image), rotation and mild
-stretching; 2-8 per image. Objects may overlap each other by at most a third of a box (partial
-occlusion) and a line may be drawn over them. Backgrounds are muted gradients with low-frequency
-blotches, noise and lines.
-Every image is generated from ``(seed, split, index)`` alone, so output is deterministic and
-independent of generation order. The layout is the usual YOLO one (``images/{train,val}``,
-``labels/{train,val}``, ``data.yaml``).
+stretching; 2-8 per image. Backgrounds are muted gradients with low-frequency blotches, noise and lines.
+
+- ``synthetic`` (detection): objects may overlap each other by at most a third of a box (partial
+  occlusion) and leave the image by up to 40 %; labels are boxes.
+- ``synthetic-seg`` (segmentation): objects lie wholly inside the image and do not touch each other's boxes,
+  so each drawn polygon is exactly the visible object; labels are those polygons (``cls x1 y1 x2 y2 ...``),
+  which detection reads as their boxes.
+
+A thin line may be drawn over objects in both. Every image is generated from ``(seed, split, index)`` alone, so
+output is deterministic and independent of generation order. The layout is the usual YOLO one
+(``images/{train,val}``, ``labels/{train,val}``, ``data.yaml``).
 """
 
 from __future__ import annotations
@@ -21,15 +26,17 @@ import cv2
 import numpy as np
 import yaml
 
+from ..errors import DataError
 from .paths import focalyolo_home
 
 __all__ = [
-    "CLASS_NAMES", "DEFAULT_SIZE", "OBJECTS_PER_IMAGE", "SMALL_FRACTION", "VERSION", "ensure_synthetic",
+    "CLASS_NAMES", "DEFAULT_SIZE", "OBJECTS_PER_IMAGE", "SMALL_FRACTION", "VERSIONS", "ensure_synthetic",
     "generate_synthetic", "render_image",
 ]
 
 CLASS_NAMES = ("circle", "square", "triangle", "cross", "star")
-VERSION = "synthetic-v2"  # bump whenever the generated images or labels change
+VERSIONS = {"synthetic": "synthetic-v2", "synthetic-seg": "synthetic-seg-v1"}
+"""Built-in dataset name -> the folder it is generated into; bump a version whenever its images or labels change."""
 DEFAULT_SIZE = {"n_train": 400, "n_val": 100, "imgsz": 160, "seed": 0}
 SMALL_FRACTION = 0.10
 OBJECTS_PER_IMAGE = (2, 8)
@@ -111,10 +118,14 @@ def _object_size(rng: np.random.Generator, imgsz: int) -> float:
     return float(np.exp(rng.uniform(np.log(14), np.log(0.5 * imgsz))))
 
 
-def render_image(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, np.ndarray]:
-    """One (imgsz, imgsz, 3) BGR image and its (n, 5) [cls, cx, cy, w, h] normalised labels."""
+def render_image(rng: np.random.Generator, imgsz: int,
+                 polygons: bool = False) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """One (imgsz, imgsz, 3) BGR image, its (n, 5) [cls, cx, cy, w, h] normalised labels and each object's
+    outline, (k, 2) normalised xy. With ``polygons`` objects lie wholly inside the image and apart (each outline
+    is then exactly the visible object); without, they may overlap and leave the image (the detection set)."""
     img = _background(rng, imgsz)
-    boxes, labels = [], []
+    boxes, labels, outlines = [], [], []
+    min_visible, overlap = (1.0, 0.0) if polygons else (0.6, 0.33)
     for _ in range(int(rng.integers(OBJECTS_PER_IMAGE[0], OBJECTS_PER_IMAGE[1] + 1))):
         cls = int(rng.integers(len(CLASS_NAMES)))
         radius = _object_size(rng, imgsz) / 2
@@ -127,7 +138,7 @@ def render_image(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, np.n
             raw = np.concatenate((pts.min(0), pts.max(0)))
             box = raw.clip(0, imgsz)
             visible = np.prod(box[2:] - box[:2]) / max(np.prod(raw[2:] - raw[:2]), 1e-9)
-            if visible > 0.6 and not _overlaps_too_much(box, boxes):
+            if visible >= min_visible and not _overlaps_too_much(box, boxes, overlap):
                 break
         else:
             continue
@@ -138,52 +149,68 @@ def render_image(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, np.n
         boxes.append(box)
         labels.append([cls, (box[0] + box[2]) / 2 / imgsz, (box[1] + box[3]) / 2 / imgsz,
                        (box[2] - box[0]) / imgsz, (box[3] - box[1]) / imgsz])
+        outlines.append(pts / imgsz)
     _lines(img, rng, int(rng.integers(0, 2)))
-    return img, np.array(labels, np.float64).reshape(-1, 5)
+    return img, np.array(labels, np.float64).reshape(-1, 5), outlines
 
 
-def generate_synthetic(root: Path, n_train: int = 400, n_val: int = 100, imgsz: int = 160, seed: int = 0) -> Path:
-    """Write the synthetic dataset under ``root`` and return its ``data.yaml``.
+def _label_rows(labels: np.ndarray, outlines: list[np.ndarray], polygons: bool) -> str:
+    """Label file text: ``cls cx cy w h`` rows, or ``cls x1 y1 ...`` polygon rows."""
+    if polygons:
+        return "".join(f"{int(r[0])} " + " ".join(f"{v:.6f}" for v in xy.ravel()) + "\n"
+                       for r, xy in zip(labels, outlines))
+    return "".join(f"{int(r[0])} {r[1]:.6f} {r[2]:.6f} {r[3]:.6f} {r[4]:.6f}\n" for r in labels)
+
+
+def generate_synthetic(root: Path, n_train: int = 400, n_val: int = 100, imgsz: int = 160, seed: int = 0,
+                       name: str = "synthetic") -> Path:
+    """Write the built-in dataset ``name`` (``synthetic`` or ``synthetic-seg``) under ``root`` and return its
+    ``data.yaml``.
 
     Image ``i`` of split ``s`` depends only on ``(seed, s, i)``: the same arguments give identical
     bytes. Images are JPEG (quality 90), ``imgsz`` x ``imgsz``.
     """
+    if name not in VERSIONS:
+        raise DataError(f"unknown built-in dataset {name!r}; choose from {', '.join(VERSIONS)}")
+    polygons = name == "synthetic-seg"
     root = Path(root)
     for split_id, (split, n) in enumerate((("train", n_train), ("val", n_val))):
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
         for i in range(n):
-            img, labels = render_image(np.random.default_rng([seed, split_id, i]), imgsz)
+            img, labels, outlines = render_image(np.random.default_rng([seed, split_id, i]), imgsz, polygons)
             _, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
             (root / "images" / split / f"{i:06d}.jpg").write_bytes(jpg.tobytes())
-            rows = "".join(f"{int(r[0])} {r[1]:.6f} {r[2]:.6f} {r[3]:.6f} {r[4]:.6f}\n" for r in labels)
-            (root / "labels" / split / f"{i:06d}.txt").write_text(rows)
+            (root / "labels" / split / f"{i:06d}.txt").write_text(_label_rows(labels, outlines, polygons))
     config = {
         "path": ".",
         "train": "images/train",
         "val": "images/val",
         "names": list(CLASS_NAMES),
-        "synthetic": {"version": VERSION, "seed": seed, "imgsz": imgsz, "n_train": n_train, "n_val": n_val},
+        "synthetic": {"version": VERSIONS[name], "seed": seed, "imgsz": imgsz, "n_train": n_train, "n_val": n_val},
     }
     data_yaml = root / "data.yaml"
-    data_yaml.write_text("# Built-in synthetic shapes dataset (focalyolo.data.synthetic)\n"
+    data_yaml.write_text(f"# Built-in {name} shapes dataset (focalyolo.data.synthetic)\n"
                          + yaml.safe_dump(config, sort_keys=False))
     return data_yaml
 
 
-def ensure_synthetic() -> Path:
-    """The default synthetic dataset's ``data.yaml``, generating it once (atomically) if absent.
+def ensure_synthetic(name: str = "synthetic") -> Path:
+    """The built-in dataset ``name``'s ``data.yaml`` (default size), generating it once (atomically) if absent.
 
-    It lives in ``$FOCALYOLO_HOME/datasets/synthetic-v2``; generation goes to a temporary sibling
+    It lives in ``$FOCALYOLO_HOME/datasets/<version>`` (:data:`VERSIONS`); generation goes to a temporary sibling
     folder that is renamed into place, so an interrupted or concurrent run never leaves half a dataset.
     """
-    root = focalyolo_home() / "datasets" / VERSION
+    if name not in VERSIONS:
+        raise DataError(f"unknown built-in dataset {name!r}; choose from {', '.join(VERSIONS)}")
+    version = VERSIONS[name]
+    root = focalyolo_home() / "datasets" / version
     if (root / "data.yaml").is_file():
         return root / "data.yaml"
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{VERSION}-", dir=root.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root.parent))
     try:
-        generate_synthetic(tmp, **DEFAULT_SIZE)
+        generate_synthetic(tmp, **DEFAULT_SIZE, name=name)
         tmp.chmod(0o755)  # mkdtemp makes it private
         if root.exists() and not (root / "data.yaml").is_file():
             shutil.rmtree(root)
