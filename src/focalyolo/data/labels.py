@@ -1,8 +1,8 @@
 """Parsing and validating one YOLO label file.
 
 A row is ``class cx cy w h`` (normalised to the image) or a polygon ``class x1 y1 x2 y2 ...`` (at least
-three points), which is turned into its bounding box. Bad rows are dropped and described, never raised:
-the scan collects the notes into the dataset report.
+three points): detection uses its bounding box, segmentation the polygon too (kept beside the box row). Bad rows
+are dropped and described, never raised: the scan collects the notes into the dataset report.
 """
 
 from __future__ import annotations
@@ -27,20 +27,24 @@ class LabelFile:
         labels: (n, 5) float32 rows [cls, cx, cy, w, h], normalised, valid, clipped, de-duplicated.
         notes: one short description per kind of problem found (empty when the file is clean).
         unreadable: the whole file could not be read/decoded (the image must then be skipped).
+        segments: per row of ``labels`` its polygon, (k, 2) float32 normalised xy, or a (0, 2) array for a box
+            row.
     """
 
     labels: np.ndarray
     notes: list[str] = field(default_factory=list)
     unreadable: bool = False
+    segments: list[np.ndarray] = field(default_factory=list)
 
 
 def _empty() -> np.ndarray:
     return np.zeros((0, 5), np.float32)
 
 
-def _parse_rows(lines: list[str]) -> tuple[list[np.ndarray], int, int]:
-    """Numeric box rows (5 values; polygons -> boxes); returns rows, #bad-column-count, #non-numeric."""
-    rows, bad_cols, bad_num = [], 0, 0
+def _parse_rows(lines: list[str]) -> tuple[list[np.ndarray], list[np.ndarray], int, int]:
+    """Numeric box rows (5 values; polygons -> their boxes) and each row's polygon ((0, 2) for box rows);
+    returns rows, polygons, #bad-column-count, #non-numeric."""
+    rows, polygons, bad_cols, bad_num = [], [], 0, 0
     for line in lines:
         fields = line.split()
         if not fields:
@@ -52,16 +56,18 @@ def _parse_rows(lines: list[str]) -> tuple[list[np.ndarray], int, int]:
             continue
         if len(values) == 5:
             rows.append(values)
+            polygons.append(np.zeros((0, 2), np.float32))
         elif len(values) >= 7 and len(values) % 2 == 1:
             xy = values[1:].reshape(-1, 2)
             lo, hi = xy.min(0), xy.max(0)
             rows.append(np.array([values[0], *(lo + hi) / 2, *(hi - lo)]))
+            polygons.append(xy.astype(np.float32))
         else:
             bad_cols += 1
-    return rows, bad_cols, bad_num
+    return rows, polygons, bad_cols, bad_num
 
 
-def validate_rows(rows: np.ndarray, nc: int | None) -> tuple[np.ndarray, list[str]]:
+def validate_rows(rows: np.ndarray, nc: int | None) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Drop invalid rows, clip boxes to the image and remove duplicates.
 
     Args:
@@ -69,7 +75,8 @@ def validate_rows(rows: np.ndarray, nc: int | None) -> tuple[np.ndarray, list[st
         nc: number of classes; ``None`` skips the upper bound check on class ids.
 
     Returns:
-        (m, 5) float32 clean rows and a list of notes describing what was changed.
+        (m, 5) float32 clean rows, a list of notes describing what was changed, and the (m,) indices of the
+        kept rows in ``rows`` (to keep what belongs to each row, such as its polygon, aligned).
     """
     notes = []
     finite = np.isfinite(rows).all(1)
@@ -80,7 +87,8 @@ def validate_rows(rows: np.ndarray, nc: int | None) -> tuple[np.ndarray, list[st
                        (finite & cls_ok & ~size_ok, "non-positive width/height")):
         if mask.any():
             notes.append(f"{int(mask.sum())} row(s) with {what} dropped")
-    rows = rows[finite & cls_ok & size_ok]
+    index = np.flatnonzero(finite & cls_ok & size_ok)
+    rows = rows[index]
 
     xy1 = rows[:, 1:3] - rows[:, 3:5] / 2
     xy2 = rows[:, 1:3] + rows[:, 3:5] / 2
@@ -92,12 +100,13 @@ def validate_rows(rows: np.ndarray, nc: int | None) -> tuple[np.ndarray, list[st
     if (~keep).any():
         notes.append(f"{int((~keep).sum())} box(es) outside the image dropped")
     rows = np.concatenate((rows[:, :1], (xy1 + xy2) / 2, xy2 - xy1), 1)[keep].astype(np.float32)
+    index = index[keep]
 
     _, first = np.unique(rows, axis=0, return_index=True)
     if len(first) < len(rows):
         notes.append(f"{len(rows) - len(first)} duplicate row(s) removed")
-        rows = rows[np.sort(first)]
-    return rows, notes
+        rows, index = rows[np.sort(first)], index[np.sort(first)]
+    return rows, notes, index
 
 
 def decode_lines(raw: bytes) -> tuple[list[str], int]:
@@ -138,7 +147,7 @@ def read_label_file(path: Path, nc: int | None) -> LabelFile:
     lines, bad_text = decode_lines(raw)
     if bad_text and not any(ln.strip() for ln in lines):
         return LabelFile(_empty(), ["label file is not UTF-8 text"], unreadable=True)
-    rows, bad_cols, bad_num = _parse_rows(lines)
+    rows, polygons, bad_cols, bad_num = _parse_rows(lines)
     notes = []
     for count, what in ((bad_text, "that are not UTF-8 text"), (bad_cols, "with a wrong column count"),
                         (bad_num, "with non-numeric values")):
@@ -146,5 +155,5 @@ def read_label_file(path: Path, nc: int | None) -> LabelFile:
             notes.append(f"{count} row(s) {what} dropped")
     if not rows:
         return LabelFile(_empty(), notes)
-    labels, more = validate_rows(np.stack(rows), nc)
-    return LabelFile(labels, notes + more)
+    labels, more, kept = validate_rows(np.stack(rows), nc)
+    return LabelFile(labels, notes + more, segments=[polygons[i] for i in kept])

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .image_io import ImageReadError, inspect_image
-from .labels import read_label_file
+from .labels import LabelFile, read_label_file
 from .paths import focalyolo_home, img2label_path
 
 __all__ = [
@@ -30,7 +30,7 @@ __all__ = [
     "save_cache", "scan_dataset", "summarize",
 ]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: polygons cached beside the boxes
 _SEP = "\0"
 _SUMMARY_LINES = 20
 
@@ -48,6 +48,8 @@ class ScanResult:
         im_files: kept image paths (corrupt images and images with unreadable label files removed).
         shapes: (n, 2) int32 original (height, width) of each kept image, EXIF orientation applied.
         labels: per kept image an (k, 5) float32 array [cls, cx, cy, w, h] normalised.
+        segments: per kept image the polygon of each label row ((p, 2) float32 normalised xy; (0, 2) for a box
+            row), as :class:`~focalyolo.data.labels.LabelFile` gives them.
         report: (path, reason) for every skipped file, fixed label file, background image and orphan.
         counts: totals for each of :data:`COUNT_KEYS` (images given, kept, with clean labels, with fixed
             labels, with an empty label file, without one, corrupt, with an unreadable label file,
@@ -59,6 +61,7 @@ class ScanResult:
     im_files: list[str]
     shapes: np.ndarray
     labels: list[np.ndarray]
+    segments: list[list[np.ndarray]] = field(default_factory=list)
     report: list[tuple[str, str]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     cache_path: Path | None = None
@@ -106,6 +109,7 @@ def _split(blob: np.ndarray) -> list[str]:
 def save_cache(path: Path, key: str, result: ScanResult) -> bool:
     """Write the scan atomically (temp file + rename); False if the location is not writable."""
     lengths = np.array([len(lb) for lb in result.labels], np.int64)
+    polygons = [polygon for image in result.segments for polygon in image]
     arrays = {
         "version": np.array(CACHE_VERSION),
         "key": _join([key]),
@@ -113,6 +117,8 @@ def save_cache(path: Path, key: str, result: ScanResult) -> bool:
         "shapes": result.shapes.astype(np.int32),
         "lengths": lengths,
         "labels": np.concatenate(result.labels) if result.labels else np.zeros((0, 5), np.float32),
+        "segment_lengths": np.array([len(p) for p in polygons], np.int64),
+        "segment_points": np.concatenate(polygons) if polygons else np.zeros((0, 2), np.float32),
         "report_paths": _join([p for p, _ in result.report]),
         "report_reasons": _join([r for _, r in result.report]),
         "count_keys": _join(list(result.counts)),
@@ -139,10 +145,14 @@ def load_cache(path: Path, key: str) -> ScanResult | None:
                 return None
             lengths = z["lengths"]
             labels = np.split(z["labels"], np.cumsum(lengths)[:-1]) if len(lengths) else []
+            sizes = z["segment_lengths"]
+            polygons = np.split(z["segment_points"], np.cumsum(sizes)[:-1]) if len(sizes) else []
+            starts = np.concatenate(([0], np.cumsum(lengths))).tolist()
             return ScanResult(
                 im_files=_split(z["files"]),
                 shapes=z["shapes"].astype(np.int32),
                 labels=[lb.copy() for lb in labels],
+                segments=[[p.copy() for p in polygons[a:b]] for a, b in zip(starts[:-1], starts[1:])],
                 report=list(zip(_split(z["report_paths"]), _split(z["report_reasons"]))),
                 counts=dict(zip(_split(z["count_keys"]), z["count_values"].tolist())),
                 cache_path=path,
@@ -152,23 +162,23 @@ def load_cache(path: Path, key: str) -> ScanResult | None:
         return None
 
 
-_Checked = tuple[tuple[int, int] | None, np.ndarray | None, list[tuple[str, str]], str]
+_Checked = tuple[tuple[int, int] | None, LabelFile | None, list[tuple[str, str]], str]
 
 
 def _scan_one(im_file: str, label_file: str, nc: int | None) -> _Checked:
-    """Check one image and its label file: (shape or None if skipped, labels, report notes, status)."""
+    """Check one image and its label file: (shape or None if skipped, its labels, report notes, status)."""
     try:
         shape = inspect_image(im_file)
     except ImageReadError as exc:
         return None, None, [(im_file, f"corrupt image skipped: {exc}")], "corrupt"
     if not os.path.isfile(label_file):
-        return shape, np.zeros((0, 5), np.float32), [(im_file, BACKGROUND)], "background"
+        return shape, LabelFile(np.zeros((0, 5), np.float32)), [(im_file, BACKGROUND)], "background"
     parsed = read_label_file(Path(label_file), nc)
     if parsed.unreadable:
         return None, None, [(label_file, f"{n}; image skipped") for n in parsed.notes], "bad_label_file"
     notes = [(label_file, note) for note in parsed.notes]
     status = "fixed" if notes else ("labelled" if len(parsed.labels) else "empty")
-    return shape, parsed.labels, notes, status
+    return shape, parsed, notes, status
 
 
 def _orphans(label_files: list[str]) -> list[str]:
@@ -204,21 +214,22 @@ def scan_dataset(im_files: list[str], nc: int | None = None, verbose: bool = Tru
         return cached
 
     counts: Counter[str] = Counter(dict.fromkeys(COUNT_KEYS, 0))
-    kept_files, shapes, labels, report = [], [], [], []
+    kept_files, shapes, labels, segments, report = [], [], [], [], []
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         results = pool.map(_scan_one, im_files, label_files, [nc] * len(im_files))
         bar = tqdm(results, total=len(im_files), desc=f"{prefix}scanning", disable=not verbose or len(im_files) < 2000)
-        for im_file, (shape, lbl, notes, status) in zip(im_files, bar):
+        for im_file, (shape, parsed, notes, status) in zip(im_files, bar):
             counts[status] += 1
             report += notes
             if shape is not None:
                 kept_files.append(im_file)
                 shapes.append(shape)
-                labels.append(lbl)
+                labels.append(parsed.labels)
+                segments.append(parsed.segments)
     counts["images"] = len(im_files)
     counts["kept"] = len(kept_files)
     counts["instances"] = int(sum(len(lb) for lb in labels))
-    result = ScanResult(kept_files, np.array(shapes, np.int32).reshape(-1, 2), labels, report, dict(counts))
+    result = ScanResult(kept_files, np.array(shapes, np.int32).reshape(-1, 2), labels, segments, report, dict(counts))
     if cache is not None and kept_files and save_cache(cache, key, result):
         result.cache_path = cache
     result.report += orphans
