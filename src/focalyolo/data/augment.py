@@ -1,8 +1,11 @@
-"""Image + box augmentations of the YOLOv9 ``hyp.scratch-high`` recipe, written from its description.
+"""Image + box (+ polygon) augmentations of the YOLOv9 ``hyp.scratch-high`` recipe, written from its description.
 
 Every function keeps boxes consistent with pixels. Inside the pipeline labels are (n, 5) float arrays
-``[cls, x1, y1, x2, y2]`` in pixels of the current image; images are (H, W, 3) uint8 BGR. All randomness
-comes from the ``numpy.random.Generator`` passed in, so a seeded generator reproduces a run.
+``[cls, x1, y1, x2, y2]`` in pixels of the current image; images are (H, W, 3) uint8 BGR. Segmentation data
+carry ``segments`` too: one (k, 2) float32 polygon per label row, in the same pixels, moved by every geometric
+step; the affine step clips them to the output and takes each box from its clipped polygon, so boxes and masks
+stay aligned. Detection passes ``segments=None`` (and gets None back). All randomness comes from the
+``numpy.random.Generator`` passed in, so a seeded generator reproduces a run.
 
 ``copy_paste`` needs polygon labels and is ignored for box labels; ``mixup`` happens only inside mosaic,
 as in the original recipe.
@@ -11,14 +14,18 @@ as in the original recipe.
 from __future__ import annotations
 
 import math
+from typing import Union
 
 import cv2
 import numpy as np
 
 __all__ = [
-    "FILL", "augment_hsv", "box_candidates", "flip_lr", "flip_ud", "letterbox", "mixup", "mosaic4", "random_affine",
-    "rect_batch_shapes", "resize_long_side", "transform_boxes",
+    "FILL", "Segments", "augment_hsv", "box_candidates", "clip_polygon", "flip_lr", "flip_ud", "letterbox", "mixup",
+    "mosaic4", "random_affine", "rect_batch_shapes", "resize_long_side", "transform_boxes", "transform_points",
 ]
+
+Segments = Union[list[np.ndarray], None]
+"""Polygons of a sample's label rows ((k, 2) float32 pixel xy each), or None for box-only (detection) data."""
 
 FILL = 114  # letterbox / mosaic / border grey
 
@@ -52,23 +59,25 @@ def letterbox(
 
 
 def mosaic4(
-    images: list[np.ndarray], labels: list[np.ndarray], size: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+    images: list[np.ndarray], labels: list[np.ndarray], size: int, rng: np.random.Generator,
+    segments: list[Segments] | None = None,
+) -> tuple[np.ndarray, np.ndarray, Segments]:
     """Tile four images around a random centre on a (2*size, 2*size) canvas filled with grey.
 
     Args:
         images: four (h_i, w_i, 3) uint8 images, each with its long side at most ``size``.
         labels: four (n_i, 5) pixel ``[cls, x1, y1, x2, y2]`` arrays in their own image's pixels.
         size: the training image size; the centre is drawn uniformly from [size/2, 3*size/2].
+        segments: the four images' polygons (segmentation), or None.
 
     Returns:
-        The canvas and the (n, 5) labels moved onto it and clipped to it (degenerate ones removed later
-        by :func:`random_affine`).
+        The canvas, the (n, 5) labels moved onto it and clipped to it (degenerate ones removed later
+        by :func:`random_affine`) and the polygons moved with them (not clipped yet), or None.
     """
     s2 = 2 * size
     xc, yc = (int(v) for v in rng.uniform(size / 2, 3 * size / 2, 2))
     canvas = np.full((s2, s2, 3), FILL, np.uint8)
-    out = []
+    out, moved_segments = [], []
     for i, (img, lb) in enumerate(zip(images, labels)):
         h, w = img.shape[:2]
         # corner of the canvas region (x1a, y1a, x2a, y2a) and of the image crop (x1b, y1b, x2b, y2b)
@@ -89,9 +98,12 @@ def mosaic4(
         moved[:, [1, 3]] += x1a - x1b
         moved[:, [2, 4]] += y1a - y1b
         out.append(moved)
+        if segments is not None:
+            shift = np.array([x1a - x1b, y1a - y1b], np.float32)
+            moved_segments += [polygon + shift for polygon in segments[i]]
     merged = np.concatenate(out) if out else np.zeros((0, 5), np.float32)
     merged[:, 1:] = merged[:, 1:].clip(0, s2)
-    return canvas, merged
+    return canvas, merged, (moved_segments if segments is not None else None)
 
 
 def _affine_matrix(
@@ -146,22 +158,50 @@ def transform_boxes(boxes: np.ndarray, matrix: np.ndarray, out_hw: tuple[int, in
     return out
 
 
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """(k, 2) xy through a 3x3 (affine or perspective) matrix -> (k, 2) float32."""
+    moved = np.concatenate((points, np.ones((len(points), 1))), 1) @ matrix.T
+    return (moved[:, :2] / moved[:, 2:3]).astype(np.float32)
+
+
+def clip_polygon(points: np.ndarray, width: float, height: float) -> np.ndarray:
+    """The part of a polygon (k, 2) inside [0, width] x [0, height] (Sutherland-Hodgman, one image side at a
+    time): (m, 2) float32, empty when nothing is inside."""
+    for axis, limit, keep_below in ((0, 0.0, False), (0, width, True), (1, 0.0, False), (1, height, True)):
+        if not len(points):
+            break
+        inside = points[:, axis] <= limit if keep_below else points[:, axis] >= limit
+        following = np.roll(points, -1, 0)
+        crosses = inside != np.roll(inside, -1)
+        with np.errstate(divide="ignore", invalid="ignore"):  # edges along the side: unused, may be nan
+            t = (limit - points[:, axis]) / (following[:, axis] - points[:, axis])
+            crossing = points + t[:, None] * (following - points)
+        crossing[:, axis] = limit
+        # per edge p -> q: p if p is inside, then the crossing point if the edge crosses the side
+        candidates = np.stack((points, crossing), 1).reshape(-1, 2)
+        points = candidates[np.stack((inside, crosses), 1).reshape(-1)]
+    return points.astype(np.float32)
+
+
 def random_affine(
     img: np.ndarray, labels: np.ndarray, rng: np.random.Generator, out_hw: tuple[int, int],
     degrees: float = 0.0, translate: float = 0.1, scale: float = 0.5, shear: float = 0.0, perspective: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray]:
+    segments: Segments = None,
+) -> tuple[np.ndarray, np.ndarray, Segments]:
     """Random rotation, scale, shear, translation and perspective, cropped to ``out_hw``.
 
     The output is centred on the input's centre (moved by +-``translate`` of the output size), so a
     (2s, 2s) mosaic becomes an (s, s) crop. Boxes follow the pixels; those left too small, too thin or
-    mostly cut off are dropped (:func:`box_candidates`).
+    mostly cut off are dropped (:func:`box_candidates`). Polygons, when given, are moved and clipped to the
+    output, and each box becomes the box of its clipped polygon.
 
     Args:
         img: (H, W, 3) uint8. labels: (n, 5) pixel ``[cls, x1, y1, x2, y2]``.
         out_hw: output (height, width).
+        segments: the label rows' polygons, or None.
 
     Returns:
-        The (out_h, out_w, 3) image and the surviving (m, 5) labels.
+        The (out_h, out_w, 3) image, the surviving (m, 5) labels and their polygons (or None).
     """
     matrix, gain = _affine_matrix(img.shape[:2], out_hw, rng, degrees, translate, scale, shear, perspective)
     size = (out_hw[1], out_hw[0])
@@ -170,19 +210,27 @@ def random_affine(
     else:
         img = cv2.warpAffine(img, matrix[:2], dsize=size, borderValue=(FILL,) * 3)
     if not len(labels):
-        return img, labels
-    boxes = transform_boxes(labels[:, 1:5], matrix, out_hw)
+        return img, labels, segments
+    if segments is None:
+        boxes = transform_boxes(labels[:, 1:5], matrix, out_hw)
+    else:
+        segments = [clip_polygon(transform_points(p, matrix), out_hw[1], out_hw[0]) for p in segments]
+        boxes = np.array([np.concatenate((p.min(0), p.max(0))) if len(p) else np.zeros(4) for p in segments],
+                         np.float64).reshape(-1, 4)
     keep = box_candidates(labels[:, 1:5], boxes, gain)
-    return img, np.concatenate((labels[keep, :1], boxes[keep]), 1).astype(np.float32)
+    kept = np.concatenate((labels[keep, :1], boxes[keep]), 1).astype(np.float32)
+    return img, kept, (None if segments is None else [p for p, k in zip(segments, keep) if k])
 
 
 def mixup(
-    img: np.ndarray, labels: np.ndarray, img2: np.ndarray, labels2: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Blend two same-size images with a Beta(32, 32) ratio and keep both label sets."""
+    img: np.ndarray, labels: np.ndarray, segments: Segments, img2: np.ndarray, labels2: np.ndarray,
+    segments2: Segments, rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, Segments]:
+    """Blend two same-size images with a Beta(32, 32) ratio and keep both label (and polygon) sets."""
     r = rng.beta(32.0, 32.0)
     blended = (img.astype(np.float32) * r + img2.astype(np.float32) * (1 - r)).round().astype(np.uint8)
-    return blended, np.concatenate((labels, labels2), 0)
+    merged = None if segments is None else segments + segments2
+    return blended, np.concatenate((labels, labels2), 0), merged
 
 
 def augment_hsv(img: np.ndarray, rng: np.random.Generator, hgain: float, sgain: float, vgain: float) -> np.ndarray:
@@ -199,20 +247,29 @@ def augment_hsv(img: np.ndarray, rng: np.random.Generator, hgain: float, sgain: 
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
 
 
-def flip_lr(img: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mirror left-right; (n, 5) pixel xyxy labels follow."""
+def _mirror(segments: Segments, axis: int, size: int) -> Segments:
+    if segments is None:
+        return None
+    mirrored = [p.copy() for p in segments]
+    for p in mirrored:
+        p[:, axis] = size - p[:, axis]
+    return mirrored
+
+
+def flip_lr(img: np.ndarray, labels: np.ndarray, segments: Segments = None) -> tuple[np.ndarray, np.ndarray, Segments]:
+    """Mirror left-right; (n, 5) pixel xyxy labels (and polygons) follow."""
     w = img.shape[1]
     labels = labels.copy()
     labels[:, [1, 3]] = w - labels[:, [3, 1]]
-    return np.ascontiguousarray(img[:, ::-1]), labels
+    return np.ascontiguousarray(img[:, ::-1]), labels, _mirror(segments, 0, w)
 
 
-def flip_ud(img: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mirror top-bottom; (n, 5) pixel xyxy labels follow."""
+def flip_ud(img: np.ndarray, labels: np.ndarray, segments: Segments = None) -> tuple[np.ndarray, np.ndarray, Segments]:
+    """Mirror top-bottom; (n, 5) pixel xyxy labels (and polygons) follow."""
     h = img.shape[0]
     labels = labels.copy()
     labels[:, [2, 4]] = h - labels[:, [4, 2]]
-    return np.ascontiguousarray(img[::-1]), labels
+    return np.ascontiguousarray(img[::-1]), labels, _mirror(segments, 1, h)
 
 
 def resize_long_side(img: np.ndarray, size: int, smooth_down: bool) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""YOLODataset: validated images + labels, letterboxed (val) or mosaic-augmented (train) samples."""
+"""YOLODataset: validated images + labels (+ instance masks for segmentation), letterboxed (val) or
+mosaic-augmented (train) samples."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -14,6 +16,7 @@ from torch.utils.data import Dataset
 from ..cfg.schema import load_hyp
 from ..errors import DataError
 from .augment import (
+    Segments,
     augment_hsv,
     flip_lr,
     flip_ud,
@@ -29,7 +32,9 @@ from .scan import BACKGROUND, scan_dataset, summarize
 
 LOGGER = logging.getLogger("focalyolo")
 
-__all__ = ["ImageCache", "YOLODataset", "norm_to_pixel_xyxy", "pixel_xyxy_to_norm"]
+__all__ = [
+    "ImageCache", "YOLODataset", "kept_boxes", "norm_to_pixel_xyxy", "pixel_xyxy_to_norm", "polygons_to_masks",
+]
 
 
 def norm_to_pixel_xyxy(labels: np.ndarray, w: float, h: float, pad_w: float = 0.0, pad_h: float = 0.0) -> np.ndarray:
@@ -44,13 +49,43 @@ def norm_to_pixel_xyxy(labels: np.ndarray, w: float, h: float, pad_w: float = 0.
     return out
 
 
+def kept_boxes(labels: np.ndarray, w: int, h: int) -> np.ndarray:
+    """(n,) bool: which (n, 5) pixel [cls, x1, y1, x2, y2] rows keep some area once clipped to a w x h image."""
+    x1, x2 = labels[:, 1].clip(0, w), labels[:, 3].clip(0, w)
+    y1, y2 = labels[:, 2].clip(0, h), labels[:, 4].clip(0, h)
+    return ((x2 - x1) / w > 0) & ((y2 - y1) / h > 0)
+
+
 def pixel_xyxy_to_norm(labels: np.ndarray, w: int, h: int) -> np.ndarray:
     """(n, 5) pixel [cls, x1, y1, x2, y2] -> (n, 5) [cls, cx, cy, w, h] normalised to a w x h image,
-    clipped to it; boxes with no area left are dropped."""
+    clipped to it; boxes with no area left are dropped (:func:`kept_boxes`)."""
     x1, x2 = labels[:, 1].clip(0, w), labels[:, 3].clip(0, w)
     y1, y2 = labels[:, 2].clip(0, h), labels[:, 4].clip(0, h)
     out = np.stack((labels[:, 0], (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h), 1)
-    return out[(out[:, 3] > 0) & (out[:, 4] > 0)].astype(np.float32)
+    return out[kept_boxes(labels, w, h)].astype(np.float32)
+
+
+def polygons_to_masks(segments: list[np.ndarray], hw: tuple[int, int], ratio: int,
+                      overlap: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Rasterise pixel polygons at 1/``ratio`` of an image of size ``hw``.
+
+    Returns ``(masks, order)``; polygon edges are sub-pixel, and a pixel belongs to a mask when its centre does.
+    Per instance (``overlap`` False): (n, h, w) uint8 0/1 masks and the identity order. Overlap: one (h, w) int32
+    index mask in which instance ``order[j]`` has value j + 1; instances are drawn largest first, so where they
+    overlap the smaller one wins (pass the labels through ``order`` too).
+    """
+    size = (hw[0] // ratio, hw[1] // ratio)
+    masks = np.zeros((len(segments), *size), np.uint8)
+    for mask, polygon in zip(masks, segments):
+        if len(polygon):  # mask pixel (i, j) is filled when its centre (i + 0.5, j + 0.5) lies inside
+            cv2.fillPoly(mask, [np.round((polygon / ratio - 0.5) * 16).astype(np.int32)], 1, shift=4)
+    if not overlap:
+        return masks, np.arange(len(segments))
+    order = np.argsort(-masks.reshape(len(masks), -1).sum(1), kind="stable")
+    index = np.zeros(size, np.int32)  # a mosaic with mixup can hold more than 255 instances
+    for j, i in enumerate(order):
+        index[masks[i] > 0] = j + 1
+    return index, order
 
 
 class ImageCache:
@@ -105,6 +140,10 @@ class YOLODataset(Dataset):
         seed: seed of the augmentation generator (workers reseed it, see :func:`seed_worker`).
         verbose: log the scan summary (pass ``False`` on non-zero ranks).
         cache_mb: memory for decoded, resized images (:class:`ImageCache`, per process); 0 turns it off.
+        masks: segmentation samples: each carries instance masks rasterised from the label polygons (label rows
+            without a polygon are dropped and reported).
+        mask_ratio: masks are 1/``mask_ratio`` of the image size (4: the prototypes' resolution).
+        overlap: one index-coded mask per image (value j + 1 = the j-th label row) instead of one per instance.
 
     Attributes:
         mosaic: whether training samples are mosaics; the trainer sets it False for the last epochs.
@@ -128,6 +167,9 @@ class YOLODataset(Dataset):
         seed: int = 0,
         verbose: bool = True,
         cache_mb: float = 256,
+        masks: bool = False,
+        mask_ratio: int = 4,
+        overlap: bool = True,
     ) -> None:
         files = [str(f) for f in img_files]
         if not files:
@@ -143,6 +185,8 @@ class YOLODataset(Dataset):
         self.shapes: np.ndarray = scan.shapes
         self.labels: list[np.ndarray] = scan.labels
         self.report: list[tuple[str, str]] = scan.report
+        self.masks, self.mask_ratio, self.overlap = masks, mask_ratio, overlap
+        self.segments: list[list[np.ndarray]] | None = self._outlined_rows(scan.segments) if masks else None
         self.imgsz, self.augment, self.rect, self.stride = imgsz, augment, rect, stride
         self.hyp = load_hyp(hyp)
         self.mosaic = augment and not rect
@@ -156,10 +200,24 @@ class YOLODataset(Dataset):
             problems = any(r != BACKGROUND for _, r in self.report)
             LOGGER.log(logging.WARNING if problems else logging.INFO, self.summary())
 
+    def _outlined_rows(self, segments: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+        """Keep only label rows with a polygon (segmentation); each image that loses rows is reported."""
+        kept = []
+        for i, polygons in enumerate(segments):
+            has = np.array([len(p) > 0 for p in polygons], bool)
+            if not has.all():
+                self.report.append((self.im_files[i], f"{int((~has).sum())} box row(s) without a polygon dropped "
+                                                      f"(segmentation needs outlines)"))
+                self.labels[i] = self.labels[i][has]
+            kept.append([p for p, h in zip(polygons, has) if h])
+        return kept
+
     def _sort_for_rect(self, batch_size: int, pad: float) -> None:
         order = np.argsort(self.shapes[:, 0] / self.shapes[:, 1], kind="stable")
         self.im_files = [self.im_files[i] for i in order]
         self.labels = [self.labels[i] for i in order]
+        if self.segments is not None:
+            self.segments = [self.segments[i] for i in order]
         self.shapes = self.shapes[order]
         self.batch_shapes = rect_batch_shapes(self.shapes, self.imgsz, batch_size, self.stride, pad)
         self.batch_index = np.arange(len(self.im_files)) // batch_size
@@ -195,71 +253,93 @@ class YOLODataset(Dataset):
         self.image_cache.put(index, (resized, img.shape[:2]), resized.nbytes)
         return resized, img.shape[:2]
 
-    def _load_mosaic(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """A 4-image mosaic with random affine, cropped to (imgsz, imgsz); labels in pixel xyxy."""
+    def _pixel_segments(self, index: int, w: float, h: float, pad_w: float = 0.0, pad_h: float = 0.0) -> Segments:
+        """Image ``index``'s polygons in pixels of a w x h placement at (pad_w, pad_h), or None (detection)."""
+        if self.segments is None:
+            return None
+        scale, shift = np.array([w, h], np.float32), np.array([pad_w, pad_h], np.float32)
+        return [p * scale + shift for p in self.segments[index]]
+
+    def _load_mosaic(self, index: int) -> tuple[np.ndarray, np.ndarray, Segments]:
+        """A 4-image mosaic with random affine, cropped to (imgsz, imgsz); labels in pixel xyxy (and polygons)."""
         indices = [index, *self.rng.integers(0, len(self), 3).tolist()]
-        images, labels = [], []
+        images, labels, segments = [], [], []
         for i in indices:
             img, _ = self.load_image(i)
             images.append(img)
             labels.append(norm_to_pixel_xyxy(self.labels[i], img.shape[1], img.shape[0]))
-        canvas, merged = mosaic4(images, labels, self.imgsz, self.rng)
-        return self._affine(canvas, merged, (self.imgsz, self.imgsz))
+            segments.append(self._pixel_segments(i, img.shape[1], img.shape[0]))
+        canvas, merged, moved = mosaic4(images, labels, self.imgsz, self.rng,
+                                        segments if self.segments is not None else None)
+        return self._affine(canvas, merged, (self.imgsz, self.imgsz), moved)
 
-    def _affine(self, img: np.ndarray, labels: np.ndarray, out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    def _affine(self, img: np.ndarray, labels: np.ndarray, out_hw: tuple[int, int],
+                segments: Segments) -> tuple[np.ndarray, np.ndarray, Segments]:
         h = self.hyp
         return random_affine(img, labels, self.rng, out_hw, degrees=h["degrees"], translate=h["translate"],
-                             scale=h["scale"], shear=h["shear"], perspective=h["perspective"])
+                             scale=h["scale"], shear=h["shear"], perspective=h["perspective"], segments=segments)
 
-    def _letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int], tuple]:
-        """The letterboxed image, its pixel xyxy labels, the original shape and ratio_pad."""
+    def _letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, Segments, tuple[int, int], tuple]:
+        """The letterboxed image, its pixel xyxy labels (and polygons), the original shape and ratio_pad."""
         img, (h0, w0) = self.load_image(index)
         shape = tuple(self.batch_shapes[self.batch_index[index]]) if self.rect else (self.imgsz, self.imgsz)
         boxed, (gh, gw), (pad_w, pad_h) = letterbox(img, shape, scaleup=self.augment)
         nh, nw = round(img.shape[0] * gh), round(img.shape[1] * gw)
         labels = norm_to_pixel_xyxy(self.labels[index], nw, nh, pad_w, pad_h)
-        return boxed, labels, (h0, w0), ((nh / h0, nw / w0), (pad_w, pad_h))
+        segments = self._pixel_segments(index, nw, nh, pad_w, pad_h)
+        return boxed, labels, segments, (h0, w0), ((nh / h0, nw / w0), (pad_w, pad_h))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """One sample: ``img`` (3, H, W) uint8 RGB, ``labels`` (n, 5) [cls, cx, cy, w, h] normalised to
         ``img``, ``path``, ``ori_shape`` (h0, w0) and ``ratio_pad`` ((gain_h, gain_w), (pad_w, pad_h))
-        mapping ``img`` pixels back to the original: x0 = (x - pad_w) / gain_w."""
+        mapping ``img`` pixels back to the original: x0 = (x - pad_w) / gain_w. Segmentation samples add
+        ``masks``: (H / r, W / r) int32 index-coded (overlap; value j + 1 = row j of ``labels``) or (n, H / r, W / r)
+        0/1, r = ``mask_ratio``."""
         h = self.hyp
         if self.mosaic and self.rng.random() < h["mosaic"]:
-            img, labels = self._load_mosaic(index)
+            img, labels, segments = self._load_mosaic(index)
             if self.rng.random() < h["mixup"]:
-                img, labels = mixup(img, labels, *self._load_mosaic(int(self.rng.integers(len(self)))), self.rng)
+                img, labels, segments = mixup(img, labels, segments,
+                                              *self._load_mosaic(int(self.rng.integers(len(self)))), self.rng)
             ori_shape, ratio_pad = tuple(int(v) for v in self.shapes[index]), ((1.0, 1.0), (0.0, 0.0))
         else:
-            img, labels, ori_shape, ratio_pad = self._letterboxed(index)
+            img, labels, segments, ori_shape, ratio_pad = self._letterboxed(index)
             if self.augment:
-                img, labels = self._affine(img, labels, img.shape[:2])
+                img, labels, segments = self._affine(img, labels, img.shape[:2], segments)
         if self.augment:
             img = augment_hsv(img, self.rng, h["hsv_h"], h["hsv_s"], h["hsv_v"])
             if self.rng.random() < h["flipud"]:
-                img, labels = flip_ud(img, labels)
+                img, labels, segments = flip_ud(img, labels, segments)
             if self.rng.random() < h["fliplr"]:
-                img, labels = flip_lr(img, labels)
+                img, labels, segments = flip_lr(img, labels, segments)
         chw = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))
-        return {
-            "img": torch.from_numpy(chw),
-            "labels": torch.from_numpy(pixel_xyxy_to_norm(labels, img.shape[1], img.shape[0])),
-            "path": self.im_files[index],
-            "ori_shape": ori_shape,
-            "ratio_pad": ratio_pad,
-        }
+        sample = {"img": torch.from_numpy(chw), "path": self.im_files[index], "ori_shape": ori_shape,
+                  "ratio_pad": ratio_pad}
+        if segments is not None:
+            keep = kept_boxes(labels, img.shape[1], img.shape[0])
+            masks, order = polygons_to_masks([p for p, k in zip(segments, keep) if k], img.shape[:2],
+                                             self.mask_ratio, self.overlap)
+            labels = labels[keep][order]
+            sample["masks"] = torch.from_numpy(masks)
+        sample["labels"] = torch.from_numpy(pixel_xyxy_to_norm(labels, img.shape[1], img.shape[0]))
+        return sample
 
     @staticmethod
     def collate_fn(batch: list[dict[str, Any]]) -> dict[str, Any]:
         """Stack samples: ``img`` (B, 3, H, W) uint8, ``targets`` (N, 6) [batch_idx, cls, cx, cy, w, h],
-        ``paths``, ``ori_shapes``, ``ratio_pads`` (lists of length B)."""
+        ``paths``, ``ori_shapes``, ``ratio_pads`` (lists of length B); segmentation batches add ``masks``:
+        (B, h, w) index-coded, or (N, h, w) per instance in ``targets`` order."""
         targets = [
             torch.cat((torch.full((len(s["labels"]), 1), float(i)), s["labels"]), 1) for i, s in enumerate(batch)
         ]
-        return {
+        collated = {
             "img": torch.stack([s["img"] for s in batch]),
             "targets": torch.cat(targets) if targets else torch.zeros((0, 6)),
             "paths": [s["path"] for s in batch],
             "ori_shapes": [s["ori_shape"] for s in batch],
             "ratio_pads": [s["ratio_pad"] for s in batch],
         }
+        if "masks" in batch[0]:
+            masks = [s["masks"] for s in batch]
+            collated["masks"] = torch.stack(masks) if masks[0].dim() == 2 else torch.cat(masks)
+        return collated
