@@ -134,7 +134,7 @@ class DetectionLoss:
         branches = preds if self.is_dual else [preds]
         batch, stride, gt = self.prepare(branches[0][0], targets)
         parts = sum(
-            weight * self.branch_loss(feats, gt, stride, assigner)
+            weight * self.branch_loss(feats, gt, stride, assigner)[0]
             for weight, feats, assigner in zip(self.branch_weights, branches, self.assigners)
         )
         items = parts * self.gains.to(stride.device)
@@ -156,18 +156,9 @@ class DetectionLoss:
         gt: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
         stride: torch.Tensor,
         assigner: TaskAlignedAssigner,
-    ) -> torch.Tensor:
-        """Unweighted (3,) [box, cls, dfl] of one branch; ``gt`` is the output of :func:`pad_targets`."""
-        return self.assigned_branch_loss(feats, gt, stride, assigner)[0]
-
-    def assigned_branch_loss(
-        self,
-        feats: list[torch.Tensor],
-        gt: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-        stride: torch.Tensor,
-        assigner: TaskAlignedAssigner,
     ) -> tuple[torch.Tensor, Assignment]:
-        """:meth:`branch_loss` and the assignment it was computed with (other tasks' terms use it)."""
+        """Unweighted (3,) [box, cls, dfl] of one branch (``gt``: the output of :func:`pad_targets`), and the
+        assignment it was computed with (other tasks' terms use it)."""
         box_logits, cls_logits = flatten_levels(feats, self.reg_max, self.nc)
         anchors, anchor_stride = make_anchors(feats, stride, 0.5)
         anchors, anchor_stride = anchors.float(), anchor_stride.float()

@@ -101,7 +101,7 @@ class SegmentationLoss(DetectionLoss):
                 stride: torch.Tensor, assigner: nn.Module, masks: torch.Tensor,
                 image_index: torch.Tensor) -> torch.Tensor:
         """Unweighted (4,) [box, seg (summed over images), cls, dfl] of one branch."""
-        terms, assignment = self.assigned_branch_loss(level_maps, gt, stride, assigner)
+        terms, assignment = self.branch_loss(level_maps, gt, stride, assigner)
         protos = protos.float()
         coefficients = coefficients.float().transpose(1, 2)  # (B, A, nm)
         mask_h, mask_w = protos.shape[-2:]
