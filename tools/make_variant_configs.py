@@ -1,4 +1,13 @@
-"""Write the packaged focal (``-focal``) and self-attention (``-attn``) variants of every GELAN/YOLOv9 config.
+"""Write the packaged generated configs: segmentation models of every size, and the focal (``-focal``) and
+self-attention (``-attn``) variants of every detection and segmentation config.
+
+Segmentation (``<gelan|yolov9>-<size>-<seg|dseg>``) from the detection config of the same size, by the rule
+the official C models follow, with ``c`` the width of the main branch's P3 input: ``-seg`` swaps the head for
+``Segment [nc, 32, c]``; ``-dseg`` adds a stride-4 prototype branch (``RepNCSPELAN4 [c, c, c/2, 1]`` on P3,
+2x upsample, ``Conv [c, 3, 1]``) and a ``DSegment``; ``yolov9-<size>-dseg`` adds one such branch per PGI branch
+(inner depth 2; the auxiliary one keeps the auxiliary P3's width) and a ``DualDSegment``. The official
+``gelan-c-seg``, ``gelan-c-dseg`` and ``yolov9-c-dseg`` are shipped as written; this script checks that the rule
+reproduces them.
 
 The context block goes between the last backbone ELAN stage and the main neck's SPPELAN (the seed
 article's placement), via :func:`focalyolo.models.edit.insert_layer`, so every later index shifts by one.
@@ -19,9 +28,9 @@ from focalyolo.models.parser import layer_dependencies, main_head_inputs, read_r
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "src" / "focalyolo" / "models" / "configs"
 SIZES = ("t", "s", "m", "c", "e")
-SEGMENT_BASES = ("gelan-c-seg", "gelan-c-dseg", "yolov9-c-dseg")
+SEGMENT_KINDS = {"gelan": ("seg", "dseg"), "yolov9": ("dseg",)}
+OFFICIAL_FILES = ("gelan-c-seg", "gelan-c-dseg", "yolov9-c-dseg", "yolov9-c-focal")  # shipped as written
 BLOCKS = {"focal": "FocalModulationBlock", "attn": "SelfAttentionBlock"}
-SEED_FILE = "yolov9-c-focal"
 
 
 def insertion_point(cfg: dict, source: str) -> int:
@@ -60,6 +69,43 @@ def render(cfg: dict, title: str) -> str:
     return "\n".join(lines).replace("'nc'", "nc")
 
 
+def head_input_widths(name: str) -> list[int]:
+    """Channels of each input of the detection head of config ``name`` (auxiliary levels first for PGI)."""
+    head = build_model(name).head
+    branches = list(head.cv2) + (list(head.cv4) if head.is_dual else [])
+    return [int(branch[0].conv.in_channels) for branch in branches]
+
+
+def _prototype_branch(source: int, c_in: int, c: int, depth: int) -> list[list]:
+    return [[source, 1, "RepNCSPELAN4", [c_in, c, c // 2, depth]], [-1, 1, "nn.Upsample", ["None", 2, "nearest"]],
+            [-1, 1, "Conv", [c, 3, 1]]]
+
+
+def segment_config(detection: str, kind: str) -> dict:
+    """The ``-seg`` / ``-dseg`` model of a detection config (see the module docstring for the rule)."""
+    cfg, _ = load_model_config(detection)
+    cfg = {k: v for k, v in cfg.items() if k in ("nc", "depth_multiple", "width_multiple", "backbone", "head")}
+    head = cfg["head"][-1]
+    sources, widths, index = head[0], head_input_widths(detection), len(cfg["backbone"]) + len(cfg["head"]) - 1
+    rows = cfg["head"][:-1]
+    if kind == "seg":
+        rows.append([sources, 1, "Segment", ["nc", 32, widths[0]]])
+    elif len(sources) == 3:
+        c = widths[0]
+        rows += _prototype_branch(sources[0], c, c, 1) + [[[*sources, index + 2], 1, "DSegment", ["nc", 32, c]]]
+    else:
+        c = widths[3]
+        rows += _prototype_branch(sources[0], widths[0], c, 2) + _prototype_branch(sources[3], c, c, 2)
+        rows.append([[*sources, index + 2, index + 5], 1, "DualDSegment", ["nc", 32, c]])
+    return {**cfg, "head": rows}
+
+
+def segment_configs() -> list[tuple[str, str, str]]:
+    """(name, detection config, kind) of every segmentation model."""
+    return [(f"{family}-{size}-{kind}", f"{family}-{size}", kind)
+            for family, kinds in SEGMENT_KINDS.items() for size in SIZES for kind in kinds]
+
+
 def variant(size_name: str, block: str) -> tuple[dict, int]:
     cfg, source = load_model_config(size_name)
     cfg = {k: v for k, v in cfg.items() if k in ("nc", "depth_multiple", "width_multiple", "backbone", "head")}
@@ -69,23 +115,34 @@ def variant(size_name: str, block: str) -> tuple[dict, int]:
 
 
 def base_configs() -> list[str]:
-    """The configs that get variants: every detection size of both families, and the segmentation models."""
-    return [f"{family}-{size}" for family in ("gelan", "yolov9") for size in SIZES] + list(SEGMENT_BASES)
+    """The configs that get variants: every detection size of both families, and every segmentation model."""
+    return [f"{family}-{size}" for family in ("gelan", "yolov9") for size in SIZES] + [
+        name for name, _, _ in segment_configs()]
+
+
+def write(name: str, cfg: dict, title: str) -> bool:
+    """Write a generated config, or, for a file shipped as written, check that the rule reproduces it."""
+    if name in OFFICIAL_FILES:
+        shipped, _ = load_model_config(name)
+        if shipped["backbone"] + shipped["head"] != cfg["backbone"] + cfg["head"]:
+            print(f"{name}: the rule no longer reproduces the shipped file", file=sys.stderr)
+            return False
+        return True
+    (CONFIG_DIR / f"{name}.yaml").write_text(render(cfg, title), encoding="utf-8")
+    return True
 
 
 def main() -> int:
+    for name, detection, kind in segment_configs():
+        head = {"seg": "Segment", "dseg": "DSegment"}[kind] if detection.startswith("gelan") else "DualDSegment"
+        if not write(name, segment_config(detection, kind), f"{detection.upper()} with a {head} head"):
+            return 1
     for base in base_configs():
         for suffix, block in BLOCKS.items():
-            name = f"{base}-{suffix}"
             cfg, position = variant(base, block)
-            if name == SEED_FILE:
-                seed, _ = load_model_config(name)
-                if seed["backbone"] + seed["head"] != cfg["backbone"] + cfg["head"]:
-                    print(f"{name}: the insertion rule no longer reproduces the seed file", file=sys.stderr)
-                    return 1
-                continue
             title = f"{base.upper()} with a {block} as layer {position}, before the main neck's SPPELAN"
-            (CONFIG_DIR / f"{name}.yaml").write_text(render(cfg, title), encoding="utf-8")
+            if not write(f"{base}-{suffix}", cfg, title):
+                return 1
     return 0
 
 

@@ -85,12 +85,13 @@ def test_the_head_names_the_task_and_an_unregistered_one_is_a_clear_error():
         task_of(holder)
 
 
-def test_yolov9_c_dseg_converts_to_gelan_c_dseg_with_the_same_outputs():
+@pytest.mark.parametrize("size", ["c", "t"])
+def test_yolov9_dseg_converts_to_gelan_dseg_with_the_same_outputs(size):
     from focalyolo.deploy.convert import convert_to_gelan, fuse_model
 
-    dual = build_model("yolov9-c-dseg", nc=3).eval()
+    dual = build_model(f"yolov9-{size}-dseg", nc=3).eval()
     gelan = convert_to_gelan(dual)
-    reference = build_model("gelan-c-dseg", nc=3)
+    reference = build_model(f"gelan-{size}-dseg", nc=3)
     assert [r.module for r in gelan.rows] == [r.module for r in reference.rows]
     assert gelan.rows[-1].sources == [15, 18, 21, 24]
     # the official yolov9-c-dseg's main prototype ELAN has inner depth 2, gelan-c-dseg's 1: that layer differs
@@ -102,3 +103,21 @@ def test_yolov9_c_dseg_converts_to_gelan_c_dseg_with_the_same_outputs():
         fused, fused_protos = fuse_model(gelan)(x)
     assert torch.equal(got, expected) and torch.equal(got_protos, expected_protos)
     assert torch.allclose(fused, expected, atol=1e-3) and torch.allclose(fused_protos, expected_protos, atol=1e-4)
+
+
+def test_the_generation_rule_reproduces_the_official_files_and_scales_with_p3():
+    import importlib.util
+    from pathlib import Path
+
+    from focalyolo.models import load_model_config
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "make_variant_configs.py"
+    spec = importlib.util.spec_from_file_location("make_variant_configs", path)
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    for name, detection, kind in [("gelan-c-seg", "gelan-c", "seg"), ("gelan-c-dseg", "gelan-c", "dseg"),
+                                  ("yolov9-c-dseg", "yolov9-c", "dseg"), ("yolov9-t-dseg", "yolov9-t", "dseg")]:
+        shipped, _ = load_model_config(name)
+        assert generator.segment_config(detection, kind)["head"] == shipped["head"], name
+    head = load_model_config("gelan-s-seg")[0]["head"][-1]
+    assert head[2:] == ["Segment", ["nc", 32, 128]]  # prototypes as wide as gelan-s's P3

@@ -51,9 +51,9 @@ def test_variant_configs_are_in_sync_with_the_generator():
         cfg, position = generator.variant(base, generator.BLOCKS[suffix])
         packaged, _ = load_model_config(name)
         assert packaged["backbone"] + packaged["head"] == cfg["backbone"] + cfg["head"], name
-    bases = {f"{b}-{s}" for b in ("gelan", "yolov9") for s in "tsmce"}
-    bases |= {"gelan-c-seg", "gelan-c-dseg", "yolov9-c-dseg"}
-    assert {f"{base}-{v}" for base in bases for v in ("focal", "attn")} <= set(packaged_configs())
+    bases = set(generator.base_configs())
+    assert {"gelan-c-seg", "gelan-t-dseg", "yolov9-e-dseg", "yolov9-s"} <= bases
+    assert {f"{base}-{v}" for base in bases for v in ("focal", "attn")} | bases <= set(packaged_configs())
 
 
 def test_user_block_registered_outside_the_package(tmp_path):
