@@ -15,10 +15,11 @@ __all__ = ["DetectionModel"]
 
 
 class DetectionModel(nn.Module):
-    """A YOLOv9/GELAN detector assembled from a config.
+    """A YOLOv9/GELAN model assembled from a config: a detector, or (with a segmentation head) a segmenter.
 
-    ``forward(x)`` with x (B, 3, H, W), H and W multiples of 32: in train mode the head's raw maps
-    (``[aux, main]`` for dual heads), in eval mode decoded main-branch predictions (B, 4 + nc, A).
+    ``forward(x)`` with x (B, 3, H, W), H and W multiples of 32: in train mode the head's raw outputs
+    (``[aux, main]`` for dual heads), in eval mode decoded main-branch predictions: (B, 4 + nc, A) for detection,
+    ``(predictions (B, 4 + nc + nm, A), protos)`` for segmentation (see :mod:`focalyolo.nn.segment`).
     ``forward(x, return_raw=True)`` in eval mode returns ``(predictions, raw)`` (the validator needs both).
 
     Attributes:
@@ -39,7 +40,8 @@ class DetectionModel(nn.Module):
         self.names = [str(i) for i in range(self.nc)]
         self.train_args: dict = {}
         if not isinstance(self.head, DDetect):
-            raise ValueError(f"{source}: the last layer must be a detection head, got {type(self.head).__name__}")
+            raise ValueError(f"{source}: the last layer must be a detection or segmentation head, got "
+                             f"{type(self.head).__name__}")
         self._init_batchnorm()
         self.head.stride = self._measure_strides(ch)
         self.head.bias_init()
