@@ -127,3 +127,22 @@ def test_official_files_load_directly_everywhere(tiny_dual, official_checkpoint,
     assert main(["predict", "--model", str(path), "--source", str(image), "--imgsz", "64",
                  "--project", str(tmp_path / "runs")]) == 0
     assert "official YOLOv9 checkpoint; importing its weights" in capsys.readouterr().out
+
+
+def test_official_segmentation_checkpoints_import_and_convert(official_checkpoint, perturb, images, tmp_path):
+    """A yolov9-t-dseg saved the official way imports (Proto, DualDSegment ... as inert stubs), predicts the same
+    masks and converts to its GELAN form."""
+    from focalyolo.deploy.convert import convert_to_gelan
+
+    torch.manual_seed(0)
+    model = perturb(build_model("yolov9-t-dseg", nc=2)).eval()
+    path = official_checkpoint(tmp_path / "yolov9-t-dseg.pt", model)
+    assert main(["convert", "--from-official", str(path)]) == 0
+    imported = load_model(tmp_path / "yolov9-t-dseg-focalyolo.pt")
+    rounded = copy.deepcopy(model).half().float()  # official files store fp16
+    with torch.no_grad():
+        (predictions, protos), (expected, expected_protos) = imported(images), rounded(images)
+        torch.testing.assert_close(predictions, expected, rtol=0, atol=1e-4)
+        torch.testing.assert_close(protos, expected_protos, rtol=0, atol=1e-4)
+        gelan_predictions, _ = convert_to_gelan(imported)(images)
+    torch.testing.assert_close(gelan_predictions, predictions, rtol=0, atol=1e-5)
