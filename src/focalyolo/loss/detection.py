@@ -110,6 +110,7 @@ class DetectionLoss:
 
     def __init__(self, head: nn.Module, hyp: Mapping[str, Any] | None = None):
         hyp = {**default_hyperparameters(), **(hyp or {})}
+        self.hyp = hyp
         self.head = head
         self.nc: int = head.nc
         self.reg_max: int = head.reg_max

@@ -21,7 +21,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..cfg import default_hyperparameters
 from ..utils.boxes import xyxy2xywh
 from .detection import DetectionLoss
 
@@ -65,7 +64,7 @@ class SegmentationLoss(DetectionLoss):
 
     def __init__(self, head: nn.Module, hyp: Mapping[str, Any] | None = None, overlap: bool = True):
         super().__init__(head, hyp)
-        self.seg_gain = float({**default_hyperparameters(), **(hyp or {})}["seg"])
+        self.seg_gain = float(self.hyp["seg"])
         self.overlap = overlap
 
     def __call__(self, preds: tuple, targets: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,6 +85,10 @@ class SegmentationLoss(DetectionLoss):
         boxes, masks = targets
         batch, stride, gt = self.prepare(branches[0][0][0], boxes)
         image_index = boxes[:, 0].long().to(stride.device)
+        grid = branches[0][2].shape[-2:]  # the prototype grid; masks at another resolution are resized once
+        masks = masks.to(stride.device)
+        if tuple(masks.shape[-2:]) != tuple(grid):
+            masks = F.interpolate(masks[None].float(), tuple(grid), mode="nearest")[0]
         parts = sum(
             weight * self._branch(level_maps, branch_coefficients, branch_protos, gt, stride, assigner, masks,
                                   image_index)
@@ -105,9 +108,6 @@ class SegmentationLoss(DetectionLoss):
         protos = protos.float()
         coefficients = coefficients.float().transpose(1, 2)  # (B, A, nm)
         mask_h, mask_w = protos.shape[-2:]
-        masks = masks.to(protos.device)
-        if tuple(masks.shape[-2:]) != (mask_h, mask_w):
-            masks = F.interpolate(masks[None].float(), (mask_h, mask_w), mode="nearest")[0]
         imgsz = torch.tensor(level_maps[0].shape[-2:], device=protos.device, dtype=torch.float32) * stride[0]
         to_unit = imgsz.flip(0).repeat(2)  # (w, h, w, h) in pixels
         to_grid = torch.tensor([mask_w, mask_h, mask_w, mask_h], device=protos.device, dtype=torch.float32)
