@@ -1,7 +1,8 @@
 """Spread of the learning acceptance run over seeds, CPU instruction sets and thread counts.
 
-The acceptance test (``tests/engine/test_train_learns.py``; its recipe: ``tests/engine/learning-recipe.yaml``)
-trains a 1M-parameter GELAN with a focal block from scratch on synthetic shapes and asserts a minimum mAP50. On
+The acceptance tests (``tests/engine/test_train_learns.py`` and ``test_train_learns_seg.py``; their recipes:
+``tests/engine/learning-recipe*.yaml``) train a 1M-parameter GELAN with a focal block from scratch on synthetic
+shapes and assert a minimum mAP50 (of boxes; of masks for segmentation). On
 one machine the run is bit-reproducible, but another CPU makes oneDNN and ATen pick other kernels (AVX-512 vs
 AVX2), another thread count splits reductions differently, float rounding differs, and after a thousand steps the
 mAP lands elsewhere. This script measures that spread, so the test's bar can keep a margin over it: each (seed,
@@ -10,6 +11,7 @@ ISA, threads) run is a separate process, ``--isa avx2`` sets ``ONEDNN_MAX_CPU_IS
 thread each on a 2-core machine).
 
     python benchmarks/learning_spread.py --seeds 0,1,2,3,4 --isa native,avx2 --threads 1 --parallel 2
+    python benchmarks/learning_spread.py --task segment ...   # the segmentation run (mask figures)
 
 Prints one row per run (mAP50 fast and pycocotools, AP50-95, seconds) and the min / mean / max per ISA.
 """
@@ -28,16 +30,19 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL = REPO / "tests" / "engine" / "tiny-gelan-focal.yaml"
-RECIPE = REPO / "tests" / "engine" / "learning-recipe.yaml"
+TESTS = REPO / "tests" / "engine"
+RUNS = {  # task -> (model, recipe, the metric suffix asserted on: B boxes, M masks)
+    "detect": (TESTS / "tiny-gelan-focal.yaml", TESTS / "learning-recipe.yaml", "B"),
+    "segment": (TESTS / "tiny-gelan-seg-focal.yaml", TESTS / "learning-recipe-seg.yaml", "M"),
+}
 ISA_ENV = {"native": {}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}}
 
 
-def recipe() -> dict:
-    """The acceptance run's data and training options (``tests/engine/learning-recipe.yaml``)."""
+def recipe(task: str) -> dict:
+    """The acceptance run's data and training options (``tests/engine/learning-recipe*.yaml``)."""
     import yaml
 
-    return yaml.safe_load(RECIPE.read_text())
+    return yaml.safe_load(RUNS[task][1].read_text())
 
 
 def worker(opts: argparse.Namespace) -> None:
@@ -46,19 +51,24 @@ def worker(opts: argparse.Namespace) -> None:
     from focalyolo.engine.trainer import Trainer
 
     start = time.perf_counter()
-    options = {**recipe()["train"], "model": str(MODEL), "data": opts.data, "seed": opts.seed, "threads": opts.threads,
-               "project": opts.project, "plots": False, "verbose": False, **json.loads(opts.overrides)}
+    model, _, kind = RUNS[opts.task]
+    options = {**recipe(opts.task)["train"], "model": str(model), "data": opts.data, "seed": opts.seed,
+               "threads": opts.threads, "project": opts.project, "plots": False, "verbose": False,
+               **json.loads(opts.overrides)}
     if opts.epochs:
         options.update(epochs=opts.epochs, val_interval=opts.epochs)
     trainer = Trainer(TrainConfig(**options))
     trainer.train()
     m = trainer.final_metrics
-    print(json.dumps({"mAP50": m["metrics/mAP50(B)"], "coco_AP50": m["coco/AP50"], "coco_AP": m["coco/AP50-95"],
-                      "seconds": time.perf_counter() - start}))
+    coco = "" if kind == "B" else f"({kind})"
+    print(json.dumps({"mAP50": m[f"metrics/mAP50({kind})"], "coco_AP50": m[f"coco/AP50{coco}"],
+                      "coco_AP": m[f"coco/AP50-95{coco}"], "seconds": time.perf_counter() - start}))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="detect", choices=sorted(RUNS),
+                        help="the detection run (box mAP) or the segmentation run (mask mAP)")
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--isa", default="native,avx2", help="comma-separated: native, avx2")
     parser.add_argument("--threads", default="1", help="comma-separated torch thread counts")
@@ -79,12 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     from focalyolo.data import generate_synthetic
 
     root = Path(tempfile.mkdtemp(prefix="learning-spread-"))
-    data = generate_synthetic(root / "data", **recipe()["data"])
+    data = generate_synthetic(root / "data", **recipe(opts.task)["data"])
     runs = list(itertools.product(opts.isa.split(","), [int(t) for t in opts.threads.split(",")],
                                   [int(s) for s in opts.seeds.split(",")]))
     print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
-          f"{opts.epochs or recipe()['train']['epochs']} epochs, overrides {opts.hyp}; {len(runs)} runs, "
-          f"{opts.parallel} at a time")
+          f"{opts.task}, {opts.epochs or recipe(opts.task)['train']['epochs']} epochs, overrides {opts.hyp}; "
+          f"{len(runs)} runs, {opts.parallel} at a time")
     print(f"{'isa':>6} {'threads':>7} {'seed':>4} {'mAP50':>7} {'COCO AP50':>9} {'AP50-95':>7} {'s':>6}")
     results: dict[tuple, dict] = {}
     pending = list(runs)
@@ -93,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         while pending and len(active) < opts.parallel:
             isa, threads, seed = run = pending.pop(0)
             env = {**os.environ, **ISA_ENV[isa], "OMP_NUM_THREADS": str(threads)}
-            cmd = [sys.executable, __file__, "--worker", "--data", str(data), "--seed", str(seed), "--threads",
-                   str(threads), "--project", str(root / "runs"), "--overrides", opts.hyp]
+            cmd = [sys.executable, __file__, "--worker", "--task", opts.task, "--data", str(data), "--seed", str(seed),
+                   "--threads", str(threads), "--project", str(root / "runs"), "--overrides", opts.hyp]
             cmd += ["--epochs", str(opts.epochs)] if opts.epochs else []
             active.append((run, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)))
         time.sleep(1)

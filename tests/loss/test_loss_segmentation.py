@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from focalyolo.loss import DetectionLoss, SegmentationLoss, crop_to_boxes, mask_loss
+from focalyolo.loss import DetectionLoss, SegmentationLoss, mask_loss
 from focalyolo.nn import DSegment, DualDSegment
+from focalyolo.utils.masks import crop_to_boxes
 
 NC, NM, IMGSZ = 3, 8, 64
 STRIDES = (8.0, 16.0, 32.0)

@@ -5,6 +5,11 @@ The conversion runs once per JSON (keyed by its path, size and mtime) into
 (symlinks, else hard links, else copies) and ``labels/<stem>/`` the converted boxes, so the usual
 image -> label path rule applies. Category ids become contiguous 0..nc-1 in id order, boxes become
 normalised (cx, cy, w, h), crowd annotations are skipped, images without annotations are backgrounds.
+
+An annotation with an outline (``segmentation``: a polygon list or an RLE) is written as a polygon row
+(``class x1 y1 x2 y2 ...``) instead, so the same JSON serves segmentation; detection then takes the polygon's
+extent as the box (for COCO's own files that is its ``bbox``, up to rounding). An outline in several parts
+becomes one polygon that visits every part over zero-width bridges; an RLE is traced into its outline first.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..errors import DataError
@@ -25,9 +31,9 @@ from .paths import focalyolo_home, img2label_path
 
 LOGGER = logging.getLogger("focalyolo")
 
-__all__ = ["CONVERT_VERSION", "CocoSplit", "coco_boxes", "convert_coco"]
+__all__ = ["CONVERT_VERSION", "CocoSplit", "coco_boxes", "coco_outline", "convert_coco", "join_parts"]
 
-CONVERT_VERSION = 1
+CONVERT_VERSION = 2
 _DONE = "conversion.json"
 
 
@@ -77,14 +83,21 @@ def _read_json(json_path: Path) -> dict:
     return coco
 
 
-def coco_boxes(coco: dict) -> tuple[list[str], dict[int, np.ndarray]]:
-    """Class names (id order) and per image id an (n, 5) [cls, cx, cy, w, h] normalised array."""
-    cats = sorted(coco["categories"], key=lambda c: c["id"])
-    cat_index = {c["id"]: i for i, c in enumerate(cats)}
+def _usable_annotations(coco: dict) -> tuple[dict[int, int], dict[int, tuple], list[dict]]:
+    """Category id -> class index, image id -> (width, height), and the annotations that become label rows
+    (not crowd, of a known category and image, with a 4-number bbox), in file order."""
+    cat_index = {c["id"]: i for i, c in enumerate(sorted(coco["categories"], key=lambda c: c["id"]))}
     sizes = {im["id"]: (im.get("width"), im.get("height")) for im in coco["images"]}
     anns = [a for a in coco["annotations"]
             if not a.get("iscrowd", 0) and a.get("category_id") in cat_index and a.get("image_id") in sizes
             and len(a.get("bbox", ())) == 4]
+    return cat_index, sizes, anns
+
+
+def coco_boxes(coco: dict) -> tuple[list[str], dict[int, np.ndarray]]:
+    """Class names (id order) and per image id an (n, 5) [cls, cx, cy, w, h] normalised array."""
+    cats = sorted(coco["categories"], key=lambda c: c["id"])
+    cat_index, sizes, anns = _usable_annotations(coco)
     if not anns:
         return [c["name"] for c in cats], {}
     img_ids = np.array([a["image_id"] for a in anns])
@@ -99,10 +112,67 @@ def coco_boxes(coco: dict) -> tuple[list[str], dict[int, np.ndarray]]:
     return [c["name"] for c in cats], {int(i): g for i, g in zip(ids, groups)}
 
 
+def join_parts(parts: list[np.ndarray]) -> np.ndarray:
+    """One outline through several (k_i, 2) polygon parts: each further part is entered from the point of the
+    outline so far nearest to it, walked round, and left back to that point (a zero-width bridge), so filling the
+    outline fills every part."""
+    outline = parts[0]
+    for part in parts[1:]:
+        distance = ((outline[:, None] - part[None]) ** 2).sum(-1)
+        i, j = np.unravel_index(int(distance.argmin()), distance.shape)
+        outline = np.concatenate((outline[: i + 1], np.roll(part, -j, 0), part[j: j + 1], outline[i:]))
+    return outline
+
+
+def coco_outline(segmentation: list | dict, width: float, height: float) -> np.ndarray | None:
+    """An annotation's ``segmentation`` (polygon list, or RLE with list or string counts) -> one (k, 2) polygon
+    normalised to the image, or None when there is no usable outline (no part with 3 points)."""
+    if isinstance(segmentation, dict):
+        from pycocotools import mask as mask_utils
+
+        if not isinstance(segmentation.get("counts"), (list, str, bytes)) or "size" not in segmentation:
+            return None
+        rle = mask_utils.frPyObjects(segmentation, *segmentation["size"]) if isinstance(
+            segmentation["counts"], list) else segmentation
+        mask = mask_utils.decode(rle)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        parts = [c.reshape(-1, 2).astype(np.float64) + 0.5 for c in contours]  # through the border pixels' centres
+    elif isinstance(segmentation, list):
+        parts = [np.asarray(p, np.float64).reshape(-1, 2) for p in segmentation
+                 if isinstance(p, list) and len(p) % 2 == 0]
+    else:
+        return None
+    parts = [p for p in parts if len(p) >= 3 and np.isfinite(p).all()]
+    if not parts:
+        return None
+    return (join_parts(parts) / (width, height)).clip(0, 1)
+
+
+def _label_rows(coco: dict, boxes: dict[int, np.ndarray]) -> dict[int, list[str]]:
+    """Per image id its label lines: a polygon row for each annotation with an outline, else its box row (in the
+    annotation order of :func:`coco_boxes`)."""
+    _, sizes, anns = _usable_annotations(coco)
+    by_image: dict[int, list] = {}
+    for a in anns:
+        by_image.setdefault(int(a["image_id"]), []).append(a)
+    lines: dict[int, list[str]] = {}
+    for image_id, rows in boxes.items():
+        out = []
+        for row, a in zip(rows, by_image[image_id]):
+            outline = coco_outline(a.get("segmentation"), *sizes[a["image_id"]]) if a.get("segmentation") else None
+            if outline is None:
+                out.append(f"{int(row[0])} {row[1]:.6f} {row[2]:.6f} {row[3]:.6f} {row[4]:.6f}")
+            else:
+                out.append(f"{int(row[0])} " + " ".join(f"{v:.6f}" for v in outline.reshape(-1)))
+        lines[image_id] = out
+    return lines
+
+
 def _convert(json_path: Path, out: Path) -> None:
     """Write the YOLO view of ``json_path`` into the new folder ``out``."""
     coco = _read_json(json_path)
     names, boxes = coco_boxes(coco)
+    lines = _label_rows(coco, boxes)
     file_names = [im["file_name"] for im in coco["images"]]
     if not file_names:
         raise DataError(f"{json_path}: empty 'images' list")
@@ -115,11 +185,11 @@ def _convert(json_path: Path, out: Path) -> None:
             continue
         dst = out / "images" / json_path.stem / im["file_name"]
         _link(src.resolve(), dst)
-        rows = boxes.get(int(im["id"]))
+        rows = lines.get(int(im["id"]))
         if rows is not None:
             label = img2label_path(dst)
             label.parent.mkdir(parents=True, exist_ok=True)
-            label.write_text("".join(f"{int(r[0])} {r[1]:.6f} {r[2]:.6f} {r[3]:.6f} {r[4]:.6f}\n" for r in rows))
+            label.write_text("".join(f"{r}\n" for r in rows))
     if missing:
         LOGGER.warning("%s: %d listed images not found, e.g. %s", json_path, len(missing), missing[0])
     (out / _DONE).write_text(json.dumps({"source": str(json_path), "names": names, "missing": missing}))

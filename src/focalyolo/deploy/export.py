@@ -3,7 +3,9 @@
 The exported network is the inference form: a dual-head model is converted to GELAN, BatchNorm and
 RepConvN are fused, and the graph maps ``images`` (B, 3, H, W) float in [0, 1] to ``output0``
 (B, 4 + nc, A): xywh boxes in input pixels then class probabilities, A = sum over levels of H_i * W_i
-(8400 at 640). NMS is not part of the graph.
+(8400 at 640). A segmentation model appends its ``nm`` mask coefficients to ``output0`` (B, 4 + nc + nm, A) and
+has a second output, ``output1`` (B, nm, H / 4, W / 4), the prototypes. The output names and their dynamic axes
+are the model's task's (``Task.export_outputs``). NMS is not part of the graph.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import contextlib
 import json
 import logging
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -22,11 +25,10 @@ from ..cfg import ExportConfig
 from ..cfg.recorded import with_recorded_defaults
 from ..errors import FocalYoloError
 from ..models import DetectionModel
-from ..nn.head import DDetect
 from ..tasks import task_of
 from ..utils.threads import configure_threads
 from .convert import deployment_form
-from .onnx_model import DYNAMIC_AXES, INPUT_NAME, OUTPUT_NAME
+from .onnx_model import INPUT_AXES, INPUT_NAME
 from .quantize import quantize_int8
 from .sources import load_source, source_kind
 
@@ -40,17 +42,10 @@ class ExportError(FocalYoloError):
     """An export cannot be done as asked (input size not a multiple of the stride, fp16 without CUDA)."""
 
 
-class Fp32DecodeDetect(DDetect):
-    """DDetect that decodes boxes in fp32 and returns its input dtype: ONNX ``Range`` (anchors) has no fp16."""
-
-    def decode(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        return super().decode([f.float() for f in feats]).to(feats[0].dtype)
-
-
 def to_half(net: DetectionModel) -> DetectionModel:
     """fp16 weights in place, except the head's box decoding (DFL and anchors), which stays fp32."""
     net.half()
-    net.head.__class__ = Fp32DecodeDetect  # same modules and state, only ``decode`` differs
+    net.head.decode_fp32 = True
     net.head.dfl.float()
     return net
 
@@ -98,8 +93,14 @@ def _simplify(path: Path) -> None:
         LOGGER.warning("simplify: onnxsim could not validate the simplified graph; the model is exported unsimplified")
 
 
+def output_tensors(out: torch.Tensor | tuple) -> list[torch.Tensor]:
+    """An eval forward's output as the list of the graph's outputs (one tensor, or a tuple of them)."""
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
 def onnx_max_difference(path: Path, net: DetectionModel, example: torch.Tensor) -> float | None:
-    """Max |onnxruntime - PyTorch| on ``example`` with the CPU provider; None (with a message) if it cannot run."""
+    """Max |onnxruntime - PyTorch| over all outputs on ``example`` with the CPU provider; None (with a message) if
+    it cannot run."""
     try:
         import onnxruntime
     except ImportError:
@@ -107,30 +108,47 @@ def onnx_max_difference(path: Path, net: DetectionModel, example: torch.Tensor) 
         return None
     try:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = session.run([OUTPUT_NAME], {INPUT_NAME: example.cpu().numpy()})[0]
+        got = session.run(None, {INPUT_NAME: example.cpu().numpy()})
     except Exception as exc:  # e.g. fp16 kernels missing on CPU
         LOGGER.warning(f"check: onnxruntime (CPU) could not run the model: {str(exc).splitlines()[0][:200]}")
         return None
     with torch.no_grad():
-        want = net(example).float().cpu().numpy()
-    return float(np.abs(got.astype(np.float32) - want).max())
+        want = [t.float().cpu().numpy() for t in output_tensors(net(example))]
+    return max(float(np.abs(g.astype(np.float32) - w).max()) for g, w in zip(got, want))
 
 
 def write_onnx(net: DetectionModel, example: torch.Tensor, path: Path, dynamic: bool = False, opset: int = 17) -> None:
-    """Trace ``net`` (eval, ready for inference) on ``example`` into an ONNX file ``images`` -> ``output0``."""
+    """Trace ``net`` (eval, ready for inference) on ``example`` into an ONNX file ``images`` -> the task's outputs
+    (``output0``, and ``output1`` for segmentation)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    outputs = task_of(net).export_outputs
     with _quiet_tracing():
         torch.onnx.export(net, (example,), str(path), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], dynamic_axes=DYNAMIC_AXES if dynamic else None)
+                          output_names=list(outputs),
+                          dynamic_axes={INPUT_NAME: INPUT_AXES, **outputs} if dynamic else None)
     import onnx
 
     graph = onnx.load(str(path))
+    _fix_static_dims(graph, net, example, outputs)
     record = {k: v for k, v in getattr(net, "train_args", {}).items() if k in ("imgsz", "data")}
     onnx.helper.set_model_props(graph, {"stride": ",".join(str(int(s)) for s in net.stride.tolist()),
                                         "names": json.dumps(list(net.names)), "producer": "focalyolo",
                                         "task": task_of(net).name,
                                         "train_args": json.dumps(record)})
     onnx.save(graph, str(path))
+
+
+def _fix_static_dims(graph: Any, net: DetectionModel, example: torch.Tensor,
+                     outputs: Mapping[str, Mapping[int, str]]) -> None:
+    """Write the traced size into every output dimension that is not dynamic (the exporter's shape inference
+    leaves a concatenation's channel count symbolic), so runtimes read the class count from the graph."""
+    with torch.no_grad():
+        shapes = [t.shape for t in output_tensors(net(example))]
+    for output, shape in zip(graph.graph.output, shapes):
+        dynamic = outputs.get(output.name, {})
+        for k, dim in enumerate(output.type.tensor_type.shape.dim):
+            if k not in dynamic:
+                dim.dim_value = int(shape[k])
 
 
 def _require_onnx() -> None:
@@ -144,7 +162,8 @@ def _require_onnx() -> None:
 
 def export_onnx(model: DetectionModel, path: str | Path, imgsz: int = 640, batch: int = 1, dynamic: bool = False,
                 half: bool = False, simplify: bool = False, opset: int = 17) -> Path:
-    """Write ``model``'s inference form as ONNX (input ``images``, output ``output0`` (B, 4 + nc, A)).
+    """Write ``model``'s inference form as ONNX (input ``images``, output ``output0`` (B, 4 + nc, A); see the
+    module docstring for segmentation's).
 
     ``dynamic`` makes batch, height and width symbolic; ``half`` exports fp16 (CUDA only); ``simplify``
     runs onnxsim if installed. The file is then run in onnxruntime on a random input and the max absolute
@@ -177,7 +196,8 @@ def export_torchscript(model: DetectionModel, path: str | Path, imgsz: int = 640
         traced = torch.jit.trace(net, example, strict=False, check_trace=False)  # checked below, after reload
     traced.save(str(path))
     with torch.no_grad():
-        diff = (torch.jit.load(str(path), map_location=example.device)(example) - net(example)).abs().max().item()
+        got = output_tensors(torch.jit.load(str(path), map_location=example.device)(example))
+        diff = max((g - w).abs().max().item() for g, w in zip(got, output_tensors(net(example))))
     LOGGER.info(f"TorchScript check: max abs difference to PyTorch {diff:.3g} on input {tuple(example.shape)}")
     return path
 

@@ -1,10 +1,11 @@
-"""Run an exported ONNX detector (fp32 or INT8) behind the eval interface of :class:`DetectionModel`.
+"""Run an exported ONNX model (fp32 or INT8) behind the eval interface of :class:`DetectionModel`.
 
 ``OnnxDetector(path)(images)`` maps (B, 3, h, w) float images in [0, 1] to (B, 4 + nc, A) exactly as the
-PyTorch model in eval mode does, so :func:`focalyolo.engine.validator.validate` scores an ONNX file the
-same way it scores a checkpoint. A file exported with a fixed input shape still takes any batch of
-images that fit in it: each image is padded at the bottom/right with the letterbox grey (which moves no
-box) and batches are cut or filled to the exported batch size.
+PyTorch model in eval mode does (a segmentation export: to ``(predictions (B, 4 + nc + nm, A), protos
+(B, nm, h / 4, w / 4))``), so :func:`focalyolo.engine.validator.validate` scores an ONNX file the same way it
+scores a checkpoint. A file exported with a fixed input shape still takes any batch of images that fit in it: each
+image is padded at the bottom/right with the letterbox grey (which moves no box; the prototypes of the padding are
+cut off again) and batches are cut or filled to the exported batch size.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from torch import nn
 
 from ..errors import FocalYoloError
 
-__all__ = ["DYNAMIC_AXES", "INPUT_NAME", "LETTERBOX_GREY", "OUTPUT_NAME", "OnnxDetector"]
+__all__ = ["INPUT_AXES", "INPUT_NAME", "LETTERBOX_GREY", "OnnxDetector"]
 
-INPUT_NAME, OUTPUT_NAME = "images", "output0"
-"""The graph's input (B, 3, H, W) float in [0, 1] and output (B, 4 + nc, A), as export writes them."""
-DYNAMIC_AXES = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch", 2: "anchors"}}
+INPUT_NAME = "images"
+"""The graph's input (B, 3, H, W) float in [0, 1], as export writes it (the outputs are the task's)."""
+INPUT_AXES = {0: "batch", 2: "height", 3: "width"}
 LETTERBOX_GREY = 114 / 255
 
 
@@ -50,12 +51,13 @@ class OnnxDetector(nn.Module):
             self.session = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
             raise FocalYoloError(f"{self.path}: onnxruntime cannot load it: {str(exc).splitlines()[0][:200]}") from exc
-        model_input, output = self.session.get_inputs()[0], self.session.get_outputs()[0]
-        self.input_name, self.output_name = model_input.name, output.name
+        model_input, outputs = self.session.get_inputs()[0], self.session.get_outputs()
+        self.input_name, self.output_names = model_input.name, [o.name for o in outputs]
         self.input_shape = tuple(d if isinstance(d, int) else None for d in model_input.shape)
-        if not isinstance(output.shape[1], int):
-            raise FocalYoloError(f"{self.path}: output {output.name} has no fixed channel size (4 + classes)")
-        self.nc = output.shape[1] - 4
+        if not all(isinstance(o.shape[1], int) for o in outputs):
+            raise FocalYoloError(f"{self.path}: an output has no fixed channel size (4 + classes [+ coefficients])")
+        self.nm = outputs[1].shape[1] if len(outputs) > 1 else 0
+        self.nc = outputs[0].shape[1] - 4 - self.nm
         meta = self.session.get_modelmeta().custom_metadata_map
         self.names: list[str] = json.loads(meta["names"]) if "names" in meta else [str(i) for i in range(self.nc)]
         self.train_args: dict = json.loads(meta.get("train_args", "{}"))
@@ -63,8 +65,9 @@ class OnnxDetector(nn.Module):
         self.register_buffer("stride", torch.tensor([float(s) for s in meta.get("stride", "32").split(",")]),
                              persistent=False)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, h, w) float in [0, 1] -> (B, 4 + nc, A) xywh input pixels + class scores, on ``images.device``."""
+    def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, h, w) float in [0, 1] -> (B, 4 + nc, A) xywh input pixels + class scores, on ``images.device``
+        (segmentation: ``(predictions, protos)``, see the module docstring)."""
         batch, _, height, width = images.shape
         fixed_batch, _, fixed_h, fixed_w = self.input_shape
         if (fixed_h and height > fixed_h) or (fixed_w and width > fixed_w):
@@ -77,12 +80,18 @@ class OnnxDetector(nn.Module):
             padded[:, :, :height, :width] = array
             array = padded
         chunk = fixed_batch or batch
-        outputs = []
+        parts: list[list[np.ndarray]] = [[] for _ in self.output_names]
         for start in range(0, batch, chunk):
             part = array[start:start + chunk]
             filled = len(part)
             if filled < chunk:
                 part = np.concatenate([part, np.full((chunk - filled, *part.shape[1:]), LETTERBOX_GREY, np.float32)])
-            outputs.append(self.session.run([self.output_name], {self.input_name: part})[0][:filled])
-        return torch.from_numpy(np.concatenate(outputs)).to(images.device)
+            for k, out in enumerate(self.session.run(self.output_names, {self.input_name: part})):
+                parts[k].append(out[:filled])
+        outputs = [torch.from_numpy(np.concatenate(p)).to(images.device) for p in parts]
+        if len(outputs) == 1:
+            return outputs[0]
+        predictions, protos = outputs
+        scale = protos.shape[-1] / array.shape[-1]  # the prototypes' grid over the (padded) input
+        return predictions, protos[..., : round(height * scale), : round(width * scale)]
 

@@ -3,9 +3,9 @@ segmentation loss built on it."""
 
 from .assigner import TaskAlignedAssigner, anchors_inside_boxes
 from .detection import Assignment, DetectionLoss, dfl_loss, expected_distances, pad_targets
-from .segmentation import SegmentationLoss, crop_to_boxes, mask_loss
+from .segmentation import SegmentationLoss, mask_loss
 
 __all__ = [
-    "Assignment", "DetectionLoss", "SegmentationLoss", "TaskAlignedAssigner", "anchors_inside_boxes", "crop_to_boxes",
+    "Assignment", "DetectionLoss", "SegmentationLoss", "TaskAlignedAssigner", "anchors_inside_boxes",
     "dfl_loss", "expected_distances", "mask_loss", "pad_targets",
 ]

@@ -22,19 +22,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..utils.boxes import xyxy2xywh
+from ..utils.masks import crop_to_boxes
 from .detection import DetectionLoss
 
-__all__ = ["SegmentationLoss", "crop_to_boxes", "mask_loss"]
-
-
-def crop_to_boxes(maps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """Zero ``maps`` (n, h, w) outside each box (n, 4) xyxy in grid units: pixel (x, y) stays when
-    x1 <= x < x2 and y1 <= y < y2."""
-    _, h, w = maps.shape
-    x1, y1, x2, y2 = boxes[:, :, None, None].unbind(1)
-    cols = torch.arange(w, device=maps.device, dtype=boxes.dtype)
-    rows = torch.arange(h, device=maps.device, dtype=boxes.dtype)[:, None]
-    return maps * ((cols >= x1) & (cols < x2) & (rows >= y1) & (rows < y2))
+__all__ = ["SegmentationLoss", "mask_loss"]
 
 
 def mask_loss(coefficients: torch.Tensor, protos: torch.Tensor, gt_masks: torch.Tensor, boxes: torch.Tensor,

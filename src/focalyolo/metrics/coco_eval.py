@@ -30,21 +30,23 @@ def run_cocoeval(
     results: list[dict],
     img_ids: list | None = None,
     verbose: bool = False,
+    iou_type: str = "bbox",
 ) -> COCOeval:
-    """Evaluate, accumulate and summarize box detections with COCOeval.
+    """Evaluate, accumulate and summarize detections with COCOeval.
 
     Args:
         gt: ground truth as a ``COCO`` object or a dataset dict (see ``build_coco_gt``).
         results: COCO results rows (see ``detections_to_coco``); may be empty.
         img_ids: restrict the evaluation to these image ids (default: every ground-truth image).
         verbose: let pycocotools print its progress and the 12-line summary.
+        iou_type: ``"bbox"``, or ``"segm"`` (rows and ground truth carry ``segmentation``).
 
     Returns:
         The ``COCOeval`` after ``summarize()``: ``stats`` (12,), ``eval["precision"]`` (T, R, K, A, M) and
         ``eval["recall"]`` (T, K, A, M), with -1 where a figure is undefined (no ground truth).
     """
     coco_gt = gt if isinstance(gt, COCO) else coco_from_dict(gt)
-    evaluator = COCOeval(coco_gt, coco_results(coco_gt, results), iouType="bbox")
+    evaluator = COCOeval(coco_gt, coco_results(coco_gt, results), iouType=iou_type)
     if img_ids is not None:
         evaluator.params.imgIds = list(img_ids)
     out = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())

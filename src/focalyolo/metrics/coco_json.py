@@ -1,8 +1,9 @@
 """COCO json conventions: detection results rows, a ground-truth dict from per-image boxes, COCO objects.
 
 Results rows are ``{"image_id", "category_id", "bbox": [x, y, w, h] top-left, "score"}`` as pycocotools'
-``loadRes`` and the COCO evaluation server read them. Ground truth built here uses ``area = w * h`` of the box
-and ``iscrowd = 0`` unless given, so YOLO-txt datasets can be scored by COCOeval like COCO itself.
+``loadRes`` and the COCO evaluation server read them (segmentation rows add ``"segmentation"``, an RLE). Ground
+truth built here uses ``area = w * h`` of the box (the mask's area when outlines are given) and ``iscrowd = 0``
+unless given, so YOLO-txt datasets can be scored by COCOeval like COCO itself.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 __all__ = [
@@ -56,6 +58,7 @@ def detections_to_coco(
     image_id: int | str,
     label_to_category: Sequence[int] | None = None,
     rounded: bool = True,
+    segmentations: Sequence[dict] | None = None,
 ) -> list[dict]:
     """Detections of one image as COCO results rows.
 
@@ -66,19 +69,26 @@ def detections_to_coco(
         image_id: id of the image in the ground truth.
         label_to_category: class index -> category id (e.g. ``COCO80_TO_COCO91``); None keeps the index.
         rounded: round ``bbox`` to 3 and ``score`` to 5 decimals (the saved-json convention).
+        segmentations: (n,) RLE dicts of the detections' masks (see ``focalyolo.utils.masks.masks_to_rle``).
 
     Returns:
-        n dicts ``{"image_id", "category_id", "bbox", "score"}``.
+        n dicts ``{"image_id", "category_id", "bbox", "score"}`` (+ ``"segmentation"``).
     """
     bbox = xyxy_to_coco_bbox(_as_numpy(boxes, np.float64, 4))
     score = _as_numpy(scores, np.float64)
     cats = _category_ids(_as_numpy(labels, np.int64), label_to_category)
     if rounded:
         bbox, score = bbox.round(3), score.round(5)
-    return [
+    rows = [
         {"image_id": image_id, "category_id": c, "bbox": b, "score": s}
         for c, b, s in zip(cats.tolist(), bbox.tolist(), score.tolist())
     ]
+    if segmentations is not None:
+        if len(segmentations) != len(rows):
+            raise ValueError(f"{len(rows)} detections but {len(segmentations)} segmentations")
+        for row, segmentation in zip(rows, segmentations):
+            row["segmentation"] = segmentation
+    return rows
 
 
 def _annotations(
@@ -88,16 +98,28 @@ def _annotations(
     iscrowd: ArrayLike | None,
     label_to_category: Sequence[int] | None,
     first_id: int,
+    outlines: Sequence[list[list[float]]] | None = None,
+    size: tuple[int, int] | None = None,
 ) -> list[dict]:
-    """Ground-truth annotation dicts of one image: (m, 4) xyxy boxes, (m,) labels -> m dicts, ids from ``first_id``."""
+    """Ground-truth annotation dicts of one image: (m, 4) xyxy boxes, (m,) labels -> m dicts, ids from ``first_id``;
+    with ``outlines`` (per box a COCO polygon list) and the image ``size`` (h, w) each gets its ``segmentation``
+    and the mask's area."""
     bbox = xyxy_to_coco_bbox(_as_numpy(boxes, np.float64, 4))
     cats = _category_ids(_as_numpy(labels, np.int64), label_to_category)
     crowd = np.zeros(len(cats), np.int64) if iscrowd is None else _as_numpy(iscrowd, np.int64)
     area = bbox[:, 2] * bbox[:, 3]
-    return [
+    annotations = [
         {"id": first_id + k, "image_id": image_id, "category_id": c, "bbox": b, "area": a, "iscrowd": z}
         for k, (c, b, a, z) in enumerate(zip(cats.tolist(), bbox.tolist(), area.tolist(), crowd.tolist()))
     ]
+    if outlines is not None:
+        if size is None:
+            raise ValueError("ground-truth outlines need the image sizes")
+        for annotation, polygons in zip(annotations, outlines):
+            rle = mask_utils.merge(mask_utils.frPyObjects(polygons, *size))
+            annotation["segmentation"] = polygons
+            annotation["area"] = float(mask_utils.area(rle))
+    return annotations
 
 
 def build_coco_gt(
@@ -109,8 +131,9 @@ def build_coco_gt(
     categories: Mapping[int, str] | Iterable[int] | None = None,
     label_to_category: Sequence[int] | None = None,
     iscrowd: Sequence[ArrayLike] | None = None,
+    outlines: Sequence[Sequence[list[list[float]]]] | None = None,
 ) -> dict:
-    """A COCO ground-truth dataset dict from per-image boxes and labels.
+    """A COCO ground-truth dataset dict from per-image boxes and labels (and outlines, for segmentation).
 
     Args:
         boxes: per image (m_i, 4) xyxy in original-image pixels.
@@ -121,10 +144,12 @@ def build_coco_gt(
         categories: category id -> name, or just ids (name = str(id)); default: the ids found in the labels.
         label_to_category: class index -> category id (e.g. ``COCO80_TO_COCO91``); None keeps the index.
         iscrowd: per image (m_i,) crowd flags; default all 0.
+        outlines: per image, per box a COCO polygon list ``[[x1, y1, x2, y2, ...], ...]`` in pixels; needs
+            ``image_sizes``.
 
     Returns:
         ``{"images": [...], "annotations": [...], "categories": [...]}``; annotation ids start at 1 and
-        ``area`` is the box width * height.
+        ``area`` is the box width * height, or the outline's mask area.
     """
     if len(boxes) != len(labels):
         raise ValueError(f"{len(boxes)} box arrays but {len(labels)} label arrays")
@@ -138,7 +163,9 @@ def build_coco_gt(
             image["file_name"] = file_names[i]
         images.append(image)
         crowd = None if iscrowd is None else iscrowd[i]
-        annotations += _annotations(image_id, boxes[i], labels[i], crowd, label_to_category, len(annotations) + 1)
+        annotations += _annotations(image_id, boxes[i], labels[i], crowd, label_to_category, len(annotations) + 1,
+                                    None if outlines is None else outlines[i],
+                                    None if image_sizes is None else tuple(image_sizes[i][:2]))
     if categories is None:
         categories = sorted({a["category_id"] for a in annotations})
     names = categories if isinstance(categories, Mapping) else {int(c): str(c) for c in categories}
@@ -156,9 +183,10 @@ def coco_from_dict(dataset: dict) -> COCO:
 
 
 def coco_results(gt: COCO, results: list[dict]) -> COCO:
-    """Detection results rows as a ``COCO`` object next to ``gt`` (what ``gt.loadRes`` makes for boxes).
+    """Detection results rows as a ``COCO`` object next to ``gt`` (what ``gt.loadRes`` makes).
 
-    Unlike ``loadRes`` it accepts an empty list and prints nothing. ``area`` is the bbox w * h.
+    Unlike ``loadRes`` it accepts an empty list and prints nothing. ``area`` is the bbox w * h, or the mask's
+    area for rows with a ``segmentation`` (RLE).
 
     Raises:
         ValueError: a row refers to an image that ``gt`` does not have.
@@ -167,7 +195,9 @@ def coco_results(gt: COCO, results: list[dict]) -> COCO:
     if unknown:
         raise ValueError(f"results refer to {len(unknown)} image ids missing from the ground truth")
     annotations = [
-        {**r, "id": k + 1, "area": r["bbox"][2] * r["bbox"][3], "iscrowd": 0} for k, r in enumerate(results)
+        {**r, "id": k + 1, "iscrowd": 0,
+         "area": float(mask_utils.area(r["segmentation"])) if "segmentation" in r else r["bbox"][2] * r["bbox"][3]}
+        for k, r in enumerate(results)
     ]
     dataset = {
         "images": list(gt.dataset["images"]),

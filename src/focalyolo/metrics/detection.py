@@ -1,7 +1,7 @@
 """The fast in-training detection metric: per-image matching, then per-class AP, P, R and a confusion matrix.
 
-These are the numbers logged every epoch (``results.csv`` columns ``metrics/*(B)``) and used to pick
-``best.pt``; the reported numbers come from ``focalyolo.metrics.evaluate`` (pycocotools).
+These are the numbers logged every epoch (``results.csv`` columns ``metrics/*(B)``, and ``metrics/*(M)`` for
+masks, matched by mask IoU) and used to pick ``best.pt``; the reported numbers come from pycocotools.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class DetectionMetrics:
         iou_thresholds: (T,) IoU thresholds; default ``linspace(0.5, 0.95, 10)``. The first one is AP50's.
         conf_matrix_conf: score threshold of the confusion matrix.
         conf_matrix_iou: IoU threshold of the confusion matrix.
+        kind: ``"B"`` (boxes) or ``"M"`` (masks): the suffix of the ``results_dict`` keys; mask metrics draw their
+            curves as ``Mask*_curve.png`` and no confusion matrix (the box metrics draw it).
     """
 
     def __init__(
@@ -46,8 +48,11 @@ class DetectionMetrics:
         iou_thresholds: torch.Tensor | None = None,
         conf_matrix_conf: float = 0.25,
         conf_matrix_iou: float = 0.45,
+        kind: str = "B",
     ) -> None:
-        self.nc = nc
+        if kind not in ("B", "M"):
+            raise ValueError(f"kind must be 'B' or 'M', got {kind!r}")
+        self.nc, self.kind = nc, kind
         self.names = _name_list(nc, names)
         self.iou_thresholds = torch.linspace(0.5, 0.95, 10) if iou_thresholds is None else iou_thresholds.float()
         self.conf_matrix_conf, self.conf_matrix_iou = conf_matrix_conf, conf_matrix_iou
@@ -62,23 +67,27 @@ class DetectionMetrics:
         self._target_cls: list[torch.Tensor] = []
         self._result: ClassAP | None = None
 
-    def update(self, pred: torch.Tensor, gt_boxes: torch.Tensor, gt_cls: torch.Tensor) -> None:
+    def update(self, pred: torch.Tensor, gt_boxes: torch.Tensor, gt_cls: torch.Tensor,
+               overlaps: torch.Tensor | None = None) -> None:
         """Add one image.
 
         Args:
             pred: (n, 6) detections ``[x1, y1, x2, y2, score, cls]`` (e.g. one ``non_max_suppression`` output).
             gt_boxes: (m, 4) xyxy ground truth, same pixel frame as ``pred``.
             gt_cls: (m,) ground-truth classes.
+            overlaps: (n, m) IoU to match by instead of the boxes' (mask IoU for mask metrics).
         """
         pred, gt_boxes = pred.detach(), gt_boxes.detach().reshape(-1, 4)
         gt_cls = gt_cls.detach().reshape(-1).long()
         pred_cls = pred[:, 5].long()
-        tp = match_predictions(pred[:, :4], pred[:, 4], pred_cls, gt_boxes, gt_cls, self.iou_thresholds.to(pred.device))
+        tp = match_predictions(pred[:, :4], pred[:, 4], pred_cls, gt_boxes, gt_cls, self.iou_thresholds.to(pred.device),
+                               overlaps)
         self._tp.append(tp.cpu())
         self._conf.append(pred[:, 4].float().cpu())
         self._pred_cls.append(pred_cls.cpu())
         self._target_cls.append(gt_cls.cpu())
-        self.confusion.update(pred, gt_boxes, gt_cls)
+        if self.kind == "B":
+            self.confusion.update(pred[:, :6], gt_boxes, gt_cls)
         self._result = None
 
     def compute(self) -> ClassAP:
@@ -130,28 +139,36 @@ class DetectionMetrics:
         return 0.1 * self.map50 + 0.9 * self.map
 
     def results_dict(self) -> dict[str, float]:
-        """The ``results.csv`` metric columns plus ``fitness``."""
+        """The ``results.csv`` metric columns (suffix ``kind``) plus ``fitness``."""
+        k = self.kind
         return {
-            "metrics/precision(B)": self.precision,
-            "metrics/recall(B)": self.recall,
-            "metrics/mAP50(B)": self.map50,
-            "metrics/mAP50-95(B)": self.map,
+            f"metrics/precision({k})": self.precision,
+            f"metrics/recall({k})": self.recall,
+            f"metrics/mAP50({k})": self.map50,
+            f"metrics/mAP50-95({k})": self.map,
             "fitness": self.fitness,
         }
 
     def plot(self, save_dir: str | Path, names: Names | None = None) -> list[Path]:
         """Write PR_curve.png, F1_curve.png, P_curve.png, R_curve.png, confusion_matrix.png and
-        confusion_matrix_normalized.png into ``save_dir``; returns their paths."""
+        confusion_matrix_normalized.png into ``save_dir`` (mask metrics: the four curves as ``Mask*_curve.png``);
+        returns their paths."""
         save_dir = Path(save_dir)
         save_dir.mkdir(parents=True, exist_ok=True)
         all_names = _name_list(self.nc, names) if names is not None else self.names
         res = self.compute()
         curve_names = [all_names[c] for c in res.classes.tolist()]
+        prefix = "Mask" if self.kind == "M" else ""
+        curves = [
+            plot_pr_curve(RECALL_POINTS, res.pr_curve, res.ap[:, 0], curve_names, save_dir / f"{prefix}PR_curve.png"),
+            plot_metric_curve(CONF_POINTS, res.f1_curve, curve_names, "F1", save_dir / f"{prefix}F1_curve.png"),
+            plot_metric_curve(CONF_POINTS, res.p_curve, curve_names, "Precision", save_dir / f"{prefix}P_curve.png"),
+            plot_metric_curve(CONF_POINTS, res.r_curve, curve_names, "Recall", save_dir / f"{prefix}R_curve.png"),
+        ]
+        if self.kind == "M":
+            return curves
         return [
-            plot_pr_curve(RECALL_POINTS, res.pr_curve, res.ap[:, 0], curve_names, save_dir / "PR_curve.png"),
-            plot_metric_curve(CONF_POINTS, res.f1_curve, curve_names, "F1", save_dir / "F1_curve.png"),
-            plot_metric_curve(CONF_POINTS, res.p_curve, curve_names, "Precision", save_dir / "P_curve.png"),
-            plot_metric_curve(CONF_POINTS, res.r_curve, curve_names, "Recall", save_dir / "R_curve.png"),
+            *curves,
             plot_confusion_matrix(self.confusion.matrix, all_names, save_dir / "confusion_matrix.png", False),
             plot_confusion_matrix(
                 self.confusion.normalized(), all_names, save_dir / "confusion_matrix_normalized.png", True

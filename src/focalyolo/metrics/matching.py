@@ -75,6 +75,7 @@ def match_predictions(
     gt_boxes: torch.Tensor,
     gt_cls: torch.Tensor,
     iou_thresholds: torch.Tensor,
+    overlaps: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """True-positive flags of one image's detections at every IoU threshold (same-class matches only, COCO rule).
 
@@ -85,6 +86,7 @@ def match_predictions(
         gt_boxes: (m, 4) xyxy.
         gt_cls: (m,) class indices.
         iou_thresholds: (T,).
+        overlaps: (n, m) IoU to match by instead of the boxes' (e.g. mask IoU); None uses the boxes.
 
     Returns:
         (n, T) bool on ``pred_boxes.device``, True where the detection is matched to a gt box of its class.
@@ -92,7 +94,8 @@ def match_predictions(
     n = pred_boxes.shape[0]
     if n == 0 or gt_boxes.shape[0] == 0:
         return torch.zeros(n, iou_thresholds.numel(), dtype=torch.bool, device=pred_boxes.device)
-    iou = box_iou(pred_boxes.float(), gt_boxes.float()) * (pred_cls[:, None] == gt_cls[None, :])
+    iou = box_iou(pred_boxes.float(), gt_boxes.float()) if overlaps is None else overlaps.float()
+    iou = iou * (pred_cls[:, None] == gt_cls[None, :])
     tp = score_order_matches(iou.cpu().numpy(), pred_scores.float().cpu().numpy(),
                              iou_thresholds.float().cpu().numpy())
     return torch.from_numpy(tp).to(pred_boxes.device)

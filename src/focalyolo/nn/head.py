@@ -99,13 +99,19 @@ class DDetect(nn.Module):
         """The maps of the branch used for inference (the only one here)."""
         return raw
 
+    decode_fp32 = False
+    """True decodes in fp32 and returns the maps' dtype (an fp16 ONNX export: ``Range``, the anchors, has no fp16)."""
+
     def decode(self, feats: list[torch.Tensor]) -> torch.Tensor:
         """Raw maps -> (B, 4 + nc, A): xywh boxes in input pixels, then sigmoid class scores."""
+        dtype = feats[0].dtype
+        if self.decode_fp32:
+            feats = [f.float() for f in feats]
         anchors, strides = (t.transpose(0, 1) for t in make_anchors(feats, self.stride, 0.5))
         flat = torch.cat([f.flatten(2) for f in feats], 2)
         box, cls = flat.split((4 * self.reg_max, self.nc), 1)
         dbox = dist2bbox(self.main_dfl()(box), anchors.unsqueeze(0), xywh=True, dim=1) * strides
-        return torch.cat((dbox, cls.sigmoid()), 1)
+        return torch.cat((dbox, cls.sigmoid()), 1).to(dtype)
 
     def main_dfl(self) -> DFL:
         """The DFL integral of the inference branch."""

@@ -1,7 +1,8 @@
 """Post-processing of decoded head outputs: confidence filter + NMS, and mapping boxes back to the image.
 
-The eval-mode head returns (B, 4 + nc, A): xywh boxes in input pixels, then per-class scores. NMS turns that
-into one (n, 6) tensor per image with rows ``[x1, y1, x2, y2, score, cls]``, best score first.
+The eval-mode head returns (B, 4 + nc, A): xywh boxes in input pixels, then per-class scores (a segmentation
+head appends ``nm`` mask coefficients). NMS turns that into one (n, 6) tensor per image with rows
+``[x1, y1, x2, y2, score, cls]`` (plus the coefficients), best score first.
 """
 
 from __future__ import annotations
@@ -17,25 +18,24 @@ __all__ = ["clip_boxes", "non_max_suppression", "scale_boxes"]
 
 
 def _candidates(
-    boxes: torch.Tensor, scores: torch.Tensor, conf: float, multi_label: bool
+    scores: torch.Tensor, conf: float, multi_label: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Detections above ``conf`` of one image.
 
     Args:
-        boxes: (A, 4) xyxy.
         scores: (A, nc) class scores.
         conf: keep scores strictly above this.
         multi_label: True keeps every (box, class) pair above the threshold, False only each box's best class.
 
     Returns:
-        boxes (n, 4), scores (n,), classes (n,) int64.
+        anchor indices (n,), scores (n,), classes (n,) int64.
     """
     if multi_label:
-        box_idx, cls = (scores > conf).nonzero(as_tuple=True)
-        return boxes[box_idx], scores[box_idx, cls], cls
+        anchor, cls = (scores > conf).nonzero(as_tuple=True)
+        return anchor, scores[anchor, cls], cls
     best, cls = scores.max(dim=1)
-    keep = best > conf
-    return boxes[keep], best[keep], cls[keep]
+    anchor = (best > conf).nonzero(as_tuple=True)[0]
+    return anchor, best[anchor], cls[anchor]
 
 
 def non_max_suppression(
@@ -47,11 +47,13 @@ def non_max_suppression(
     multi_label: bool = False,
     max_det: int = 300,
     max_nms: int = 30000,
+    nm: int = 0,
 ) -> list[torch.Tensor]:
     """Confidence filter and per-class NMS of a batch of decoded predictions.
 
     Args:
-        prediction: (B, 4 + nc, A) xywh boxes in pixels, then class scores in [0, 1].
+        prediction: (B, 4 + nc + nm, A) xywh boxes in pixels, class scores in [0, 1], then ``nm`` extra
+            values per anchor (a segmentation head's mask coefficients) carried along unchanged.
         conf: minimum score (exclusive) of a candidate.
         iou: boxes overlapping a better one by more than this IoU are suppressed.
         classes: keep only these class indices (None keeps all).
@@ -59,28 +61,32 @@ def non_max_suppression(
         multi_label: True makes every (box, class) pair with score > ``conf`` a candidate.
         max_det: most detections kept per image.
         max_nms: most candidates (highest scores) passed to NMS per image.
+        nm: number of extra values at the end of each anchor's column.
 
     Returns:
-        B tensors (n_i, 6) float32, rows ``[x1, y1, x2, y2, score, cls]`` sorted by descending score.
+        B tensors (n_i, 6 + nm) float32, rows ``[x1, y1, x2, y2, score, cls, extra...]`` by descending score.
     """
     if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
         raise ValueError(f"conf and iou must be in [0, 1], got {conf} and {iou}")
-    if prediction.dim() != 3 or prediction.shape[1] < 5:
-        raise ValueError(f"prediction must be (B, 4 + nc, A), got {tuple(prediction.shape)}")
+    if prediction.dim() != 3 or prediction.shape[1] < 5 + nm:
+        raise ValueError(f"prediction must be (B, 4 + nc + {nm}, A), got {tuple(prediction.shape)}")
     pred = prediction.detach().float().transpose(1, 2)
+    score_end = pred.shape[2] - nm
     keep_classes = None if classes is None else torch.as_tensor(classes, device=pred.device)
     out = []
     for x in pred:
-        boxes, scores, cls = _candidates(xywh2xyxy(x[:, :4]), x[:, 4:], conf, multi_label)
+        anchor, scores, cls = _candidates(x[:, 4:score_end], conf, multi_label)
         if keep_classes is not None:
             wanted = torch.isin(cls, keep_classes)
-            boxes, scores, cls = boxes[wanted], scores[wanted], cls[wanted]
+            anchor, scores, cls = anchor[wanted], scores[wanted], cls[wanted]
         if scores.numel() > max_nms:
             top = scores.topk(max_nms).indices
-            boxes, scores, cls = boxes[top], scores[top], cls[top]
+            anchor, scores, cls = anchor[top], scores[top], cls[top]
+        boxes = xywh2xyxy(x[anchor, :4])
         kept = nms(boxes, scores, iou) if agnostic else batched_nms(boxes, scores, cls, iou)
         kept = kept[:max_det]
-        out.append(torch.cat((boxes[kept], scores[kept, None], cls[kept, None].float()), dim=1))
+        out.append(torch.cat((boxes[kept], scores[kept, None], cls[kept, None].float(), x[anchor[kept], score_end:]),
+                             dim=1))
     return out
 
 

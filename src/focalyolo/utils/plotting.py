@@ -18,7 +18,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["class_colour", "plot_images", "plot_labels", "plot_results"]
+__all__ = ["class_colour", "overlay_masks", "plot_images", "plot_labels", "plot_results"]
 
 _PALETTE = np.array([
     (56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72),
@@ -37,6 +37,20 @@ def _as_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
+def overlay_masks(img: np.ndarray, masks: np.ndarray | torch.Tensor, classes: Sequence[int],
+                  alpha: float = 0.5) -> np.ndarray:
+    """Blend (n, h', w') binary masks into (h, w, 3) uint8 BGR ``img`` in place, each in its class's colour
+    (masks at another size are resized to the image, nearest); returns ``img``."""
+    masks = _as_numpy(masks).astype(np.uint8)
+    h, w = img.shape[:2]
+    for mask, cls in zip(masks, classes):
+        if mask.shape != (h, w):
+            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+        inside = mask.astype(bool)
+        img[inside] = (img[inside] * (1 - alpha) + np.array(class_colour(int(cls))) * alpha).astype(np.uint8)
+    return img
+
+
 def _save_figure(fig: Figure, path: Path, dpi: int = 150) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
@@ -51,6 +65,7 @@ def plot_images(
     fname: str | Path = "images.jpg",
     max_subplots: int = 16,
     conf: float = 0.25,
+    masks: torch.Tensor | np.ndarray | None = None,
 ) -> Path:
     """Save a grid of up to ``max_subplots`` images with their boxes and class names.
 
@@ -62,6 +77,7 @@ def plot_images(
         paths: file paths, whose names are written on the tiles.
         names: class names (ids are written when missing).
         fname: output file (``.jpg``).
+        masks: (N, h', w') binary instance masks, one per row of ``targets`` (any resolution), drawn under the boxes.
 
     Returns:
         The written path.
@@ -83,9 +99,12 @@ def plot_images(
     for i in range(bs):
         y0, x0 = (i // cols) * th, (i % cols) * tw
         tile = cv2.resize(np.ascontiguousarray(imgs[i].transpose(1, 2, 0)[..., ::-1]), (tw, th))
-        rows_i = t[t[:, 0] == i]
-        if rows_i.shape[1] == 7:
-            rows_i = rows_i[rows_i[:, 6] >= conf]
+        mine = t[:, 0] == i
+        if t.shape[1] == 7:
+            mine &= t[:, 6] >= conf
+        rows_i = t[mine]
+        if masks is not None:
+            overlay_masks(tile, _as_numpy(masks)[mine], rows_i[:, 1].astype(int).tolist())
         boxes = rows_i[:, 2:6].copy()
         if len(boxes) and boxes.max() <= 1.01:
             boxes *= (w, h, w, h)

@@ -52,7 +52,10 @@ class Result:
 
     def plot(self) -> np.ndarray:
         """A copy of the original image with every box and its label drawn (BGR uint8, OpenCV only)."""
-        img = self.orig_img.copy()
+        return self.draw_boxes(self.orig_img.copy())
+
+    def draw_boxes(self, img: np.ndarray) -> np.ndarray:
+        """Draw every box and its label into ``img`` (h, w, 3) uint8 BGR of the original size, in place; returns it."""
         h, w = img.shape[:2]
         lw = max(round((h + w) / 2 * 0.003), 2)
         font_scale = lw / 3

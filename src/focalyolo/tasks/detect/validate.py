@@ -5,6 +5,9 @@ is given), NMS with every (box, class) pair above ``conf`` as a candidate, detec
 back to ORIGINAL image pixels, then :class:`DetectionMetrics` (the fast mAP logged each epoch). With
 ``coco=True`` the reported numbers come from pycocotools, on ground truth read from the dataset's own labels
 (normalised to the original image), so they do not depend on the letterbox round trip of the loader.
+
+The loop (:func:`validate`) is the same for every task built on detection; what it does with a batch's outputs
+is an evaluator's (:class:`DetectionEvaluator`; segmentation's extends it with masks).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images
 from ...utils.torch_utils import select_device
 
-__all__ = ["COCO_STATS", "build_val_loader", "coco_figures", "format_table", "validate"]
+__all__ = ["COCO_STATS", "DetectionEvaluator", "build_val_loader", "coco_figures", "format_table", "validate"]
 
 LOGGER = logging.getLogger("focalyolo")
 
@@ -47,9 +50,10 @@ class _Tally:
 
     Attributes:
         images_per_class: (nc,) number of images holding at least one box of each class.
-        loss_sum: (3,) summed per-batch box / cls / dfl losses (None without a loss function).
+        loss_sum: summed per-batch loss items (None without a loss function).
         seconds: total preprocess, inference and NMS seconds.
         detections: per image (path, (n, 6) detections in original pixels), kept for COCO / json.
+        extras: per kept image what else the evaluator keeps (segmentation: the masks' RLE encodings).
     """
 
     images_per_class: torch.Tensor
@@ -58,6 +62,7 @@ class _Tally:
     n_images: int = 0
     seconds: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     detections: list[tuple[str, torch.Tensor]] = field(default_factory=list)
+    extras: list[Any] = field(default_factory=list)
 
 
 def _clock(device: torch.device) -> float:
@@ -102,7 +107,7 @@ def detections_for_plot(detections: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat(rows).cpu() if rows else torch.zeros((0, 7))
 
 
-def _dataset_ground_truth(dataset: Any, paths: Sequence[str]) -> tuple[list[np.ndarray], list[np.ndarray], list]:
+def dataset_ground_truth(dataset: Any, paths: Sequence[str]) -> tuple[list[np.ndarray], list[np.ndarray], list]:
     """Per image of ``paths``: (m, 4) xyxy boxes and (m,) classes in original pixels, from ``dataset.labels``
     (normalised to the original image) and ``dataset.shapes`` (h, w); plus the (h, w) sizes."""
     if not all(hasattr(dataset, a) for a in ("im_files", "labels", "shapes")):
@@ -134,7 +139,7 @@ def coco_figures(
         The ``COCO_STATS`` figures and (nc,) per-class AP50-95 (-1 for classes without ground truth).
     """
     paths = [p for p, _ in detections]
-    boxes, classes, sizes = _dataset_ground_truth(dataset, paths)
+    boxes, classes, sizes = dataset_ground_truth(dataset, paths)
     gt = build_coco_gt(boxes, classes, image_sizes=sizes, file_names=[Path(p).name for p in paths],
                        categories=dict(enumerate(names)))
     rows = [
@@ -175,94 +180,150 @@ def per_class_rows(metrics: DetectionMetrics, images_per_class: torch.Tensor, co
     return rows
 
 
-def format_table(results: dict[str, Any], n_images: int) -> str:
-    """The printed summary: an ``all`` row, one row per class (when several), the COCO line and the speeds."""
-    fmt = "{:>20}{:>11}{:>11}{:>11.3f}{:>11.3f}{:>11.3f}{:>11.3f}"
+def format_table(results: dict[str, Any], n_images: int, kinds: Sequence[str] = ("B",)) -> str:
+    """The printed summary: an ``all`` row, one row per class (when several), the COCO lines and the speeds; one
+    group of P, R, mAP50, mAP50-95 columns per metric kind (``B`` boxes, ``M`` masks)."""
     per_class = results["per_class"]
-    lines = [("{:>20}" + "{:>11}" * 6).format("class", "images", "instances", "P", "R", "mAP50", "mAP50-95")]
+    columns = ("P", "R", "mAP50", "mAP50-95")
+    keys = ("precision", "recall", "mAP50", "mAP50-95")
+    fmt = "{:>20}{:>11}{:>11}" + "{:>11.3f}" * (4 * len(kinds))
+    header = [c if len(kinds) == 1 else f"{c}({k})" for k in kinds for c in columns]
+    lines = [("{:>20}{:>11}{:>11}" + "{:>11}" * len(header)).format("class", "images", "instances", *header)]
     lines.append(fmt.format("all", n_images, sum(r["instances"] for r in per_class),
-                            *(results[f"metrics/{k}(B)"] for k in ("precision", "recall", "mAP50", "mAP50-95"))))
+                            *(results[f"metrics/{key}({k})"] for k in kinds for key in keys)))
     if len(per_class) > 1:
-        lines += [fmt.format(r["name"][:20], r["images"], r["instances"], r["precision"], r["recall"], r["mAP50"],
-                             r["mAP50-95"]) for r in per_class]
-    if "coco/AP50-95" in results:
-        lines.append("COCO (pycocotools): " + "  ".join(f"{k[5:]} {results[k]:.3f}" for k in COCO_STATS))
+        lines += [fmt.format(r["name"][:20], r["images"], r["instances"],
+                             *(r[key if k == "B" else f"{key}(M)"] for k in kinds for key in keys)) for r in per_class]
+    for k in kinds:
+        suffix = "" if k == "B" else "(M)"
+        if f"coco/AP50-95{suffix}" in results:
+            label = "COCO (pycocotools)" + (", masks" if k == "M" else "")
+            lines.append(f"{label}: " + "  ".join(f"{name[5:]} {results[name + suffix]:.3f}" for name in COCO_STATS))
     s = results["speed"]
     lines.append(f"Speed: {s['preprocess']:.1f} ms preprocess, {s['inference']:.1f} ms inference, "
                  f"{s['nms']:.1f} ms NMS per image")
     return "\n".join(lines)
 
 
-def _plot_batch(
-    batch: dict[str, Any], detections: list[torch.Tensor], names: Sequence[str], save_dir: Path, i: int
-) -> None:
-    """Write ``val_batch{i}_labels.jpg`` and ``val_batch{i}_pred.jpg`` (boxes in batch-image pixels)."""
-    img, paths = batch["img"], batch["paths"]
-    plot_images(img, batch["targets"], paths, names, save_dir / f"val_batch{i}_labels.jpg")
-    plot_images(img, detections_for_plot(detections), paths, names, save_dir / f"val_batch{i}_pred.jpg")
+class DetectionEvaluator:
+    """What the validation loop does with a batch's outputs, for detection: NMS, box matching, box metrics, COCO
+    box figures, plots. Subclasses (segmentation) extend each step.
+
+    Args:
+        names: class names.
+        nms_args: ``conf``, ``iou``, ``max_det`` of the NMS.
+        keep: keep every image's detections (for pycocotools and ``predictions.json``).
+    """
+
+    kinds: tuple[str, ...] = ("B",)
+    loss_names: tuple[str, ...] = ("box", "cls", "dfl")
+
+    def __init__(self, names: Sequence[str], nms_args: dict[str, Any], keep: bool) -> None:
+        self.names, self.nms_args, self.keep = names, nms_args, keep
+        self.metrics = DetectionMetrics(len(names), names)
+        self.tally = _Tally(images_per_class=torch.zeros(len(names), dtype=torch.int64))
+
+    def split(self, out: Any) -> tuple[torch.Tensor, Any]:
+        """The eval forward's output -> (predictions (B, 4 + nc [+ extra], A), what else it holds)."""
+        return out, None
+
+    def nms(self, preds: torch.Tensor) -> list[torch.Tensor]:
+        """Per-image detections; every (box, class) pair above ``conf`` is a candidate."""
+        return non_max_suppression(preds, multi_label=True, **self.nms_args)
+
+    def loss_targets(self, batch: dict[str, Any], device: torch.device) -> Any:
+        """The batch's targets as the task's loss takes them."""
+        return batch["targets"].to(device)
+
+    def score(self, batch: dict[str, Any], detections: list[torch.Tensor], extra: Any) -> None:
+        """Map detections and ground truth of a batch to original pixels and add them to the metrics."""
+        targets = batch["targets"].to(detections[0].device) if detections else batch["targets"]
+        input_hw = tuple(batch["img"].shape[2:])
+        gt_boxes = targets_to_original(targets, input_hw, batch["ori_shapes"], batch["ratio_pads"])
+        for i, det in enumerate(detections):
+            mine = targets[:, 0] == i
+            gt_cls = targets[mine, 1].long()
+            original = det[:, :6].clone()
+            scale_boxes(input_hw, original[:, :4], batch["ori_shapes"][i], batch["ratio_pads"][i])
+            self.metrics.update(original, gt_boxes[mine], gt_cls)
+            self.score_image(batch, i, det, gt_cls, extra)
+            self.tally.images_per_class[gt_cls.unique().cpu()] += 1
+            if self.keep:
+                self.tally.detections.append((batch["paths"][i], original.cpu()))
+
+    def score_image(self, batch: dict[str, Any], i: int, det: torch.Tensor, gt_cls: torch.Tensor, extra: Any) -> None:
+        """Task-specific scoring of image ``i``: its detections ``det`` (batch-image pixels), its ground-truth
+        classes in target-row order, the rest of the model's output; nothing for detection."""
+
+    def results(self) -> dict[str, Any]:
+        """The metric columns and ``fitness``."""
+        return dict(self.metrics.results_dict())
+
+    def coco(self, dataset: Any) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """pycocotools figures of the kept detections and the per-class AP50-95 of each kind."""
+        figures, ap = coco_figures(dataset, self.tally.detections, self.names)
+        return figures, {"B": ap}
+
+    def per_class(self, coco_ap: dict[str, np.ndarray] | None) -> list[dict]:
+        """One row per class with ground truth (see :func:`per_class_rows`)."""
+        return per_class_rows(self.metrics, self.tally.images_per_class, None if coco_ap is None else coco_ap["B"])
+
+    def plot_batch(self, batch: dict[str, Any], detections: list[torch.Tensor], extra: Any, save_dir: Path,
+                   i: int) -> None:
+        """Write ``val_batch{i}_labels.jpg`` and ``val_batch{i}_pred.jpg`` (boxes in batch-image pixels)."""
+        img, paths = batch["img"], batch["paths"]
+        plot_images(img, batch["targets"], paths, self.names, save_dir / f"val_batch{i}_labels.jpg")
+        plot_images(img, detections_for_plot(detections), paths, self.names, save_dir / f"val_batch{i}_pred.jpg")
+
+    def plot(self, save_dir: Path) -> None:
+        """Curves and confusion matrices."""
+        self.metrics.plot(save_dir)
+
+    def predictions_json(self) -> list[dict]:
+        """COCO results rows of the kept detections (see :func:`predictions_json`)."""
+        return predictions_json(self.tally.detections, self.names)
 
 
-def _step(
-    model: torch.nn.Module,
-    batch: dict[str, Any],
-    device: torch.device,
-    half: bool,
-    loss_fn: LossFn | None,
-    nms_args: dict[str, Any],
-    tally: _Tally,
-) -> list[torch.Tensor]:
-    """Forward + NMS of one batch; adds losses and timings to ``tally``; returns per-image (n, 6)
-    detections in batch-image pixels."""
+def _step(model: torch.nn.Module, batch: dict[str, Any], device: torch.device, half: bool, loss_fn: LossFn | None,
+          evaluator: DetectionEvaluator) -> tuple[list[torch.Tensor], Any]:
+    """Forward + NMS of one batch; adds losses and timings to the evaluator's tally; returns per-image
+    detections in batch-image pixels and the rest of the model's output (``evaluator.split``)."""
+    tally = evaluator.tally
     t0 = _clock(device)
     img = batch["img"].to(device, non_blocking=True).float() / 255
     t1 = _clock(device)
     amp = torch.autocast("cuda", dtype=torch.float16) if half and device.type == "cuda" else contextlib.nullcontext()
     with amp:
         out = model(img, return_raw=True) if loss_fn is not None else model(img)
-    preds = out[0] if loss_fn is not None else out
+    preds, extra = evaluator.split(out[0] if loss_fn is not None else out)
     t2 = _clock(device)
-    detections = non_max_suppression(preds, multi_label=True, **nms_args)
+    detections = evaluator.nms(preds)
     t3 = _clock(device)
     if loss_fn is not None:  # not timed
-        items = loss_fn(out[1], batch["targets"].to(device))[1].float()
+        items = loss_fn(out[1], evaluator.loss_targets(batch, device))[1].float()
         tally.loss_sum = items if tally.loss_sum is None else tally.loss_sum + items
     for k, dt in enumerate((t1 - t0, t2 - t1, t3 - t2)):
         tally.seconds[k] += dt
     tally.n_batches += 1
     tally.n_images += len(img)
-    return detections
-
-
-def _score_batch(batch: dict[str, Any], detections: list[torch.Tensor], metrics: DetectionMetrics, tally: _Tally,
-                 keep: bool) -> None:
-    """Map detections and ground truth of a batch to original pixels and add them to ``metrics``."""
-    targets = batch["targets"].to(detections[0].device) if detections else batch["targets"]
-    gt_boxes = targets_to_original(targets, tuple(batch["img"].shape[2:]), batch["ori_shapes"], batch["ratio_pads"])
-    for i, det in enumerate(detections):
-        det = det.clone()
-        scale_boxes(tuple(batch["img"].shape[2:]), det[:, :4], batch["ori_shapes"][i], batch["ratio_pads"][i])
-        mine = targets[:, 0] == i
-        gt_cls = targets[mine, 1].long()
-        metrics.update(det, gt_boxes[mine], gt_cls)
-        tally.images_per_class[gt_cls.unique().cpu()] += 1
-        if keep:
-            tally.detections.append((batch["paths"][i], det.cpu()))
+    return detections, extra
 
 
 def build_val_loader(model: torch.nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
-                     nc: int, prefix: str = "val: ") -> torch.utils.data.DataLoader:
+                     nc: int, prefix: str = "val: ", **dataset_options: Any) -> torch.utils.data.DataLoader:
     """The evaluation loader for ``model``: rect batches (each padded to a stride multiple around ``imgsz``), or,
-    for an exported file with a fixed input size (``model.input_shape``), square letterboxes of that size."""
+    for an exported file with a fixed input size (``model.input_shape``), square letterboxes of that size.
+    ``dataset_options`` go to :class:`YOLODataset` (segmentation: ``masks=True``)."""
     from ...data import YOLODataset, build_dataloader
 
     fixed = getattr(model, "input_shape", (None,) * 4)[2:]
     if all(fixed):
         if max(fixed) != imgsz:
             LOGGER.info(f"{prefix}the model takes {fixed[0]}x{fixed[1]} inputs: evaluating at imgsz {max(fixed)}")
-        dataset = YOLODataset(files, max(fixed), rect=False, nc=nc, prefix=prefix)
+        dataset = YOLODataset(files, max(fixed), rect=False, nc=nc, prefix=prefix, **dataset_options)
     else:
         dataset = YOLODataset(files, imgsz, rect=True, batch_size=batch, stride=int(model.stride.max()), nc=nc,
-                              prefix=prefix)
+                              prefix=prefix, **dataset_options)
     return build_dataloader(dataset, batch, workers, shuffle=False)
 
 
@@ -283,8 +344,9 @@ def validate(
     save_json: bool = False,
     verbose: bool = True,
     progress: bool | None = None,
+    evaluator: type[DetectionEvaluator] = DetectionEvaluator,
 ) -> dict[str, Any]:
-    """Evaluate a detector on a validation loader.
+    """Evaluate a detector (or a model of a task built on detection) on a validation loader.
 
     Args:
         model: a :class:`DetectionModel` (or any module with the same eval forward: (B, 3, H, W) float ->
@@ -304,6 +366,7 @@ def validate(
         save_json: write ``predictions.json`` (COCO results format) into ``save_dir``.
         verbose: progress bar, and the per-class table and speeds printed at the end.
         progress: show the progress bar (default: ``verbose``); the trainer shows it without the table.
+        evaluator: what is done with each batch's outputs (:class:`DetectionEvaluator` or a task's subclass).
 
     Returns:
         Floats under ``metrics/precision(B)``, ``metrics/recall(B)``, ``metrics/mAP50(B)``,
@@ -319,58 +382,52 @@ def validate(
     model.to(device).eval()
     try:
         with torch.inference_mode():
-            results, tally = _run(model, loader, names, device, half, loss_fn,
-                                  {"conf": conf, "iou": iou, "max_det": max_det},
-                                  save_dir if plots else None, coco, save_json,
-                                  verbose if progress is None else progress)
+            scorer = evaluator(names, {"conf": conf, "iou": iou, "max_det": max_det}, keep=coco or save_json)
+            results = _run(model, loader, device, half, loss_fn, scorer, save_dir if plots else None, coco,
+                           verbose if progress is None else progress)
     finally:
         model.train(was_training)
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)
         (save_dir / "metrics.json").write_text(json.dumps(results, indent=2))
         if save_json:
-            (save_dir / "predictions.json").write_text(json.dumps(predictions_json(tally.detections, names)))
+            (save_dir / "predictions.json").write_text(json.dumps(scorer.predictions_json()))
     if verbose:
-        LOGGER.info(format_table(results, tally.n_images))
+        LOGGER.info(format_table(results, scorer.tally.n_images, scorer.kinds))
     return results
 
 
 def _run(
     model: torch.nn.Module,
     loader: Iterable[dict[str, Any]],
-    names: Sequence[str],
     device: torch.device,
     half: bool,
     loss_fn: LossFn | None,
-    nms_args: dict[str, Any],
+    evaluator: DetectionEvaluator,
     plot_dir: Path | None,
     coco: bool,
-    keep_detections: bool,
     progress: bool,
-) -> tuple[dict[str, Any], _Tally]:
+) -> dict[str, Any]:
     """The loop of :func:`validate` (already in eval mode and inference mode); returns the results dict."""
-    metrics = DetectionMetrics(len(names), names)
-    tally = _Tally(images_per_class=torch.zeros(len(names), dtype=torch.int64))
+    tally = evaluator.tally
     bar = tqdm(loader, desc="val", total=len(loader) if hasattr(loader, "__len__") else None,
                disable=not progress, leave=False, dynamic_ncols=True)
     for i, batch in enumerate(bar):
-        detections = _step(model, batch, device, half, loss_fn, nms_args, tally)
+        detections, extra = _step(model, batch, device, half, loss_fn, evaluator)
         if plot_dir is not None and i < PLOTTED_BATCHES:
-            _plot_batch(batch, detections, names, plot_dir, i)
-        _score_batch(batch, detections, metrics, tally, keep_detections or coco)
-    results: dict[str, Any] = dict(metrics.results_dict())
+            evaluator.plot_batch(batch, detections, extra, plot_dir, i)
+        evaluator.score(batch, detections, extra)
+    results = evaluator.results()
     if tally.loss_sum is not None:
-        box, cls, dfl = (tally.loss_sum / tally.n_batches).tolist()
-        results.update({"val/box_loss": box, "val/cls_loss": cls, "val/dfl_loss": dfl})
+        results.update({f"val/{n}_loss": v for n, v in zip(evaluator.loss_names,
+                                                            (tally.loss_sum / tally.n_batches).tolist())})
     coco_ap = None
     if coco:
-        figures, coco_ap = coco_figures(getattr(loader, "dataset", None), tally.detections, names)
+        figures, coco_ap = evaluator.coco(getattr(loader, "dataset", None))
         results.update(figures)
-    results["per_class"] = per_class_rows(metrics, tally.images_per_class, coco_ap)
+    results["per_class"] = evaluator.per_class(coco_ap)
     n = max(tally.n_images, 1)
     results["speed"] = {k: 1000 * s / n for k, s in zip(("preprocess", "inference", "nms"), tally.seconds)}
     if plot_dir is not None:
-        metrics.plot(plot_dir)
-    if not keep_detections:
-        tally.detections.clear()
-    return results, tally
+        evaluator.plot(plot_dir)
+    return results

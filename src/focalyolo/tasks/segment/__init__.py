@@ -1,0 +1,87 @@
+"""Instance segmentation: Segment / DSegment / DualDSegment models, YOLO polygon labels, the segmentation loss,
+box and mask mAP.
+
+Built on detection: the same boxes, assignment and NMS, plus mask coefficients per detection and prototype masks
+per image. Labels are the Ultralytics segmentation rows (``class x1 y1 x2 y2 ...``, a normalised polygon; or COCO
+JSON outlines); batches carry one index-coded mask per image at 1/4 resolution ("overlap" masks). The loss adds the
+mask term (:class:`SegmentationLoss`), the metrics add mask mAP (fast per epoch, pycocotools ``segm`` at the end),
+and prediction returns a :class:`SegmentResult` (boxes plus masks over the original image) per image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ...data import YOLODataset
+from ...loss import SegmentationLoss
+from ...utils.masks import masks_in_original
+from ...utils.nms import non_max_suppression, scale_boxes
+from ...utils.plotting import plot_images
+from ..base import LossFn, register_task
+from ..detect import DetectTask
+from ..detect.validate import build_val_loader
+from ..detect.validate import validate as validate_with
+from .results import SegmentResult
+from .validate import SegmentationEvaluator, target_masks
+
+__all__ = ["SegmentResult", "SegmentTask"]
+
+
+@register_task
+class SegmentTask(DetectTask):
+    """The instance-segmentation task (see the module docstring)."""
+
+    name = "segment"
+    loss_names = ("box", "seg", "cls", "dfl")
+    metric_keys = {**DetectTask.metric_keys, "P(M)": "metrics/precision(M)", "R(M)": "metrics/recall(M)",
+                   "mAP50(M)": "metrics/mAP50(M)", "mAP50-95(M)": "metrics/mAP50-95(M)"}
+    export_outputs = {**DetectTask.export_outputs, "output1": {0: "batch", 2: "mask_height", 3: "mask_width"}}
+
+    def build_loss(self, model: nn.Module, hyp: Mapping[str, Any]) -> LossFn:
+        """:class:`SegmentationLoss` (index-coded masks) with the loss gains and assigner settings of ``hyp``."""
+        return SegmentationLoss(model.head, hyp, overlap=True)
+
+    def build_dataset(self, files: Sequence[str | Path], imgsz: int, **options: Any) -> Dataset:
+        """:class:`YOLODataset` with index-coded masks at 1/4 resolution (YOLO polygon labels)."""
+        return YOLODataset(files, imgsz, masks=True, mask_ratio=4, overlap=True, **options)
+
+    def targets(self, batch: Mapping[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 6) box rows as detection's, and the (B, h, w) index-coded masks."""
+        return batch["targets"].to(device), batch["masks"].to(device)
+
+    def plot_batch(self, batch: Mapping[str, Any], names: Sequence[str], path: Path) -> None:
+        plot_images(batch["img"], batch["targets"], batch["paths"], names, path,
+                    masks=target_masks(batch["masks"], batch["targets"], len(batch["img"])))
+
+    def build_val_loader(self, model: nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
+                         nc: int, prefix: str = "val: ") -> DataLoader:
+        return build_val_loader(model, files, imgsz, batch, workers, nc, prefix, masks=True, mask_ratio=4,
+                                overlap=True)
+
+    def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
+        return validate_with(model, loader, evaluator=SegmentationEvaluator, **options)
+
+    def postprocess(self, preds: tuple[torch.Tensor, torch.Tensor], input_hw: tuple[int, int], frames: Sequence[Any],
+                    ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
+                    options: Mapping[str, Any]) -> list[SegmentResult]:
+        """NMS of the (B, 4 + nc + nm, A) predictions (one class per box), each detection's mask assembled at the
+        input resolution, cropped to its box and mapped, with the box, back to the original image."""
+        predictions, protos = preds
+        detections = non_max_suppression(predictions, options["conf"], options["iou"], options["classes"],
+                                         options["agnostic"], multi_label=False, max_det=options["max_det"],
+                                         nm=protos.shape[1])
+        results = []
+        for frame, det, proto, ratio_pad in zip(frames, detections, protos, ratio_pads):
+            shape = frame.image.shape[:2]
+            masks = masks_in_original(proto, det[:, 6:], det[:, :4], input_hw, shape, ratio_pad).cpu()
+            det = det[:, :6].cpu()
+            scale_boxes(input_hw, det[:, :4], shape, ratio_pad)
+            results.append(SegmentResult(frame.path, frame.index, shape, det[:, :4], det[:, 4], det[:, 5].long(),
+                                         list(names), frame.image, speed, masks=masks))
+        return results
