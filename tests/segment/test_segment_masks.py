@@ -17,6 +17,7 @@ from focalyolo.utils.masks import (
     crop_to_boxes,
     instance_masks,
     mask_iou,
+    masks_in_original,
     masks_to_original,
     masks_to_polygons,
     masks_to_rle,
@@ -37,9 +38,12 @@ def test_instance_masks_are_coefficients_times_prototypes_cropped_to_the_box():
     expected[2:6, 2:6] = False
     expected[:, 4:] = False  # cropped to x < 16 px = 4 cells
     assert torch.equal(masks[1], expected)
-    upsampled = instance_masks(protos, coefficients, boxes, (32, 32), upsample=True)
-    assert upsampled.shape == (2, 32, 32) and not upsampled[1, :, 16:].any()
-    assert abs(int(upsampled[0].sum()) - 16 * 16) <= 4 * 16  # the square, up to the bilinear edge
+    full = masks_in_original(protos, coefficients, boxes, (32, 32), (32, 32), ((1.0, 1.0), (0.0, 0.0)), chunk=1)
+    assert full.shape == (2, 32, 32) and not full[1, :, 16:].any()
+    ys, xs = np.nonzero(full[0].numpy())  # the square: cells 2-5 = pixels 8-24, up to the bilinear edge
+    np.testing.assert_allclose([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], [8, 8, 24, 24], atol=1)
+    letterboxed = masks_in_original(protos, coefficients, boxes, (32, 32), (16, 64), ((0.5, 0.5), (0.0, 12.0)))
+    assert letterboxed.shape == (2, 16, 64)  # the 32x32 input held a 16x64 image at gain 0.5 below 12 px of padding
 
 
 def test_masks_map_back_through_the_letterbox():

@@ -171,6 +171,8 @@ def clip_polygon(points: np.ndarray, width: float, height: float) -> np.ndarray:
         if not len(points):
             break
         inside = points[:, axis] <= limit if keep_below else points[:, axis] >= limit
+        if inside.all():  # the usual case: the polygon does not cross this side
+            continue
         following = np.roll(points, -1, 0)
         crosses = inside != np.roll(inside, -1)
         with np.errstate(divide="ignore", invalid="ignore"):  # edges along the side: unused, may be nan

@@ -23,10 +23,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..errors import DataError
+from ..utils.masks import mask_outlines
 from .paths import focalyolo_home, img2label_path
 
 LOGGER = logging.getLogger("focalyolo")
@@ -134,9 +134,7 @@ def coco_outline(segmentation: list | dict, width: float, height: float) -> np.n
             return None
         rle = mask_utils.frPyObjects(segmentation, *segmentation["size"]) if isinstance(
             segmentation["counts"], list) else segmentation
-        mask = mask_utils.decode(rle)
-        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        parts = [c.reshape(-1, 2).astype(np.float64) + 0.5 for c in contours]  # through the border pixels' centres
+        parts = [p.astype(np.float64) for p in mask_outlines(mask_utils.decode(rle))]
     elif isinstance(segmentation, list):
         parts = [np.asarray(p, np.float64).reshape(-1, 2) for p in segmentation
                  if isinstance(p, list) and len(p) % 2 == 0]
