@@ -9,6 +9,7 @@ import pytest
 
 from focalyolo.data import YOLODataset, generate_synthetic, load_data_config
 from focalyolo.data.augment import clip_polygon
+from focalyolo.errors import DataError
 
 AUGMENT = {"mosaic": 1.0, "mixup": 0.3, "degrees": 20.0, "shear": 5.0, "perspective": 0.0005, "translate": 0.2,
            "scale": 0.5, "flipud": 0.5, "fliplr": 0.5}
@@ -98,3 +99,9 @@ def test_box_rows_without_a_polygon_are_dropped_and_reported(seg_data, tmp_path)
     assert len(ds.labels[0]) == 1 and ds.labels[0][0, 0] == 1
     assert any("1 box row(s) without a polygon dropped" in reason for _, reason in ds.report)
     assert YOLODataset([image], imgsz=96, nc=5, verbose=False).labels[0].shape == (2, 5)  # detection keeps both
+
+
+def test_a_box_only_dataset_is_one_clear_error_for_segmentation(tmp_path):
+    boxes_only = load_data_config(generate_synthetic(tmp_path / "boxes", n_train=2, n_val=1, imgsz=64, seed=2))
+    with pytest.raises(DataError, match="none of the .* labelled instances has an outline"):
+        YOLODataset(boxes_only.train, imgsz=64, nc=5, verbose=False, masks=True)

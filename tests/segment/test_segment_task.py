@@ -159,3 +159,26 @@ def test_onnx_export_has_two_outputs_equal_to_pytorch_and_scores_the_same(traine
     from_onnx = validate(onnx_model, loader, names=names, verbose=False)
     for key in ("metrics/mAP50(B)", "metrics/mAP50(M)", "metrics/mAP50-95(M)"):
         assert from_onnx[key] == pytest.approx(from_torch[key], abs=0.02)
+
+
+@pytest.mark.parametrize("name", ["gelan-t-seg-focal", "gelan-t-dseg-focal", "yolov9-t-dseg-focal"])
+def test_packaged_focal_segmentation_models_take_a_training_step(name, seg_data):
+    """Each head (Segment, DSegment, DualDSegment) with the focal block: loss on a real batch, finite, and a
+    gradient reaches the prototypes and the coefficient branches."""
+    from focalyolo import build_model
+    from focalyolo.cfg import TrainConfig
+
+    model = build_model(name, nc=NC).train()
+    task = get_task("segment")
+    hyp = TrainConfig()
+    loss_fn = task.build_loss(model, {**hyp.group("loss"), **hyp.group("assigner")})
+    dataset = task.build_dataset(load_data_config(seg_data).train[:4], 64, nc=NC, verbose=False)
+    batch = next(iter(build_dataloader(dataset, 4, 0, shuffle=False)))
+    loss, items = loss_fn(model(batch["img"].float() / 255), task.targets(batch, torch.device("cpu")))
+    loss.backward()
+    assert torch.isfinite(loss) and items.shape == (4,) and items[1] > 0  # the seg term
+    head = model.head
+    proto = head.proto2 if hasattr(head, "proto2") else head.proto
+    coefficients = head.cv7 if hasattr(head, "cv7") else head.cv4
+    for module in (proto, coefficients):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())

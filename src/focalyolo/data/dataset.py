@@ -219,7 +219,12 @@ class YOLODataset(Dataset):
             LOGGER.log(logging.WARNING if problems else logging.INFO, self.summary())
 
     def _outlined_rows(self, segments: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
-        """Keep only label rows with a polygon (segmentation); each image that loses rows is reported."""
+        """Keep only label rows with a polygon (segmentation); each image that loses rows is reported, and a dataset
+        whose rows are all boxes is a :class:`DataError`."""
+        if any(len(p) for p in segments) and not any(len(q) for p in segments for q in p):
+            raise DataError(f"{self.prefix}{Path(self.im_files[0]).parent}: none of the {sum(map(len, segments))} "
+                            "labelled instances has an outline; segmentation needs polygon rows (class x1 y1 x2 y2 "
+                            "...) or a COCO JSON with segmentations")
         kept = []
         for i, polygons in enumerate(segments):
             has = np.array([len(p) > 0 for p in polygons], bool)
