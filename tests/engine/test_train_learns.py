@@ -1,24 +1,24 @@
 """Acceptance: training learns. A 1M-parameter GELAN with a focal block, trained from scratch on the built-in
-synthetic shapes on one CPU thread, goes from mAP50 ~0 to >= 0.5 on held-out synthetic images within minutes; the
+synthetic shapes on one CPU thread, goes from mAP50 ~0 to >= 0.45 on held-out synthetic images within minutes; the
 same model with a Segment head, on the shapes' outlines, from mask mAP50 ~0 to >= 0.4.
 
-Detection.
-The recipe (``learning-recipe.yaml`` next to this file): 200 synthetic images at 128 px, 60 epochs in batches of 8
-(1,500 steps), AdamW and the packaged ``hyp.cpu-short.yaml`` (lr 0.006 decaying linearly to 0.0006 after 3
-warmup epochs, no mosaic/mixup, scale jitter 0.3), validation every 20 epochs, data loaded in the training
+Detection. The recipe (``learning-recipe.yaml`` next to this file): 200 synthetic images at 128 px, 45 epochs in
+batches of 8 (1,125 steps), AdamW and the packaged ``hyp.cpu-short.yaml`` (lr 0.006 decaying linearly to 0.0006
+after 3 warmup epochs, no mosaic/mixup, scale jitter 0.3), validation every 15 epochs, data loaded in the training
 process, one torch thread (the default on a 2-core machine, and the same result whatever the core count).
 
 Spread, measured 2026-12-01 on a 2-core AMD EPYC (torch 2.14.1) with
 ``python benchmarks/learning_spread.py --seeds 0,1,2,3,4 --isa native,avx2 --threads 1 --parallel 2``: final
-mAP50 for seeds 0 / 1 / 2 / 3 / 4 with AVX-512 kernels 0.624 / 0.615 / 0.595 / 0.660 / 0.600 (mean 0.619), with
-AVX2 kernels (what an AVX2-only CPU runs) 0.612 / 0.571 / 0.600 / 0.681 / 0.589 (mean 0.611); all ten runs: mean 0.615,
-sample sd 0.033, range 0.571-0.681. Another machine's rounding moves this seed's run like a draw from that spread
-(this test's seed 0: 0.624 AVX-512, 0.612 AVX2). The bar, 0.5, is 0.115 (3.5 sd) below the mean, more than the
-whole range (0.110), and the worst of the ten runs clears it by 0.071. About 210 s per run.
+mAP50 for seeds 0 / 1 / 2 / 3 / 4 with AVX-512 kernels 0.606 / 0.573 / 0.605 / 0.667 / 0.578 (mean 0.606), with
+AVX2 kernels (what an AVX2-only CPU runs) 0.568 / 0.639 / 0.553 / 0.565 / 0.567 (mean 0.578); all ten runs: mean
+0.592, sample sd 0.037, range 0.553-0.667. Another machine's rounding moves this seed's run like a draw from that
+spread (this test's seed 0: 0.606 AVX-512, 0.568 AVX2). The bar, 0.45, is 0.142 (3.9 sd) below the mean and the
+worst of the ten runs clears it by 0.103. About 180-210 s per run two at a time (60 epochs gained 0.02 mAP50 and
+cost a third more time, past the suite's 4-minute budget per learning test on a busy machine).
 
 Segmentation. The recipe (``learning-recipe-seg.yaml``): the model ``tiny-gelan-seg-focal.yaml`` (1.2M parameters:
-a plain-Detect Segment head, 16 coefficients, 32 prototype channels), 200 synthetic-seg images at 128 px, 40
-epochs (1,000 steps; a step costs ~1.3x detection's), otherwise as detection.
+a plain-Detect Segment head, 16 coefficients, 32 prototype channels), 200 synthetic-seg images at 128 px, 30
+epochs (750 steps; a step costs ~1.3x detection's), otherwise as detection.
 
 Spread, measured 2026-12-01 on the same machine with ``python benchmarks/learning_spread.py --task segment --seeds
 0,1,2,3,4 --isa native,avx2 --threads 1 --parallel 2``: final mask mAP50 for seeds 0 / 1 / 2 / 3 / 4 with AVX-512
@@ -65,8 +65,8 @@ def test_tiny_focal_model_learns_synthetic_shapes(tmp_path: Path, capsys) -> Non
         print(f"\nlearning test: mAP50 {before['metrics/mAP50(B)']:.3f} -> {after['metrics/mAP50(B)']:.3f} "
               f"(COCO AP50 {after['coco/AP50']:.3f}, AP50-95 {after['coco/AP50-95']:.3f}) in {seconds:.0f} s")
     assert before["metrics/mAP50(B)"] < 0.02
-    assert after["metrics/mAP50(B)"] >= 0.5
-    assert after["coco/AP50"] >= 0.5  # pycocotools agrees
+    assert after["metrics/mAP50(B)"] >= 0.45
+    assert after["coco/AP50"] >= 0.45  # pycocotools agrees
 
 
 def test_tiny_focal_segmentation_model_learns_synthetic_outlines(tmp_path: Path, capsys) -> None:
