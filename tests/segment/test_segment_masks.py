@@ -18,10 +18,10 @@ from focalyolo.utils.masks import (
     instance_masks,
     mask_iou,
     masks_in_original,
-    masks_to_original,
     masks_to_polygons,
     masks_to_rle,
     overlap_to_instances,
+    to_original,
 )
 from focalyolo.utils.nms import non_max_suppression
 
@@ -54,12 +54,12 @@ def test_masks_map_back_through_the_letterbox():
     mask_input = torch.zeros(1, 64, 64, dtype=torch.bool)
     x1, y1, x2, y2 = np.round(box * gain + [0, pad, 0, pad]).astype(int)
     mask_input[0, y1:y2, x1:x2] = True
-    back = masks_to_original(mask_input, (64, 64), original_hw, ((gain, gain), (0.0, pad)))
+    back = to_original(mask_input.float(), (64, 64), original_hw, ((gain, gain), (0.0, pad))) > 0.5
     assert back.shape == (1, 60, 100)
     ys, xs = np.nonzero(back[0].numpy())
     np.testing.assert_allclose([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], box, atol=2)
     grid = torch.nn.functional.avg_pool2d(mask_input[None].float(), 4)[0] > 0.5  # the mask on a stride-4 grid
-    on_grid = masks_to_original(grid, (64, 64), original_hw, ((gain, gain), (0.0, pad)))
+    on_grid = to_original(grid.float(), (64, 64), original_hw, ((gain, gain), (0.0, pad))) > 0.5
     ys, xs = np.nonzero(on_grid[0].numpy())  # the same place, up to one grid cell (4 / 0.64 original pixels)
     np.testing.assert_allclose([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], box, atol=4 / gain)
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["crop_to_boxes", "instance_masks", "mask_iou", "mask_outlines", "mask_probabilities", "masks_in_original",
-           "masks_to_original", "masks_to_polygons", "masks_to_rle", "overlap_to_instances", "to_original"]
+           "masks_to_polygons", "masks_to_rle", "overlap_to_instances", "to_original"]
 
 RatioPad = tuple[tuple[float, float], tuple[float, float]]
 
@@ -55,10 +55,10 @@ def instance_masks(protos: torch.Tensor, coefficients: torch.Tensor, boxes: torc
     return crop_to_boxes(mask_probabilities(protos, coefficients), grid_boxes) > 0.5
 
 
-def _letterbox_grid(maps_hw: tuple[int, int], input_hw: tuple[int, int], original_hw: tuple[int, int],
-                    ratio_pad: RatioPad, device: torch.device) -> torch.Tensor:
+def _letterbox_grid(input_hw: tuple[int, int], original_hw: tuple[int, int], ratio_pad: RatioPad,
+                    device: torch.device) -> torch.Tensor:
     """``grid_sample`` coordinates (1, h0, w0, 2) of each original pixel's centre on maps covering the network
-    input at ``maps_hw``: original x -> input x * gain_w + pad_w -> map units, normalised to [-1, 1]."""
+    input (at any resolution): original x -> input x * gain_w + pad_w, normalised to [-1, 1] over the input."""
     (gain_h, gain_w), (pad_w, pad_h) = ratio_pad
     h0, w0 = original_hw
     xs = ((torch.arange(w0, device=device) + 0.5) * gain_w + pad_w) / input_hw[1] * 2 - 1
@@ -73,15 +73,8 @@ def to_original(maps: torch.Tensor, input_hw: tuple[int, int], original_hw: tupl
     step. ``ratio_pad`` is ``((gain_h, gain_w), (pad_w, pad_h))`` in network-input pixels (see ``scale_boxes``)."""
     if not len(maps):
         return maps.new_zeros((0, *original_hw))
-    grid = _letterbox_grid(tuple(maps.shape[-2:]), input_hw, original_hw, ratio_pad, maps.device)
+    grid = _letterbox_grid(input_hw, original_hw, ratio_pad, maps.device)
     return F.grid_sample(maps[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
-
-
-def masks_to_original(masks: torch.Tensor, input_hw: tuple[int, int], original_hw: tuple[int, int],
-                      ratio_pad: RatioPad) -> torch.Tensor:
-    """(n, h', w') binary masks over the network input -> (n, h0, w0) bool over the original image
-    (:func:`to_original`, then > 0.5)."""
-    return to_original(masks.float(), input_hw, original_hw, ratio_pad) > 0.5
 
 
 def masks_in_original(protos: torch.Tensor, coefficients: torch.Tensor, boxes: torch.Tensor,
