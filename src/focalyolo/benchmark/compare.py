@@ -96,17 +96,18 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: int | None) -> dict[str, Any]:
     """COCO figures of a run's ``weights/best.pt`` on the validation split (used when the trainer's own final
     validation is not at hand, e.g. a run that finished training but stopped before recording)."""
-    from ..data import YOLODataset, build_dataloader, load_data_config
+    from ..data import load_data_config
     from ..deploy.checkpoint import model_from_checkpoint, read_checkpoint
-    from ..engine.validator import validate
+    from ..tasks import task_of
+    from ..utils.threads import default_workers
     from ..utils.torch_utils import select_device
 
     config = load_data_config(schedule.data)
     model = model_from_checkpoint(read_checkpoint(run_dir / "weights" / "best.pt"))
-    dataset = YOLODataset(config.val, schedule.imgsz, rect=True, batch_size=schedule.batch * 2,
-                          stride=int(model.stride.max()), prefix="val: ", nc=config.nc, verbose=False)
-    loader = build_dataloader(dataset, schedule.batch * 2, workers or 0, shuffle=False)
-    return validate(model, loader, names=config.names, device=select_device(device), coco=True, verbose=False)
+    task, target = task_of(model), select_device(device)
+    workers = workers if workers is not None else default_workers(target.type, torch.get_num_threads())
+    loader = task.build_val_loader(model, config.val, schedule.imgsz, schedule.batch * 2, workers, config.nc)
+    return task.validate(model, loader, names=config.names, device=target, coco=True, verbose=False)
 
 
 def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str = "", workers: int | None = None,
