@@ -76,6 +76,10 @@ def test_mask_iou_and_overlap_decoding():
     assert separate.shape == (3, 3, 3) and separate.sum(dim=(1, 2)).tolist() == [2, 2, 0]
     torch.testing.assert_close(crop_to_boxes(torch.ones(1, 3, 3), torch.tensor([[1.0, 0.0, 3.0, 1.0]])),
                                torch.tensor([[[0.0, 1.0, 1.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]]))
+    # a cell stays when its centre is in the box: x from 1.6 to 3.4 keeps cells 2 (centre 2.5) only; the corner rule
+    # (x1 <= x < x2) would keep cells 2 and 3
+    kept = crop_to_boxes(torch.ones(1, 1, 5), torch.tensor([[1.6, 0.0, 3.4, 1.0]]))
+    assert kept[0, 0].tolist() == [0.0, 0.0, 1.0, 0.0, 0.0]
 
 
 def test_outlines_and_rle_round_trip():
