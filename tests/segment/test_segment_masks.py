@@ -129,6 +129,7 @@ def test_coco_outlines_polygons_parts_and_rle():
         assert mask_iou(torch.from_numpy(redrawn), torch.from_numpy(binary[None])).item() > 0.95
     assert coco_outline([[1.0, 2.0, 3.0, 4.0]], 10, 10) is None  # fewer than 3 points
     assert coco_outline({"counts": 5}, 10, 10) is None
+    assert coco_outline({"size": [10], "counts": "xx"}, 10, 10) is None  # malformed: no traceback
     assert len(join_parts([np.zeros((3, 2)), np.ones((4, 2))])) == 3 + 4 + 2
 
 
@@ -141,7 +142,7 @@ def _uncompressed_counts(binary: np.ndarray) -> list[int]:
     return runs if flat[0] == 0 else [0, *runs]
 
 
-def test_coco_json_with_outlines_becomes_polygon_rows(tmp_path, monkeypatch):
+def test_coco_json_with_outlines_becomes_polygon_rows(tmp_path, monkeypatch, focalyolo_log):
     monkeypatch.setenv("FOCALYOLO_HOME", str(tmp_path / "home"))
     images = tmp_path / "coco" / "images" / "val"
     images.mkdir(parents=True)
@@ -151,7 +152,8 @@ def test_coco_json_with_outlines_becomes_polygon_rows(tmp_path, monkeypatch):
             "categories": [{"id": 3, "name": "thing"}],
             "annotations": [
                 {"id": 1, "image_id": 1, "category_id": 3, "bbox": [10, 10, 20, 20], "segmentation": [square]},
-                {"id": 2, "image_id": 1, "category_id": 3, "bbox": [50, 5, 10, 10]}]}
+                {"id": 2, "image_id": 1, "category_id": 3, "bbox": [50, 5, 10, 10]},
+                {"id": 3, "image_id": 1, "category_id": 3, "bbox": [60, 5, 10, 10], "segmentation": [[1.0, 2.0]]}]}
     path = tmp_path / "coco" / "annotations" / "instances_val.json"
     path.parent.mkdir()
     path.write_text(json.dumps(coco))
@@ -159,3 +161,5 @@ def test_coco_json_with_outlines_becomes_polygon_rows(tmp_path, monkeypatch):
     label = (config.val[0].parent.parent.parent / "labels" / "instances_val" / "a.txt").read_text().splitlines()
     assert label[0].split() == ["0", *(f"{v:.6f}" for v in np.reshape(square, (-1, 2)).__truediv__((100, 50)).ravel())]
     assert label[1] == "0 0.550000 0.200000 0.100000 0.200000"
+    assert label[2] == "0 0.650000 0.200000 0.100000 0.200000"  # an unusable outline keeps its box, with a warning
+    assert any("unusable segmentation" in r.getMessage() for r in focalyolo_log)

@@ -132,9 +132,13 @@ def coco_outline(segmentation: list | dict, width: float, height: float) -> np.n
 
         if not isinstance(segmentation.get("counts"), (list, str, bytes)) or "size" not in segmentation:
             return None
-        rle = mask_utils.frPyObjects(segmentation, *segmentation["size"]) if isinstance(
-            segmentation["counts"], list) else segmentation
-        parts = [p.astype(np.float64) for p in mask_outlines(mask_utils.decode(rle))]
+        try:
+            rle = mask_utils.frPyObjects(segmentation, *segmentation["size"]) if isinstance(
+                segmentation["counts"], list) else segmentation
+            mask = mask_utils.decode(rle)
+        except (TypeError, ValueError, OverflowError, IndexError, KeyError):  # a malformed size or counts
+            return None
+        parts = [p.astype(np.float64) for p in mask_outlines(mask)]
     elif isinstance(segmentation, list):
         parts = [np.asarray(p, np.float64).reshape(-1, 2) for p in segmentation
                  if isinstance(p, list) and len(p) % 2 == 0]
@@ -154,15 +158,21 @@ def _label_rows(coco: dict, boxes: dict[int, np.ndarray]) -> dict[int, list[str]
     for a in anns:
         by_image.setdefault(int(a["image_id"]), []).append(a)
     lines: dict[int, list[str]] = {}
+    unusable = []
     for image_id, rows in boxes.items():
         out = []
         for row, a in zip(rows, by_image[image_id]):
             outline = coco_outline(a.get("segmentation"), *sizes[a["image_id"]]) if a.get("segmentation") else None
             if outline is None:
+                if a.get("segmentation"):
+                    unusable.append(a.get("id"))
                 out.append(f"{int(row[0])} {row[1]:.6f} {row[2]:.6f} {row[3]:.6f} {row[4]:.6f}")
             else:
                 out.append(f"{int(row[0])} " + " ".join(f"{v:.6f}" for v in outline.reshape(-1)))
         lines[image_id] = out
+    if unusable:
+        LOGGER.warning("%d annotation(s) with an unusable segmentation (no part with 3 points, or a malformed RLE) "
+                       "kept as boxes only, e.g. annotation id %s", len(unusable), unusable[0])
     return lines
 
 
