@@ -89,6 +89,7 @@ def plot_images(
     if t.ndim != 2 or not len(t):
         t = np.zeros((0, 6))
     bs = min(len(imgs), max_subplots)
+    masks = None if masks is None else _as_numpy(masks)
     _, _, h, w = imgs.shape
     cols = math.ceil(math.sqrt(bs))
     rows = math.ceil(bs / cols)
@@ -104,7 +105,7 @@ def plot_images(
             mine &= t[:, 6] >= conf
         rows_i = t[mine]
         if masks is not None:
-            overlay_masks(tile, _as_numpy(masks)[mine], rows_i[:, 1].astype(int).tolist())
+            overlay_masks(tile, masks[mine], rows_i[:, 1].astype(int).tolist())
         boxes = rows_i[:, 2:6].copy()
         if len(boxes) and boxes.max() <= 1.01:
             boxes *= (w, h, w, h)
