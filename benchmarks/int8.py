@@ -25,7 +25,7 @@ from focalyolo.deploy.checkpoint import load_model
 from focalyolo.deploy.convert import deployment_form
 from focalyolo.deploy.export import export_onnx
 from focalyolo.deploy.onnx_model import OnnxDetector
-from focalyolo.deploy.quantize import quantize_int8
+from focalyolo.deploy.quantize import calibration_dataset, quantize_int8
 from focalyolo.engine.validator import build_val_loader, validate
 
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     fp32, int8 = folder / "model.onnx", folder / "model-int8.onnx"
     with contextlib.redirect_stdout(io.StringIO()):
         export_onnx(model, fp32, imgsz=opts.imgsz)
-    quantize_int8(fp32, int8, config.train, opts.imgsz, count=opts.calib_images)
+    quantize_int8(fp32, int8, calibration_dataset("detect", opts.data, opts.imgsz), count=opts.calib_images)
     backends = {"PyTorch fused fp32": deployment_form(model), "onnxruntime fp32": OnnxDetector(fp32, opts.threads),
                 "onnxruntime INT8": OnnxDetector(int8, opts.threads)}
     loader = build_val_loader(backends["onnxruntime fp32"], config.val, opts.imgsz, 16, 0, config.nc)

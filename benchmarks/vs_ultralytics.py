@@ -198,17 +198,17 @@ def onnx_detectors(model: torch.nn.Module, opts: argparse.Namespace, folder: Pat
     """Our model exported to ONNX (fp32) and quantized to INT8 (calibrated on 32 training images of
     ``opts.data``), each in an onnxruntime session with the same thread count; empty without onnxruntime."""
     try:
-        from focalyolo.data import load_data_config
         from focalyolo.deploy.export import export_onnx
         from focalyolo.deploy.onnx_model import OnnxDetector
-        from focalyolo.deploy.quantize import quantize_int8
+        from focalyolo.deploy.quantize import calibration_dataset, quantize_int8
     except ImportError as exc:
         print(f"ONNX rows skipped: {exc}")
         return {}
     fp32 = folder / "gelan-c.onnx"
     with contextlib.redirect_stdout(io.StringIO()):
         export_onnx(model, fp32, imgsz=opts.imgsz)
-        quantize_int8(fp32, folder / "gelan-c-int8.onnx", load_data_config(opts.data).train, opts.imgsz, count=32)
+        calibration = calibration_dataset("detect", opts.data, opts.imgsz)
+        quantize_int8(fp32, folder / "gelan-c-int8.onnx", calibration, count=32)
     return {"ours gelan-c onnxruntime fp32": OnnxDetector(fp32),
             "ours gelan-c onnxruntime INT8": OnnxDetector(folder / "gelan-c-int8.onnx")}
 

@@ -14,7 +14,7 @@ from focalyolo.cli import main
 from focalyolo.deploy.convert import convert_to_gelan, fuse_model
 from focalyolo.deploy.export import export_onnx
 from focalyolo.deploy.onnx_model import LETTERBOX_GREY, OnnxDetector
-from focalyolo.deploy.quantize import calibration_batches
+from focalyolo.deploy.quantize import calibration_batches, calibration_dataset
 from focalyolo.models import build_model
 
 
@@ -78,9 +78,7 @@ def test_int8_needs_calibration_data(tmp_path, capsys):
 
 
 def test_calibration_images_are_letterboxed_like_validation(tiny_data_yaml):
-    from focalyolo.data import load_data_config
-
-    batches = list(calibration_batches(load_data_config(tiny_data_yaml).train, 96, count=5, batch=2))
+    batches = list(calibration_batches(calibration_dataset("detect", tiny_data_yaml, 96), count=5, batch=2))
     assert [b.shape for b in batches] == [(2, 3, 96, 96)] * 2  # the odd image out is left over
     assert all(b.dtype == np.float32 and 0.0 <= b.min() and b.max() <= 1.0 for b in batches)
 

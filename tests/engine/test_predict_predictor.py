@@ -126,7 +126,7 @@ def test_predict_api_with_random_model(folder: Path) -> None:
         h, w = r.orig_shape
         assert len(r) == 5 and r.boxes.shape == (5, 4) and r.scores.shape == (5,)
         assert (r.boxes[:, 0::2] <= w).all() and (r.boxes[:, 1::2] <= h).all() and (r.boxes >= 0).all()
-        assert set(r.speed) == {"preprocess", "inference", "nms"}
+        assert set(r.speed) == {"preprocess", "inference", "postprocess"}
 
 
 def test_expand_source_errors(tmp_path: Path) -> None:

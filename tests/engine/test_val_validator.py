@@ -125,7 +125,7 @@ def test_validate_random_model_writes_everything(tmp_path: Path) -> None:
     for k in keys:
         assert isinstance(out[k], float), k
     assert out["val/box_loss"] > 0 and np.isfinite(out["val/cls_loss"])
-    assert set(out["speed"]) == {"preprocess", "inference", "nms"}
+    assert set(out["speed"]) == {"preprocess", "inference", "postprocess"}
     assert sum(r["instances"] for r in out["per_class"]) == sum(1 + i % 3 for i in range(len(SHAPES)))
     for name in ("PR_curve.png", "F1_curve.png", "confusion_matrix.png", "val_batch0_labels.jpg",
                  "val_batch0_pred.jpg", "val_batch1_labels.jpg", "metrics.json", "predictions.json"):

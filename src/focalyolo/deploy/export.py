@@ -25,11 +25,12 @@ from ..cfg import ExportConfig
 from ..cfg.recorded import with_recorded_defaults
 from ..errors import FocalYoloError
 from ..models import DetectionModel
+from ..nn.head import DDetect
 from ..tasks import task_of
 from ..utils.threads import configure_threads
 from .convert import deployment_form
 from .onnx_model import INPUT_AXES, INPUT_NAME
-from .quantize import quantize_int8
+from .quantize import calibration_dataset, quantize_int8
 from .sources import load_source, source_kind
 
 __all__ = ["ExportError", "export", "export_model", "export_onnx", "export_torchscript", "inference_model", "to_half",
@@ -43,10 +44,11 @@ class ExportError(FocalYoloError):
 
 
 def to_half(net: DetectionModel) -> DetectionModel:
-    """fp16 weights in place, except the head's box decoding (DFL and anchors), which stays fp32."""
+    """fp16 weights in place, except a detection head's box decoding (DFL and anchors), which stays fp32."""
     net.half()
-    net.head.decode_fp32 = True
-    net.head.dfl.float()
+    if isinstance(net.head, DDetect):
+        net.head.decode_fp32 = True
+        net.head.dfl.float()
     return net
 
 
@@ -222,10 +224,9 @@ def export_model(model: DetectionModel, format: str = "onnx", output: str | Path
         return [export_torchscript(model, target, imgsz, batch, half)]
     paths = [export_onnx(model, target, imgsz, batch, dynamic, half, simplify, opset)]
     if int8:
-        from ..data import load_data_config
-
-        paths.append(quantize_int8(target, target.with_name(f"{target.stem}-int8.onnx"),
-                                   load_data_config(data).train, imgsz, calib_images, 1 if dynamic else batch))
+        calibration = calibration_dataset(task_of(model).name, data, imgsz)
+        paths.append(quantize_int8(target, target.with_name(f"{target.stem}-int8.onnx"), calibration, calib_images,
+                                   1 if dynamic else batch))
     return paths
 
 

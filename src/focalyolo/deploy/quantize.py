@@ -1,7 +1,8 @@
 """INT8 ONNX by onnxruntime static quantization, calibrated on training images.
 
 The fp32 export (converted, fused) is rewritten in QDQ form: convolution and matmul weights int8 per
-output channel, their inputs uint8 with ranges observed on letterboxed calibration images. The box
+output channel, their inputs uint8 with ranges observed on calibration images prepared as the model's task
+prepares validation images (letterboxed for detection, resized and centre-cropped for classification). The box
 decoding (the DFL expectation and anchor arithmetic) stays fp32: it turns bin probabilities into pixel
 coordinates, where an 8-bit step would move every box by up to a stride / 16.
 """
@@ -9,23 +10,30 @@ coordinates, where an 8-bit step would move every box by up to a stride / 16.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from torch.utils.data import Dataset
 
-from ..data import YOLODataset
 from ..errors import FocalYoloError
+from ..tasks import get_task
 from .onnx_model import INPUT_NAME
 
-__all__ = ["calibration_batches", "head_decode_nodes", "quantize_int8"]
+__all__ = ["calibration_batches", "calibration_dataset", "head_decode_nodes", "quantize_int8"]
 
 
-def calibration_batches(files: Sequence[str | Path], imgsz: int, count: int, batch: int = 1,
-                        seed: int = 0) -> Iterator[np.ndarray]:
-    """``count`` images drawn without replacement (seeded) from ``files``, letterboxed to imgsz x imgsz as the
-    exported model sees them: yields (batch, 3, imgsz, imgsz) float32 in [0, 1]."""
-    dataset = YOLODataset(files, imgsz, augment=False, rect=False, verbose=False, prefix="calibration: ")
+def calibration_dataset(task: str, data: str | Path, imgsz: int) -> Dataset:
+    """The train split of ``data`` as the ``task`` prepares evaluation images of imgsz x imgsz (square letterboxes
+    for detection, centre crops for classification), unaugmented."""
+    handler = get_task(task)
+    return handler.build_dataset(handler.load_data(data).train, imgsz, augment=False, rect=False, verbose=False,
+                                 prefix="calibration: ")
+
+
+def calibration_batches(dataset: Dataset, count: int, batch: int = 1, seed: int = 0) -> Iterator[np.ndarray]:
+    """``count`` images drawn without replacement (seeded) from ``dataset`` (e.g. :func:`calibration_dataset`), as
+    the exported model sees them: yields (batch, 3, imgsz, imgsz) float32 in [0, 1]."""
     order = np.random.default_rng(seed).permutation(len(dataset))[:count]
     for start in range(0, len(order) - batch + 1, batch):
         images = [dataset[int(i)]["img"].numpy() for i in order[start:start + batch]]
@@ -41,12 +49,13 @@ def head_decode_nodes(model_path: str | Path) -> list[str]:
     return [node.name for node in graph.node if "/dfl/" in node.name]
 
 
-def quantize_int8(fp32_path: str | Path, int8_path: str | Path, files: Sequence[str | Path], imgsz: int,
-                  count: int = 64, batch: int = 1, seed: int = 0) -> Path:
-    """Write the INT8 (QDQ) version of the fp32 ONNX file ``fp32_path``, calibrated on ``count`` of ``files``.
+def quantize_int8(fp32_path: str | Path, int8_path: str | Path, dataset: Dataset, count: int = 64, batch: int = 1,
+                  seed: int = 0) -> Path:
+    """Write the INT8 (QDQ) version of the fp32 ONNX file ``fp32_path``, calibrated on ``count`` images of
+    ``dataset`` (:func:`calibration_dataset`: prepared like validation images at the exported size).
 
-    The calibration images are prepared like validation images (letterbox to ``imgsz``); ``batch`` must be
-    the exported batch size when the file has a fixed one. Ranges are min/max over the calibration set.
+    ``batch`` must be the exported batch size when the file has a fixed one. Ranges are min/max over the
+    calibration set.
     """
     try:
         from onnxruntime.quantization import (
@@ -58,13 +67,13 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, files: Sequence[
         )
     except ImportError as exc:
         raise FocalYoloError("INT8 export needs onnxruntime (pip install 'focalyolo[export]')") from exc
-    if not files:
+    if not len(dataset):
         raise FocalYoloError("INT8 calibration needs images: pass --data with a train split")
     int8_path = Path(int8_path)
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = calibration_batches(files, imgsz, count, batch, seed)
+            self.batches = calibration_batches(dataset, count, batch, seed)
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             images = next(self.batches, None)

@@ -1,12 +1,9 @@
 """Inference on files: an image, a folder, a glob or a video, streamed in batches as result objects.
 
-The model's task turns each batch's predictions into one result per image (for detection: NMS, then a
-:class:`~focalyolo.tasks.detect.Result`).
-
-Each image is letterboxed on its own (long side ``imgsz``, short side padded up to a multiple of the stride),
-then a batch is padded at the bottom / right to its largest member, which leaves every image's letterbox
-offsets unchanged. Videos are read frame by frame with OpenCV. Unreadable files are reported through
-``on_skip`` and skipped.
+The model's task prepares each batch (detection: letterboxes to the stride; classification: resize and centre
+crop) and turns its predictions into one result per image (for detection: NMS, then a
+:class:`~focalyolo.tasks.detect.Result`). Videos are read frame by frame with OpenCV. Unreadable files are
+reported through ``on_skip`` and skipped.
 """
 
 from __future__ import annotations
@@ -14,7 +11,6 @@ from __future__ import annotations
 import glob
 import logging
 import math
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -28,7 +24,6 @@ from tqdm import tqdm
 
 from ..cfg import PredictConfig
 from ..cfg.recorded import with_recorded_defaults
-from ..data.augment import FILL, letterbox
 from ..data.image_io import ImageReadError, read_image
 from ..data.paths import is_image_file
 from ..deploy.sources import load_inference_model
@@ -37,16 +32,15 @@ from ..metrics.coco_json import coco_category_map
 from ..tasks import task_of
 from ..utils.files import increment_path
 from ..utils.threads import configure_threads
-from ..utils.torch_utils import select_device
+from ..utils.torch_utils import device_clock, select_device
 from .results import ResultWriter
 
-__all__ = ["PredictRun", "expand_source", "iter_frames", "predict", "preprocess"]
+__all__ = ["PredictRun", "expand_source", "iter_frames", "predict"]
 
 LOGGER = logging.getLogger("focalyolo")
 VIDEO_SUFFIXES = frozenset({".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".webm", ".wmv"})
 Source = str | Path | Sequence[str | Path]
 SkipFn = Callable[[str, str], None]
-RatioPad = tuple[tuple[float, float], tuple[float, float]]
 
 
 @dataclass
@@ -140,41 +134,10 @@ def iter_frames(paths: Iterable[Path], on_skip: SkipFn = _log_skip) -> Iterator[
             on_skip(str(path), str(exc))
 
 
-def letterbox_to_stride(img: np.ndarray, imgsz: int, stride: int) -> tuple[np.ndarray, RatioPad]:
-    """Resize (h, w, 3) ``img`` so its long side is ``imgsz`` (a stride multiple) and pad the short side,
-    centred, to the next multiple of ``stride``.
-
-    Returns:
-        The letterboxed image and its ((gain_h, gain_w), (pad_w, pad_h)) for :func:`scale_boxes`.
-    """
-    h, w = img.shape[:2]
-    r = imgsz / max(h, w)
-    shape = tuple(math.ceil(max(round(s * r), 1) / stride) * stride for s in (h, w))
-    boxed, gains, pads = letterbox(img, shape, scaleup=True)
-    return boxed, (gains, pads)
-
-
-def preprocess(images: Sequence[np.ndarray], imgsz: int, stride: int) -> tuple[torch.Tensor, list[RatioPad]]:
-    """BGR images -> (B, 3, H, W) uint8 RGB batch (each letterboxed, then padded bottom / right to the
-    largest) and each image's ratio_pad."""
-    boxed, ratio_pads = zip(*(letterbox_to_stride(im, imgsz, stride) for im in images))
-    h, w = max(b.shape[0] for b in boxed), max(b.shape[1] for b in boxed)
-    canvas = np.full((len(boxed), h, w, 3), FILL, np.uint8)
-    for i, b in enumerate(boxed):
-        canvas[i, : b.shape[0], : b.shape[1]] = b
-    return torch.from_numpy(np.ascontiguousarray(canvas[..., ::-1].transpose(0, 3, 1, 2))), list(ratio_pads)
-
-
 def _batches(items: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
-
-
-def _clock(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 def predict(
@@ -220,18 +183,18 @@ def predict(
     options = {"conf": conf, "iou": iou, "max_det": max_det, "classes": classes, "agnostic": agnostic}
     try:
         for chunk in _batches(frames, batch):
-            t0 = _clock(device)
-            x, ratio_pads = preprocess([f.image for f in chunk], imgsz, stride)
+            t0 = device_clock(device)
+            x, ratio_pads = task.preprocess([f.image for f in chunk], imgsz, stride)
             x = x.to(device).float() / 255
-            t1 = _clock(device)
+            t1 = device_clock(device)
             with torch.no_grad():
                 preds = model(x)
-            t2 = _clock(device)
+            t2 = device_clock(device)
             speed: dict[str, float] = {}
             results = task.postprocess(preds, tuple(x.shape[2:]), chunk, ratio_pads, list(model.names), speed,
                                        options)
-            t3 = _clock(device)
-            speed.update({k: 1000 * dt / len(chunk) for k, dt in zip(("preprocess", "inference", "nms"),
+            t3 = device_clock(device)
+            speed.update({k: 1000 * dt / len(chunk) for k, dt in zip(("preprocess", "inference", "postprocess"),
                                                                       (t1 - t0, t2 - t1, t3 - t2))})
             yield from results
     finally:
@@ -260,8 +223,8 @@ class PredictRun:
         self.save_dir: Path | None = None
         if cfg.save or cfg.save_txt or cfg.save_json:
             self.save_dir = increment_path(Path(cfg.project) / cfg.name, cfg.exist_ok, mkdir=True)
-        self.counts = {"images": 0, "frames": 0, "skipped": 0, "detections": 0}
-        self.ms = {"preprocess": 0.0, "inference": 0.0, "nms": 0.0}
+        self.counts = {"images": 0, "frames": 0, "skipped": 0}
+        self.ms = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
 
     def __iter__(self) -> Iterator[Any]:
         cfg = self.cfg
@@ -282,8 +245,12 @@ class PredictRun:
                     if writer is not None:
                         writer.write(result)
                     bar.update(1)
+                    if cfg.verbose:
+                        frame = "" if result.frame is None else f" frame {result.frame}"
+                        bar.write(f"{result.path}{frame}: {result.describe()}")
                     self.counts["frames" if result.frame is not None else "images"] += 1
-                    self.counts["detections"] += len(result)
+                    if hasattr(result, "boxes"):  # a classifier's results count no detections
+                        self.counts["detections"] = self.counts.get("detections", 0) + len(result)
                     self.ms = {k: v + result.speed[k] for k, v in self.ms.items()}
                     yield result
             finally:
@@ -293,10 +260,13 @@ class PredictRun:
             LOGGER.info(self.summary())
 
     def summary(self) -> str:
-        """``3 images, 0 video frames, 0 skipped, 12 detections; 41.0 ms/image (...); saved to runs/predict/exp``."""
+        """``3 images, 0 video frames, 0 skipped, 12 detections; 41.0 ms/image (...); saved to runs/predict/exp``
+        (a classifier's run has no detection count)."""
         c, ms = self.counts, self.ms
         n = max(c["images"] + c["frames"], 1)
         saved = f"; saved to {self.save_dir}" if self.save_dir is not None else ""
-        return (f"{c['images']} images, {c['frames']} video frames, {c['skipped']} skipped, {c['detections']} "
-                f"detections; {sum(ms.values()) / n:.1f} ms/image ({ms['preprocess'] / n:.1f} preprocess, "
-                f"{ms['inference'] / n:.1f} inference, {ms['nms'] / n:.1f} NMS) at imgsz {self.cfg.imgsz}{saved}")
+        detections = f", {c['detections']} detections" if "detections" in c else ""
+        return (f"{c['images']} images, {c['frames']} video frames, {c['skipped']} skipped{detections}; "
+                f"{sum(ms.values()) / n:.1f} ms/image ({ms['preprocess'] / n:.1f} preprocess, "
+                f"{ms['inference'] / n:.1f} inference, {ms['postprocess'] / n:.1f} postprocess) at imgsz "
+                f"{self.cfg.imgsz}{saved}")

@@ -1,4 +1,4 @@
-"""Training: PGI dual-branch (or single-branch) detection training with warmup, EMA, AMP, validation and resume.
+"""Training: PGI dual-branch (or single-branch) training of any task with warmup, EMA, AMP, validation and resume.
 
 ``train(TrainConfig(...))`` (or ``train(**options)``) runs the whole job and returns the run folder. The epoch
 loop is :meth:`Trainer.train_epoch`; everything else (data, optimizer, checkpoints, plots) is set up around it.
@@ -23,14 +23,14 @@ import yaml
 from tqdm import tqdm
 
 from ..cfg import TrainConfig
-from ..data import build_dataloader, load_data_config
+from ..data import build_dataloader
 from ..deploy.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from ..deploy.convert import deployment_form
 from ..deploy.sources import read_source_checkpoint, source_kind
 from ..deploy.transfer import transfer_by_name
 from ..errors import CheckpointError, ConfigError, FocalYoloError
-from ..models import DetectionModel, build_model
-from ..tasks import task_of
+from ..models import DetectionModel, build_model, config_task
+from ..tasks import get_task
 from ..utils.files import increment_path
 from ..utils.plotting import plot_results
 from ..utils.threads import configure_threads, default_workers
@@ -38,10 +38,14 @@ from ..utils.torch_utils import distributed_env, init_seeds, memory_text, select
 from .ema import ModelEMA, unwrap
 from .optim import build_optimizer, lr_lambda
 
-__all__ = ["RESUME_CHANGES", "Trainer", "resume_config", "split_batch", "train", "train_config"]
+__all__ = ["RESUME_CHANGES", "Trainer", "model_task", "resume_config", "split_batch", "train", "train_config"]
 
 LOGGER = logging.getLogger("focalyolo")
 MAX_BAD_STEPS = 10
+
+CLASSIFIER_IMGSZ = {"synthetic-cls": 96}
+"""A classifier's default training size on a built-in set (its images' size); 224 on other data, as for ImageNet."""
+CLASSIFIER_DEFAULT_IMGSZ = 224
 
 RESUME_CHANGES = frozenset({"resume", "device", "threads", "workers", "verbose", "plots"})
 """Options a resumed run may change; the rest are those the run was started with."""
@@ -99,9 +103,12 @@ class Trainer:
                 torch.cuda.set_device(self.device)
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         init_seeds(cfg.seed + 1 + max(self.rank, 0), cfg.deterministic)
-        self.data = load_data_config(cfg.data)
-        self.model = self._build_model()
-        self.task = task_of(self.model)
+        from_checkpoint = source_kind(cfg.model) == "checkpoint"
+        self.model_source = read_source_checkpoint(cfg.model) if from_checkpoint else None
+        model_config = self.model_source["model_yaml"] if self.model_source else cfg.model
+        self.task = get_task(config_task(model_config))
+        self.data = self.task.load_data(cfg.data)
+        self.model = self._build_model(model_config)
         self.loss_fn = self.task.build_loss(self.model, {**cfg.group("loss"), **cfg.group("assigner")})
         self.stride = int(self.model.stride.max())
         if cfg.imgsz % self.stride:
@@ -140,16 +147,14 @@ class Trainer:
             return Path(names[0])
         return increment_path(path, self.cfg.exist_ok, mkdir=True)
 
-    def _build_model(self) -> DetectionModel:
-        """The model from a config, or from a checkpoint's config when ``model`` is a checkpoint (focalyolo's or
-        an official YOLOv9 one; then its weights too)."""
-        from_checkpoint = source_kind(self.cfg.model) == "checkpoint"
-        source = read_source_checkpoint(self.cfg.model) if from_checkpoint else None
-        model = build_model(source["model_yaml"] if source else self.cfg.model, nc=self.data.nc)
+    def _build_model(self, model_config: str | dict) -> DetectionModel:
+        """The model from ``model_config`` (a config, or the config of the checkpoint ``cfg.model`` names, focalyolo's
+        or an official YOLOv9 one: then its weights too)."""
+        model = build_model(model_config, nc=self.data.nc)
         model.names = list(self.data.names)
-        weights = self.cfg.weights or (self.cfg.model if from_checkpoint else None)
+        weights = self.cfg.weights or (self.cfg.model if self.model_source else None)
         if weights and not self.cfg.resume:
-            state = source if weights == self.cfg.model else read_source_checkpoint(weights)
+            state = self.model_source if weights == self.cfg.model else read_source_checkpoint(weights)
             report = transfer_by_name(model, state)
             if self.main_process:
                 LOGGER.log(logging.WARNING if report.skipped else logging.INFO, f"weights: {report.summary(weights)}")
@@ -225,7 +230,7 @@ class Trainer:
                  f"device {self.device}, {self.threads} thread(s), {self.workers} data worker(s); results in "
                  f"{self.save_dir}")
         for epoch in range(self.start_epoch, cfg.epochs):
-            if epoch >= cfg.epochs - cfg.close_mosaic:
+            if epoch >= cfg.epochs - cfg.close_mosaic and hasattr(self.train_set, "mosaic"):
                 self.train_set.mosaic = False
             stats = self.train_epoch(epoch)
             stop = False
@@ -279,7 +284,8 @@ class Trainer:
         sampler = self.train_loader.sampler
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
-        self.train_set.reseed(epoch_seed + max(self.rank, 0))
+        if hasattr(self.train_set, "reseed"):  # datasets with their own generator (detection's numpy one)
+            self.train_set.reseed(epoch_seed + max(self.rank, 0))
         torch.manual_seed(epoch_seed + max(self.rank, 0))
 
     def _bar_header(self) -> str:
@@ -389,7 +395,7 @@ class Trainer:
     def _write_csv_row(self, epoch: int, stats: EpochStats, metrics: dict[str, Any]) -> None:
         path = self.save_dir / "results.csv"
         columns = self.task.csv_columns()
-        values = dict(zip((f"train/{n}_loss" for n in self.task.loss_names), stats.losses.tolist()))
+        values = dict(zip(self.task.loss_columns("train"), stats.losses.tolist()))
         values.update({k: metrics[k] for k in columns if k in metrics})
         values.update({f"lr/pg{j}": g["lr"] for j, g in enumerate(self.optimizer.param_groups)})
         row = [epoch + 1] + [f"{values[k]:.6g}" if k in values else "" for k in columns[1:]]
@@ -448,11 +454,25 @@ def split_batch(batch: int, world_size: int) -> int:
     return batch // world_size
 
 
+def model_task(model: str | Path | dict) -> str:
+    """The task of the model a run starts from: a config's head, or the head of a checkpoint's config."""
+    if source_kind(model) == "checkpoint":
+        model = read_source_checkpoint(model)["model_yaml"]
+    return config_task(model)
+
+
 def train_config(**options: Any) -> TrainConfig:
     """The configuration of a run from keyword options (CLI flags or ``YOLO.train`` keywords): a resumed run's
-    saved configuration when ``resume`` is given, else a new one; unknown or bad options are one error."""
+    saved configuration when ``resume`` is given, else a new one; unknown or bad options are one error.
+
+    A classifier's image size defaults to :data:`CLASSIFIER_IMGSZ` on a built-in set and 224 on other data (the
+    detectors' defaults, 160 and 640, are :class:`TrainConfig`'s)."""
     if options.get("resume"):
         return resume_config(options.pop("resume"), **options)
+    if options.get("imgsz") is None:
+        model = options.get("model") or TrainConfig.model
+        if model_task(model) == "classify":
+            options["imgsz"] = CLASSIFIER_IMGSZ.get(str(options.get("data")), CLASSIFIER_DEFAULT_IMGSZ)
     return TrainConfig.from_mapping(options)
 
 

@@ -51,18 +51,17 @@ def val(cfg: ValConfig, model: torch.nn.Module | None = None) -> dict[str, Any]:
         raise FocalYoloError("val needs a model (--model)")
     net = load_inference_model(model if model is not None else cfg.model, device)
     cfg = with_recorded_defaults(cfg, net, need_data=True)
-    from ..data import load_data_config
-
-    config = load_data_config(cfg.data)
+    task = task_of(net)
+    config = task.load_data(cfg.data)
     files = getattr(config, cfg.split)
     if not files:
         raise DataError(f"{config.source}: no '{cfg.split}' split")
     if net.nc != config.nc:
         raise FocalYoloError(f"{cfg.model or 'the model'} predicts {net.nc} classes but {config.source} has "
                              f"{config.nc}")
-    loader = build_val_loader(net, files, cfg.imgsz, cfg.batch, workers, config.nc, f"{cfg.split}: ")
+    loader = task.build_val_loader(net, files, cfg.imgsz, cfg.batch, workers, config.nc, f"{cfg.split}: ")
     save_dir = increment_path(Path(cfg.project) / cfg.name, cfg.exist_ok, mkdir=True)
-    results = validate(net, loader, names=config.names, device=device, half=cfg.half, conf=cfg.conf, iou=cfg.iou,
+    results = task.validate(net, loader, names=config.names, device=device, half=cfg.half, conf=cfg.conf, iou=cfg.iou,
                        max_det=cfg.max_det, save_dir=save_dir, plots=cfg.plots, coco=True, save_json=cfg.save_json,
                        verbose=cfg.verbose)
     return {**results, "save_dir": str(save_dir)}

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from .model import DetectionModel
-from .parser import load_model_config, packaged_configs
+from .parser import config_task, load_model_config, packaged_configs
 
 
 def build_model(cfg: str | Path | dict, nc: int | None = None, ch: int = 3) -> DetectionModel:
-    """Build a detector from a packaged config name (``"yolov9-c"``, ``"gelan-t-focal"``), a YAML path or a dict.
+    """Build a model (a detector, segmenter or classifier) from a packaged config name (``"yolov9-c"``,
+    ``"gelan-t-cls-focal"``), a YAML path or a dict.
 
     ``nc`` overrides the config's class count (the config's own, else 80, when None).
     """
     return DetectionModel(cfg, ch=ch, nc=nc)
 
 
-__all__ = ["DetectionModel", "build_model", "load_model_config", "packaged_configs"]
+__all__ = ["DetectionModel", "build_model", "config_task", "load_model_config", "packaged_configs"]

@@ -1,4 +1,11 @@
-"""DetectionModel: the network built from a YAML config, with the official ``model.N.*`` state_dict layout."""
+"""DetectionModel: the network built from a YAML config, with the official ``model.N.*`` state_dict layout.
+
+Every task's model is this class; the head (the last row) decides the task. A head speaks a small protocol:
+``task`` (its task's name), ``nl`` (how many of its first inputs are feature levels, on which the strides are
+measured), a ``stride`` buffer, ``forward_raw`` (inputs -> raw outputs, both branches of a dual head),
+``main_raw`` (the inference branch's part of them), ``decode`` (that part -> predictions), and optionally
+``is_dual`` and ``bias_init`` (prior biases, once the strides are known).
+"""
 
 from __future__ import annotations
 
@@ -8,18 +15,21 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ..nn.head import DDetect
+from ..errors import ConfigError
+from ..nn.registry import lookup
 from .parser import LayerRow, build_layers, load_model_config
 
 __all__ = ["DetectionModel"]
 
 
 class DetectionModel(nn.Module):
-    """A YOLOv9/GELAN model assembled from a config: a detector, or (with a segmentation head) a segmenter.
+    """A YOLOv9/GELAN model assembled from a config: a detector, or (with a segmentation or classification head) a
+    segmenter or classifier.
 
     ``forward(x)`` with x (B, 3, H, W), H and W multiples of 32: in train mode the head's raw outputs
     (``[aux, main]`` for dual heads), in eval mode decoded main-branch predictions: (B, 4 + nc, A) for detection,
-    ``(predictions (B, 4 + nc + nm, A), protos)`` for segmentation (see :mod:`focalyolo.nn.segment`).
+    ``(predictions (B, 4 + nc + nm, A), protos)`` for segmentation (see :mod:`focalyolo.nn.segment`), (B, nc)
+    class probabilities for classification.
     ``forward(x, return_raw=True)`` in eval mode returns ``(predictions, raw)`` (the validator needs both).
 
     Attributes:
@@ -39,16 +49,17 @@ class DetectionModel(nn.Module):
                                                         int(self.yaml["nc"]))
         self.names = [str(i) for i in range(self.nc)]
         self.train_args: dict = {}
-        if not isinstance(self.head, DDetect):
-            raise ValueError(f"{source}: the last layer must be a detection or segmentation head, got "
-                             f"{type(self.head).__name__}")
+        if not all(hasattr(self.head, a) for a in ("task", "nl", "forward_raw", "main_raw", "decode")):
+            raise ValueError(f"{source}: the last layer must be a head (detection, segmentation or classification), "
+                             f"got {type(self.head).__name__}")
         self._init_batchnorm()
         self.head.stride = self._measure_strides(ch)
-        self.head.bias_init()
+        if hasattr(self.head, "bias_init"):
+            self.head.bias_init()
 
     @property
-    def head(self) -> DDetect:
-        """The detection head (the last layer)."""
+    def head(self) -> nn.Module:
+        """The head (the last layer): DDetect, a segmentation head, Classify ..."""
         return self.model[-1]
 
     @property
@@ -57,7 +68,8 @@ class DetectionModel(nn.Module):
 
     @property
     def stride(self) -> torch.Tensor:
-        """Stride of each detection level in input pixels, e.g. tensor([8., 16., 32.])."""
+        """Stride of each detection level in input pixels, e.g. tensor([8., 16., 32.]) (a classifier: its input
+        map's, e.g. tensor([32.]))."""
         return self.head.stride
 
     @property
@@ -65,9 +77,14 @@ class DetectionModel(nn.Module):
         """True when the head has an auxiliary (PGI) branch."""
         return bool(getattr(self.head, "is_dual", False))
 
+    def _own_layers(self) -> list[nn.Module]:
+        """The layers built by focalyolo's modules: not those that wrap another library's network and keep its
+        settings (``own_settings``, e.g. TimmBackbone, whose pretrained BatchNorms expect timm's eps)."""
+        return [layer for layer in self.model if not getattr(layer, "own_settings", False)]
+
     def _init_batchnorm(self) -> None:
         """Official BatchNorm settings (eps 1e-3, momentum 0.03) and in-place activations."""
-        for m in self.modules():
+        for m in (m for layer in self._own_layers() for m in layer.modules()):
             if isinstance(m, nn.BatchNorm2d):
                 m.eps, m.momentum = 1e-3, 0.03
             elif isinstance(m, (nn.SiLU, nn.ReLU, nn.LeakyReLU, nn.Hardswish)):
@@ -75,33 +92,46 @@ class DetectionModel(nn.Module):
 
     @torch.no_grad()
     def _measure_strides(self, ch: int, size: int = 256) -> torch.Tensor:
-        """Level strides from one forward pass on zeros (eval mode, so BatchNorm statistics are untouched)."""
+        """Level strides from one pass of the layers below the head on zeros: the input size over the width of
+        each of the head's first ``nl`` inputs (eval mode, so BatchNorm statistics are untouched)."""
         was_training = self.training
         self.eval()
-        _, raw = self.forward(torch.zeros(1, ch, size, size), return_raw=True)
+        try:
+            x = self._head_input(torch.zeros(1, ch, size, size))
+        except (AssertionError, RuntimeError, ValueError) as exc:  # e.g. a backbone built for one input size
+            message = " ".join(str(exc).split())[:200]
+            raise ConfigError(f"{self.yaml.get('yaml_file', 'model')}: a forward pass of a {size}x{size} image "
+                              f"fails ({type(exc).__name__}: {message})") from None
         self.train(was_training)
-        return torch.tensor([size / f.shape[-1] for f in self.head.first_maps(raw)], dtype=torch.float32)
+        levels = x if isinstance(x, list) else [x]
+        return torch.tensor([size / f.shape[-1] for f in levels[: self.head.nl]], dtype=torch.float32)
 
-    def forward(self, x: torch.Tensor, return_raw: bool = False):
+    def _head_input(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        """Run every layer but the head; returns what the head reads (a tensor, or a list for several inputs)."""
         outputs: list[torch.Tensor | None] = []
-        head = self.model[-1]
         for layer in self.model:
             if layer.f != -1:
                 x = outputs[layer.f] if isinstance(layer.f, int) else [x if j == -1 else outputs[j] for j in layer.f]
-            if layer is head:
-                if self.training:
-                    return head(x)
-                raw = head.forward_raw(x)
-                y = head.decode(head.main_raw(raw)) if head.stride.any() else None
-                return (y, raw) if return_raw else y
+            if layer is self.model[-1]:
+                return x
             x = layer(x)
             outputs.append(x if layer.i in self.save else None)
         raise RuntimeError("model has no head")
 
+    def forward(self, x: torch.Tensor, return_raw: bool = False):
+        head = self.head
+        x = self._head_input(x)
+        if self.training:
+            return head(x)
+        raw = head.forward_raw(x)
+        y = head.decode(head.main_raw(raw)) if head.stride.any() else None
+        return (y, raw) if return_raw else y
+
     def fuse(self) -> "DetectionModel":
-        """Fold BatchNorm into convolutions and merge RepConvN branches, in place (inference only)."""
-        for m in self.modules():
-            if m is not self and hasattr(m, "fuse"):
+        """Fold BatchNorm into convolutions and merge RepConvN branches, in place (inference only; layers that
+        keep another library's settings are left as they are)."""
+        for m in (m for layer in self._own_layers() for m in layer.modules()):
+            if hasattr(m, "fuse"):
                 m.fuse()
         return self
 
@@ -110,5 +140,16 @@ class DetectionModel(nn.Module):
         return self.rows
 
     def copy_config(self) -> dict:
-        """The model config dict (YAML content, nc set), safe to store in checkpoints."""
-        return copy.deepcopy(self.yaml)
+        """The model config dict (YAML content, nc set), safe to store in checkpoints: a row whose module says how
+        its args read once the checkpoint holds the weights (``checkpoint_args``; TimmBackbone drops its
+        ``pretrained_file``) is stored that way, so loading the checkpoint needs no other file."""
+        config = copy.deepcopy(self.yaml)
+        for section in ("backbone", "head"):
+            for row in config.get(section) or []:
+                try:
+                    rewrite = getattr(lookup(str(row[2])).cls, "checkpoint_args", None)
+                except KeyError:
+                    continue
+                if rewrite is not None:
+                    row[3] = rewrite(row[3])
+        return config

@@ -24,8 +24,8 @@ from ..nn.conv import activation_scope
 from ..nn.registry import LayerContext, lookup
 
 __all__ = [
-    "CONFIG_PACKAGE", "LayerRow", "build_layers", "layer_dependencies", "load_model_config", "main_head_inputs",
-    "packaged_configs", "read_rows",
+    "CONFIG_PACKAGE", "LayerRow", "build_layers", "config_task", "layer_dependencies", "load_model_config",
+    "main_head_inputs", "packaged_configs", "read_rows",
 ]
 
 CONFIG_PACKAGE = "focalyolo.models.configs"
@@ -177,6 +177,23 @@ def main_head_inputs(rows: list[LayerRow]) -> list[int]:
     except KeyError:
         main_inputs = None
     return main_inputs(head.sources) if main_inputs else list(head.sources)
+
+
+def config_task(cfg: str | Path | dict) -> str:
+    """The task name (``"detect"``, ``"classify"`` ...) that the head of a model config (its last row) declares,
+    read without building the model; a ConfigError names the row when its module is unknown or not a head."""
+    data, source = load_model_config(cfg)
+    head = read_rows(data, source)[-1]
+    where = f"{source}:{head.line}: layer {head.index}" if head.line else f"{source}: layer {head.index}"
+    try:
+        task = getattr(lookup(head.module).cls, "task", None)
+    except KeyError:
+        raise ConfigError(f"{where}: unknown module {head.module!r}; "
+                          "register it with focalyolo.register_module") from None
+    if not isinstance(task, str):
+        raise ConfigError(f"{where} ({head.module}): the last row must be a head (detection, segmentation or "
+                          f"classification)")
+    return task
 
 
 def build_layers(cfg: dict, source: str, ch: int, nc: int) -> tuple[nn.ModuleList, list[int], list[LayerRow]]:

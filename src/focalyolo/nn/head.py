@@ -117,12 +117,6 @@ class DDetect(nn.Module):
         """The DFL integral of the inference branch."""
         return self.dfl
 
-    @staticmethod
-    def first_maps(raw: list) -> list[torch.Tensor]:
-        """The per-level maps of the first branch (the auxiliary one of a dual head): strides are measured on
-        them."""
-        return raw
-
     def forward(self, xs: list[torch.Tensor]):
         raw = self.forward_raw(xs)
         return raw if self.training else self.decode(self.main_raw(raw))
@@ -168,10 +162,6 @@ class DualDDetect(DDetect):
     @staticmethod
     def main_raw(raw: list) -> list[torch.Tensor]:
         return raw[1]
-
-    @staticmethod
-    def first_maps(raw: list) -> list[torch.Tensor]:
-        return raw[0]
 
     def main_dfl(self) -> DFL:
         return self.dfl2

@@ -70,10 +70,6 @@ class _MaskOutputs:
         """``(maps, coefficients, protos)`` of the inference branch."""
         return raw
 
-    @staticmethod
-    def first_maps(raw: tuple) -> list[torch.Tensor]:
-        return raw[0]
-
     def decode(self, raw: tuple) -> tuple[torch.Tensor, torch.Tensor]:
         """Main-branch raw outputs -> (predictions (B, 4 + nc + nm, A), protos (B, nm, H/4, W/4))."""
         maps, coefficients, protos = raw
@@ -144,7 +140,3 @@ class DualDSegment(_MaskOutputs, DualDDetect):
     def main_raw(raw: tuple) -> tuple:
         maps, coefficients, protos = raw
         return maps[1], coefficients[1], protos[1]
-
-    @staticmethod
-    def first_maps(raw: tuple) -> list[torch.Tensor]:
-        return raw[0][0]

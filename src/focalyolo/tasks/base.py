@@ -13,6 +13,8 @@ What a task provides, and who calls it:
 ``name``               the task's name (``"detect"``), recorded in exported files
 ``loss_names``         loss components: the progress bar's columns, ``train/*_loss`` and ``val/*_loss``
 ``metric_keys``        short name -> results key of the metrics logged each epoch (``results.csv`` columns)
+``loss_columns``       trainer, validation: the ``results.csv`` / metrics keys of the losses of a split
+``load_data``          trainer, ``val``: the dataset description (a data YAML ...) -> splits and class names
 ``build_loss``         trainer: the loss function ``(raw preds, targets) -> (loss, items)``
 ``build_dataset``      trainer, validation: the dataset over image files (the label format lives there)
 ``targets``            trainer: the batch's targets on the device, as the loss takes them
@@ -21,6 +23,7 @@ What a task provides, and who calls it:
 ``plot_batch``         trainer: a training batch with its labels drawn
 ``build_val_loader``   ``val``: the evaluation loader for a model
 ``validate``           trainer (every scored epoch) and ``val``: the evaluation; returns the metrics dict
+``preprocess``         predictor: original BGR images -> the network's input batch (and what maps results back)
 ``postprocess``        predictor: raw predictions of a batch -> one :class:`Result`-like object per image
 ``export_outputs``     export: output names and their dynamic axes
 =====================  =====================================================================================
@@ -53,10 +56,19 @@ class Task(ABC):
     metric_keys: ClassVar[Mapping[str, str]] = {}
     export_outputs: ClassVar[Mapping[str, Mapping[int, str]]] = {}
 
+    def loss_columns(self, split: str) -> list[str]:
+        """Keys of the losses of ``split`` (``train`` / ``val``): ``train/box_loss`` ... in ``loss_names`` order."""
+        return [f"{split}/{n}_loss" for n in self.loss_names]
+
     def csv_columns(self) -> list[str]:
         """``results.csv`` columns: epoch, training losses, metrics, validation losses, learning rates."""
-        return ["epoch", *(f"train/{n}_loss" for n in self.loss_names), *self.metric_keys.values(),
-                *(f"val/{n}_loss" for n in self.loss_names), "lr/pg0", "lr/pg1", "lr/pg2"]
+        return ["epoch", *self.loss_columns("train"), *self.metric_keys.values(), *self.loss_columns("val"),
+                "lr/pg0", "lr/pg1", "lr/pg2"]
+
+    @abstractmethod
+    def load_data(self, data: str | Path) -> Any:
+        """See the module docstring: an object with ``train``, ``val``, ``test`` (what :meth:`build_dataset` takes),
+        ``names``, ``nc``, ``root`` and ``source``."""
 
     @abstractmethod
     def build_loss(self, model: nn.Module, hyp: Mapping[str, Any]) -> LossFn:
@@ -90,6 +102,11 @@ class Task(ABC):
     @abstractmethod
     def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
         """See the module docstring."""
+
+    @abstractmethod
+    def preprocess(self, images: Sequence[Any], imgsz: int, stride: int) -> tuple[torch.Tensor, list[Any]]:
+        """See the module docstring: (h, w, 3) uint8 BGR images -> ((B, 3, H, W) uint8 RGB batch, one value per
+        image that :meth:`postprocess` receives as ``ratio_pads``)."""
 
     @abstractmethod
     def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],

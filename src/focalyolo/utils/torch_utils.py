@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import random
+import time
 
 import numpy as np
 import torch
 
 from ..errors import FocalYoloError
 
-__all__ = ["distributed_env", "init_seeds", "memory_text", "parse_device_ids", "select_device"]
+__all__ = ["device_clock", "distributed_env", "init_seeds", "memory_text", "parse_device_ids", "select_device"]
 
 
 def parse_device_ids(device: str | int | None) -> list[int]:
@@ -87,3 +88,10 @@ def memory_text(device: torch.device) -> str:
         return f"{pages * os.sysconf('SC_PAGE_SIZE') / 1e9:.2f}G"
     except (OSError, ValueError):
         return "-"
+
+
+def device_clock(device: torch.device) -> float:
+    """Seconds of a monotonic clock, read after the device's queued work is done (so stages time correctly)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()

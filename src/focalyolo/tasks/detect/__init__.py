@@ -12,15 +12,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ...data import YOLODataset
+from ...data import DataConfig, YOLODataset, load_data_config
 from ...loss import DetectionLoss
 from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images, plot_labels
 from ..base import LossFn, Task, register_task
+from .inputs import RatioPad, letterbox_batch
 from .results import Result
 from .validate import build_val_loader, validate
 
@@ -36,6 +38,10 @@ class DetectTask(Task):
     metric_keys = {"P": "metrics/precision(B)", "R": "metrics/recall(B)", "mAP50": "metrics/mAP50(B)",
                    "mAP50-95": "metrics/mAP50-95(B)"}
     export_outputs = {"output0": {0: "batch", 2: "anchors"}}
+
+    def load_data(self, data: str | Path) -> DataConfig:
+        """:func:`load_data_config`: a data YAML, a COCO JSON or a built-in set."""
+        return load_data_config(data)
 
     def build_loss(self, model: nn.Module, hyp: Mapping[str, Any]) -> LossFn:
         """:class:`DetectionLoss` with the loss gains and assigner settings of ``hyp``."""
@@ -64,6 +70,11 @@ class DetectTask(Task):
 
     def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
         return validate(model, loader, **options)
+
+    def preprocess(self, images: Sequence[np.ndarray], imgsz: int, stride: int
+                   ) -> tuple[torch.Tensor, list[RatioPad]]:
+        """:func:`letterbox_batch`: each image's ratio_pad maps the boxes back to it."""
+        return letterbox_batch(images, imgsz, stride)
 
     def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],
                     ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],

@@ -28,7 +28,7 @@ class Result:
         classes: (n,) int64 class indices.
         names: class names, index = class id.
         orig_img: the original (h, w, 3) uint8 BGR image (for :meth:`plot`).
-        speed: ms per image of its batch for ``preprocess``, ``inference`` and ``nms``.
+        speed: ms per image of its batch for ``preprocess``, ``inference`` and ``postprocess`` (NMS).
     """
 
     path: str
@@ -43,6 +43,14 @@ class Result:
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+    def describe(self) -> str:
+        """``"2 circle, 1 star"`` (detections per class, most first), or ``"no detections"``."""
+        if not len(self):
+            return "no detections"
+        counts = torch.bincount(self.classes.long())
+        order = sorted(counts.nonzero().flatten().tolist(), key=lambda c: -int(counts[c]))
+        return ", ".join(f"{int(counts[c])} {self.names[c] if c < len(self.names) else c}" for c in order)
 
     def label(self, i: int) -> str:
         """``"name 0.87"`` of detection ``i``."""

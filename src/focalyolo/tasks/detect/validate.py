@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from ...metrics.coco_json import coco_category_map, coco_image_id
 from ...utils.boxes import xywh2xyxy, xyxy2xywh
 from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images
-from ...utils.torch_utils import select_device
+from ...utils.torch_utils import device_clock, select_device
 
 __all__ = ["COCO_STATS", "DetectionEvaluator", "build_val_loader", "coco_figures", "format_table", "validate"]
 
@@ -64,12 +63,6 @@ class _Tally:
     detections: list[tuple[str, torch.Tensor]] = field(default_factory=list)
     extras: list[Any] = field(default_factory=list)
 
-
-def _clock(device: torch.device) -> float:
-    """Seconds of a monotonic clock, after the device's queued work is done."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 def targets_to_original(
@@ -201,7 +194,7 @@ def format_table(results: dict[str, Any], n_images: int, kinds: Sequence[str] = 
             lines.append(f"{label}: " + "  ".join(f"{name[5:]} {results[name + suffix]:.3f}" for name in COCO_STATS))
     s = results["speed"]
     lines.append(f"Speed: {s['preprocess']:.1f} ms preprocess, {s['inference']:.1f} ms inference, "
-                 f"{s['nms']:.1f} ms NMS per image")
+                 f"{s['postprocess']:.1f} ms NMS per image")
     return "\n".join(lines)
 
 
@@ -289,16 +282,16 @@ def _step(model: torch.nn.Module, batch: dict[str, Any], device: torch.device, h
     """Forward + NMS of one batch; adds losses and timings to the evaluator's tally; returns per-image
     detections in batch-image pixels and the rest of the model's output (``evaluator.split``)."""
     tally = evaluator.tally
-    t0 = _clock(device)
+    t0 = device_clock(device)
     img = batch["img"].to(device, non_blocking=True).float() / 255
-    t1 = _clock(device)
+    t1 = device_clock(device)
     amp = torch.autocast("cuda", dtype=torch.float16) if half and device.type == "cuda" else contextlib.nullcontext()
     with amp:
         out = model(img, return_raw=True) if loss_fn is not None else model(img)
     preds, extra = evaluator.split(out[0] if loss_fn is not None else out)
-    t2 = _clock(device)
+    t2 = device_clock(device)
     detections = evaluator.nms(preds)
-    t3 = _clock(device)
+    t3 = device_clock(device)
     if loss_fn is not None:  # not timed
         items = loss_fn(out[1], evaluator.loss_targets(batch, device))[1].float()
         tally.loss_sum = items if tally.loss_sum is None else tally.loss_sum + items
@@ -372,7 +365,7 @@ def validate(
         Floats under ``metrics/precision(B)``, ``metrics/recall(B)``, ``metrics/mAP50(B)``,
         ``metrics/mAP50-95(B)``, ``fitness`` (+ the ``val/*_loss`` and ``coco/*`` keys when asked for), plus
         ``per_class`` (list of dicts, see :func:`per_class_rows`) and ``speed`` ({preprocess, inference,
-        nms} ms per image).
+        postprocess} ms per image; postprocess is the NMS).
     """
     if save_json and save_dir is None:
         raise ValueError("save_json=True needs a save_dir")
@@ -427,7 +420,7 @@ def _run(
         results.update(figures)
     results["per_class"] = evaluator.per_class(coco_ap)
     n = max(tally.n_images, 1)
-    results["speed"] = {k: 1000 * s / n for k, s in zip(("preprocess", "inference", "nms"), tally.seconds)}
+    results["speed"] = {k: 1000 * s / n for k, s in zip(("preprocess", "inference", "postprocess"), tally.seconds)}
     if plot_dir is not None:
         evaluator.plot(plot_dir)
     return results
