@@ -1,18 +1,20 @@
 """Spread of the learning acceptance run over seeds, CPU instruction sets and thread counts.
 
 The acceptance tests (``tests/engine/test_train_learns.py``; their recipes: ``tests/engine/learning-recipe*.yaml``)
-train a 1M-parameter GELAN with a focal block from scratch on synthetic shapes and assert a minimum mAP50 (of
-boxes; of masks for segmentation). On one machine the run is bit-reproducible, but another CPU makes oneDNN and
-ATen pick other kernels (AVX-512 vs AVX2), another thread count splits reductions differently, float rounding
-differs, and after a thousand steps the mAP lands elsewhere. This script measures that spread, so the test's bar
-can keep a margin over it: each (seed, ISA, threads) run is a separate process, ``--isa avx2`` sets
-``ONEDNN_MAX_CPU_ISA=AVX2`` and ``ATEN_CPU_CAPABILITY=avx2`` (the kernels an AVX2-only machine runs),
-``--parallel 2`` runs two at once (use one thread each on a 2-core machine).
+train a 1M-parameter GELAN with a focal block from scratch on synthetic shapes and assert a minimum mAP50 (of boxes;
+of masks for segmentation) or top-1 accuracy (classification). On one machine the run is bit-reproducible, but
+another CPU makes oneDNN and ATen pick other kernels (AVX-512 vs AVX2), another thread count splits reductions
+differently, float rounding differs, and after a thousand steps the figure lands elsewhere. This script measures
+that spread, so the test's bar can keep a margin over it: each (seed, ISA, threads) run is a separate process,
+``--isa avx2`` sets ``ONEDNN_MAX_CPU_ISA=AVX2`` and ``ATEN_CPU_CAPABILITY=avx2`` (the kernels an AVX2-only machine
+runs), ``--parallel 2`` runs two at once (use one thread each on a 2-core machine).
 
     python benchmarks/learning_spread.py --seeds 0,1,2,3,4 --isa native,avx2 --threads 1 --parallel 2
     python benchmarks/learning_spread.py --task segment ...   # the segmentation run (mask figures)
+    python benchmarks/learning_spread.py --task classify ...  # the classification run (top-1 accuracy)
 
-Prints one row per run (mAP50 fast and pycocotools, AP50-95, seconds) and the min / mean / max per ISA.
+Prints one row per run (the asserted figure and two more: mAP50 fast and pycocotools, AP50-95; top-1, top-5;
+seconds) and the min / mean / max of the asserted figure per ISA.
 """
 
 from __future__ import annotations
@@ -30,9 +32,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests" / "engine"
-RUNS = {  # task -> (model, recipe, the metric suffix asserted on: B boxes, M masks)
-    "detect": (TESTS / "tiny-gelan-focal.yaml", TESTS / "learning-recipe.yaml", "B"),
-    "segment": (TESTS / "tiny-gelan-seg-focal.yaml", TESTS / "learning-recipe-seg.yaml", "M"),
+RUNS = {  # task -> (model, recipe, the figures printed: (column, results key), the asserted one first)
+    "detect": (str(TESTS / "tiny-gelan-focal.yaml"), TESTS / "learning-recipe.yaml",
+               (("mAP50", "metrics/mAP50(B)"), ("COCO AP50", "coco/AP50"), ("AP50-95", "coco/AP50-95"))),
+    "segment": (str(TESTS / "tiny-gelan-seg-focal.yaml"), TESTS / "learning-recipe-seg.yaml",
+                (("mAP50", "metrics/mAP50(M)"), ("COCO AP50", "coco/AP50(M)"), ("AP50-95", "coco/AP50-95(M)"))),
+    "classify": ("gelan-t-cls-focal", TESTS / "learning-recipe-cls.yaml",
+                 (("top1", "metrics/accuracy_top1"), ("top5", "metrics/accuracy_top5"))),
 }
 ISA_ENV = {"native": {}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}}
 
@@ -50,8 +56,8 @@ def worker(opts: argparse.Namespace) -> None:
     from focalyolo.engine.trainer import Trainer
 
     start = time.perf_counter()
-    model, _, kind = RUNS[opts.task]
-    options = {**recipe(opts.task)["train"], "model": str(model), "data": opts.data, "seed": opts.seed,
+    model, _, figures = RUNS[opts.task]
+    options = {**recipe(opts.task)["train"], "model": model, "data": opts.data, "seed": opts.seed,
                "threads": opts.threads, "project": opts.project, "plots": False, "verbose": False,
                **json.loads(opts.overrides)}
     if opts.epochs:
@@ -59,15 +65,14 @@ def worker(opts: argparse.Namespace) -> None:
     trainer = Trainer(TrainConfig(**options))
     trainer.train()
     m = trainer.final_metrics
-    coco = "" if kind == "B" else f"({kind})"
-    print(json.dumps({"mAP50": m[f"metrics/mAP50({kind})"], "coco_AP50": m[f"coco/AP50{coco}"],
-                      "coco_AP": m[f"coco/AP50-95{coco}"], "seconds": time.perf_counter() - start}))
+    print(json.dumps({**{column: m[key] for column, key in figures}, "seconds": time.perf_counter() - start}))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="detect", choices=sorted(RUNS),
-                        help="the detection run (box mAP) or the segmentation run (mask mAP)")
+                        help="the detection run (box mAP), the segmentation run (mask mAP) or the classification "
+                             "run (top-1)")
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--isa", default="native,avx2", help="comma-separated: native, avx2")
     parser.add_argument("--threads", default="1", help="comma-separated torch thread counts")
@@ -94,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
           f"{opts.task}, {opts.epochs or recipe(opts.task)['train']['epochs']} epochs, overrides {opts.hyp}; "
           f"{len(runs)} runs, {opts.parallel} at a time")
-    print(f"{'isa':>6} {'threads':>7} {'seed':>4} {'mAP50':>7} {'COCO AP50':>9} {'AP50-95':>7} {'s':>6}")
+    columns = [column for column, _ in RUNS[opts.task][2]]
+    main_column = columns[0]
+    print(f"{'isa':>6} {'threads':>7} {'seed':>4} " + " ".join(f"{c:>9}" for c in columns) + f" {'s':>6}")
     results: dict[tuple, dict] = {}
     pending = list(runs)
     active: list[tuple[tuple, subprocess.Popen]] = []
@@ -117,14 +124,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{run}: failed (exit {proc.returncode})")
                 continue
             r = results[run] = json.loads(lines[-1])
-            print(f"{run[0]:>6} {run[1]:>7} {run[2]:>4} {r['mAP50']:7.3f} {r['coco_AP50']:9.3f} {r['coco_AP']:7.3f} "
-                  f"{r['seconds']:6.0f}", flush=True)
+            print(f"{run[0]:>6} {run[1]:>7} {run[2]:>4} " + " ".join(f"{r[c]:9.3f}" for c in columns)
+                  + f" {r['seconds']:6.0f}", flush=True)
     for key, group in itertools.groupby(sorted(results), key=lambda run: run[:2]):
-        values = [results[run]["mAP50"] for run in group]
+        values = [results[run][main_column] for run in group]
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f"{key[0]} {key[1]} thread(s): mAP50 min {min(values):.3f} mean {statistics.mean(values):.3f} "
+        print(f"{key[0]} {key[1]} thread(s): {main_column} min {min(values):.3f} mean {statistics.mean(values):.3f} "
               f"max {max(values):.3f} sd {spread:.3f} over {len(values)} seeds")
-    all_values = [r["mAP50"] for r in results.values()]
+    all_values = [r[main_column] for r in results.values()]
     if all_values:
         print(f"all: min {min(all_values):.3f} mean {statistics.mean(all_values):.3f} max {max(all_values):.3f}")
     return 0

@@ -1,5 +1,5 @@
-"""Write the packaged generated configs: segmentation models of every size, and the focal (``-focal``) and
-self-attention (``-attn``) variants of every detection and segmentation config.
+"""Write the packaged generated configs: segmentation models of every size, the focal (``-focal``) and
+self-attention (``-attn``) variants of every detection and segmentation config, and the classifiers.
 
 Segmentation (``<gelan|yolov9>-<size>-<seg|dseg>``) from the detection config of the same size, by the rule
 the official C models follow, with ``c`` the width of the main branch's P3 input: ``-seg`` swaps the head for
@@ -12,7 +12,12 @@ reproduces them.
 The context block goes between the last backbone ELAN stage and the main neck's SPPELAN (the seed
 article's placement), via :func:`focalyolo.models.edit.insert_layer`, so every later index shifts by one.
 ``yolov9-c-focal.yaml`` is the seed article's file, shipped unchanged; this script checks that the rule
-reproduces it. Run: ``python tools/make_variant_configs.py`` (tests fail if the files drift).
+reproduces it.
+
+Classifiers (``gelan-<t|s|c>-cls``) are the GELAN backbone of that size (its rows 0-8, stride 32) under a
+``Classify [nc]`` head, ``nc`` 1000 as for ImageNet; their ``-focal`` / ``-attn`` variants put the block right after
+the backbone's last ELAN stage, as layer 9. Run: ``python tools/make_variant_configs.py`` (tests fail if the files
+drift).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ SIZES = ("t", "s", "m", "c", "e")
 SEGMENT_KINDS = {"gelan": ("seg", "dseg"), "yolov9": ("dseg",)}
 OFFICIAL_FILES = ("gelan-c-seg", "gelan-c-dseg", "yolov9-c-dseg", "yolov9-c-focal")  # shipped as written
 BLOCKS = {"focal": "FocalModulationBlock", "attn": "SelfAttentionBlock"}
+CLASSIFIER_SIZES = ("t", "s", "c")
+CLASSIFIER_NC = 1000
 
 
 def insertion_point(cfg: dict, source: str) -> int:
@@ -114,6 +121,18 @@ def variant(size_name: str, block: str) -> tuple[dict, int]:
     return insert_layer(cfg, position, block, [channels]), position
 
 
+def classifier_config(size: str, block: str | None = None) -> dict:
+    """``gelan-<size>-cls``: the detection config's backbone and a Classify head; with ``block`` that context block
+    (as wide as the backbone's output) between them."""
+    detection = f"gelan-{size}"
+    cfg, _ = load_model_config(detection)
+    backbone = list(cfg["backbone"])
+    if block is not None:
+        backbone.append([-1, 1, block, [input_channels(detection, len(backbone))]])
+    return {"nc": CLASSIFIER_NC, "depth_multiple": cfg["depth_multiple"], "width_multiple": cfg["width_multiple"],
+            "backbone": backbone, "head": [[-1, 1, "Classify", ["nc"]]]}
+
+
 def base_configs() -> list[str]:
     """The configs that get variants: every detection size of both families, and every segmentation model."""
     return [f"{family}-{size}" for family in ("gelan", "yolov9") for size in SIZES] + [
@@ -143,6 +162,12 @@ def main() -> int:
             title = f"{base.upper()} with a {block} as layer {position}, before the main neck's SPPELAN"
             if not write(f"{base}-{suffix}", cfg, title):
                 return 1
+    for size in CLASSIFIER_SIZES:
+        title = f"GELAN-{size.upper()} classifier: the backbone and a Classify head"
+        write(f"gelan-{size}-cls", classifier_config(size), title)
+        for suffix, block in BLOCKS.items():
+            title = f"GELAN-{size.upper()} classifier with a {block} after the last ELAN stage (layer 9)"
+            write(f"gelan-{size}-cls-{suffix}", classifier_config(size, block), title)
     return 0
 
 

@@ -116,7 +116,7 @@ def test_coco_json_equals_yolo_txt(tmp_path, colour_dataset):
 def test_synthetic_name_generates_once(tmp_path, monkeypatch, isolated_home):
     from focalyolo.data import synthetic
 
-    monkeypatch.setattr(synthetic, "DEFAULT_SIZE", {"n_train": 6, "n_val": 3, "imgsz": 64, "seed": 0})
+    monkeypatch.setitem(synthetic.DEFAULT_SIZES, "synthetic", {"n_train": 6, "n_val": 3, "imgsz": 64, "seed": 0})
     cfg = load_data_config("synthetic")
     assert cfg.names == list(synthetic.CLASS_NAMES) and len(cfg.train) == 6 and len(cfg.val) == 3
     assert cfg.root == isolated_home / "datasets" / synthetic.VERSIONS["synthetic"]

@@ -3,8 +3,9 @@
 ``compare(models, data, epochs, imgsz, seeds, ...)`` trains each (model, seed) into
 ``<project>/<name>/<model>-seed<seed>/`` (an ordinary training run folder), records the final validation's
 COCO figures in that folder's ``compare.json``, and writes ``ablation.csv`` and ``ablation.md`` in
-``<project>/<name>/``: parameters, GFLOPs and CPU latency of each model's deployment form, and mAP50,
-mAP50-95, APs, APm, APl as mean ± std over the seeds.
+``<project>/<name>/``: parameters, GFLOPs and CPU latency of each model's deployment form, and the task's figures
+as mean ± std over the seeds (detection: mAP50, mAP50-95, APs, APm, APl; segmentation adds mask mAP50 and
+mAP50-95; classification: top-1 and top-5 accuracy). The models of one comparison share a task.
 
 It is resumable: a (model, seed) whose ``compare.json`` exists is not retrained, and a run that stopped
 part-way continues from its ``weights/last.pt``. Run the same command again after an interruption.
@@ -25,22 +26,28 @@ import torch
 
 from ..cfg import TrainConfig
 from ..deploy.convert import deployment_form
+from ..engine.trainer import model_task
 from ..errors import FocalYoloError
 from ..models import build_model
 from ..models.summary import count_parameters
+from ..tasks import get_task
 from ..utils.threads import configure_threads
 from .flops import model_gflops
 from .table import Column, render_markdown, render_text, write_csv
 from .timing import LoadMonitor, machine_info, measure
 
 __all__ = [
-    "METRICS", "RESULT_FILE", "SCHEDULE_KEYS", "Schedule", "ablation_columns", "ablation_rows", "compare",
+    "RESULT_FILE", "TASK_METRICS", "SCHEDULE_KEYS", "Schedule", "ablation_columns", "ablation_rows", "compare",
     "final_metrics_of", "mean_std", "model_costs", "read_result", "run_name", "train_one",
 ]
 
 RESULT_FILE = "compare.json"
-METRICS = {  # ablation column -> key in the final validation's results
-    "mAP50": "coco/AP50", "mAP50-95": "coco/AP50-95", "APs": "coco/APs", "APm": "coco/APm", "APl": "coco/APl",
+_BOX_METRICS = {"mAP50": "coco/AP50", "mAP50-95": "coco/AP50-95", "APs": "coco/APs", "APm": "coco/APm",
+                "APl": "coco/APl"}
+TASK_METRICS = {  # task -> ablation column -> key in the final validation's results (the first is logged per run)
+    "detect": _BOX_METRICS,
+    "segment": {**_BOX_METRICS, "mask mAP50": "coco/AP50(M)", "mask mAP50-95": "coco/AP50-95(M)"},
+    "classify": {"top1": "metrics/accuracy_top1", "top5": "metrics/accuracy_top5"},
 }
 SCHEDULE_KEYS = ("data", "epochs", "imgsz", "batch", "hyp", "optimizer", "val_interval")
 
@@ -94,17 +101,17 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: int | None) -> dict[str, Any]:
-    """COCO figures of a run's ``weights/best.pt`` on the validation split (used when the trainer's own final
-    validation is not at hand, e.g. a run that finished training but stopped before recording)."""
-    from ..data import load_data_config
+    """The final figures (COCO's for detection) of a run's ``weights/best.pt`` on the validation split (used when the
+    trainer's own final validation is not at hand, e.g. a run that finished training but stopped before
+    recording)."""
     from ..deploy.checkpoint import model_from_checkpoint, read_checkpoint
     from ..tasks import task_of
     from ..utils.threads import default_workers
     from ..utils.torch_utils import select_device
 
-    config = load_data_config(schedule.data)
     model = model_from_checkpoint(read_checkpoint(run_dir / "weights" / "best.pt"))
     task, target = task_of(model), select_device(device)
+    config = task.load_data(schedule.data)
     workers = workers if workers is not None else default_workers(target.type, torch.get_num_threads())
     loader = task.build_val_loader(model, config.val, schedule.imgsz, schedule.batch * 2, workers, config.nc)
     return task.validate(model, loader, names=config.names, device=target, coco=True, verbose=False)
@@ -174,22 +181,24 @@ def _pm(mean_key: str, std_key: str, scale: float = 100.0) -> Callable[[dict[str
     return text
 
 
-def ablation_columns(imgsz: int) -> list[Column]:
+def ablation_columns(imgsz: int, metrics: dict[str, str]) -> list[Column]:
     columns = [Column("model", "model"), Column("params", "params (M)", lambda v: f"{v / 1e6:.2f}"),
                Column("gflops", f"GFLOPs@{imgsz}", ".2f"), Column("latency_ms", f"CPU ms@{imgsz}", ".1f"),
                Column("seeds", "seeds")]
-    columns += [Column(f"{name}_text", name) for name in METRICS]
+    columns += [Column(f"{name}_text", name) for name in metrics]
     return columns
 
 
-def ablation_rows(results: list[dict[str, Any]], costs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per model: costs, then each metric's mean and std over that model's seeds."""
+def ablation_rows(results: list[dict[str, Any]], costs: dict[str, dict[str, Any]],
+                  metrics: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per model: costs, then each metric's (``metrics``: column -> results key) mean and std over that
+    model's seeds."""
     rows = []
     for model in dict.fromkeys(r["model"] for r in results):
         mine = [r for r in results if r["model"] == model]
         row: dict[str, Any] = {"model": Path(str(model)).name.removesuffix(".yaml"), **costs[model],
                                "seeds": ",".join(str(r["seed"]) for r in mine), "n": len(mine)}
-        for name, key in METRICS.items():
+        for name, key in metrics.items():
             mean, std = mean_std([r["metrics"].get(key, math.nan) for r in mine])
             row[f"{name}_mean"], row[f"{name}_std"] = mean, std
             row[f"{name}_text"] = _pm(f"{name}_mean", f"{name}_std")(row)
@@ -208,6 +217,13 @@ def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[i
     """
     if not models or not seeds:
         raise FocalYoloError("compare needs at least one model and one seed")
+    tasks = {model: model_task(model) for model in models}
+    if len(set(tasks.values())) > 1:
+        listed = ", ".join(f"{m} ({t})" for m, t in tasks.items())
+        raise FocalYoloError(f"compare needs models of one task, got {listed}")
+    task = tasks[models[0]]
+    metrics = TASK_METRICS[task]
+    first = next(iter(metrics))
     configure_threads(threads)
     root = Path(project) / name
     root.mkdir(parents=True, exist_ok=True)
@@ -219,23 +235,22 @@ def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[i
             result = train_one(model, seed, schedule, root, device, workers, plots, verbose, threads)
             state = ("already done, not retrained" if result["skipped"]
                      else f"trained in {result['train_seconds']:.0f} s")
-            log(f"{run_name(model, seed)}: {state}; mAP50-95 {result['metrics'].get('coco/AP50-95', math.nan):.4f}")
+            log(f"{run_name(model, seed)}: {state}; {first} {result['metrics'].get(metrics[first], math.nan):.4f}")
             results.append(result)
-    from ..data import load_data_config
-
-    nc = load_data_config(data).nc
+    nc = get_task(task).load_data(data).nc
     costs = {model: model_costs(model, imgsz, latency_runs, nc) for model in models}
-    rows = ablation_rows(results, costs)
-    columns = ablation_columns(imgsz)
+    rows = ablation_rows(results, costs, metrics)
+    columns = ablation_columns(imgsz, metrics)
     keys = (["model", "params", "gflops", "latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_load",
-             "seeds", "n"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")])
+             "seeds", "n"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
     write_csv(rows, root / "ablation.csv", keys)
     info = machine_info()
     notes = [f"schedule: data {data}, {epochs} epochs, imgsz {imgsz}, batch {batch}, hyp {hyp or 'default'}, "
              f"{optimizer}, validation every {val_interval} epoch(s); "
              f"seeds {', '.join(map(str, seeds))}",
-             "metrics: COCO figures (pycocotools) of each run's final validation of best.pt, in %, mean ± sample "
-             "std over seeds ('–': no objects of that size)",
+             ("metrics: top-1 / top-5 accuracy" if task == "classify" else "metrics: COCO figures (pycocotools)")
+             + " of each run's final validation of best.pt, in %, mean ± sample std over seeds ('–': no objects of "
+             "that size)",
              f"params/GFLOPs/latency: the deployment form (GELAN, fused), batch 1, CPU median of {latency_runs} "
              f"runs; machine: {info.line()}"]
     if command:

@@ -25,7 +25,6 @@ LEGACY_KEYS = {
     "cls_pw": "class BCE positive weight (the DFL head's loss uses plain BCE)",
     "fl_gamma": "focal-loss gamma (the DFL head's loss uses plain BCE)",
     "copy_paste": "copy-paste augmentation (needs segmentation polygons)",
-    "label_smoothing": "label smoothing (not part of YOLOv9's detection loss)",
 }
 """Keys of official YOLOv9 hyp files that no part of a DFL-head detector reads, and why."""
 

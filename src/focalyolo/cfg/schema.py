@@ -48,7 +48,7 @@ __all__ = [
 LOGGER = logging.getLogger("focalyolo")
 
 SYNTHETIC = "synthetic"
-SYNTHETIC_DATA = (SYNTHETIC, "synthetic-seg")
+SYNTHETIC_DATA = (SYNTHETIC, "synthetic-seg", "synthetic-cls")
 """The built-in datasets (focalyolo.data.synthetic): on them, training defaults to a short CPU run."""
 """The name of the built-in dataset."""
 
@@ -144,7 +144,8 @@ class TrainConfig(Config):
 
     # run
     model: str = _model("yolov9-t-focal", "packaged config name, model YAML or checkpoint (.pt) to start from")
-    data: str = option(SYNTHETIC, "data YAML, COCO JSON, or a built-in set: 'synthetic', 'synthetic-seg'", "run")
+    data: str = option(SYNTHETIC, "data YAML, COCO JSON, image-folder root (classifiers), or a built-in set: "
+                                  "'synthetic', 'synthetic-seg', 'synthetic-cls'", "run")
     epochs: int = option(None, "epochs to train (default: 10 on synthetic data, else 100)", "run", POSITIVE_INT)
     patience: int = option(100, "stop after this many epochs without a better fitness (0: never)", "run",
                            NON_NEGATIVE_INT)
@@ -156,7 +157,8 @@ class TrainConfig(Config):
     hyp: str | None = option(None, "hyp YAML or packaged name: scratch-high, cpu-short (default: cpu-short on "
                                    "synthetic data, else scratch-high)", "run")
     # data
-    imgsz: int = _imgsz("training image size (default: 160 on synthetic data, else 640)")
+    imgsz: int = _imgsz("training image size (default: 160 on synthetic data, else 640; classifiers: 96 on "
+                        "synthetic-cls, else 224)")
     batch: int = option(None, "total batch size, split across DDP processes (default: 8 on synthetic data, "
                               "else 16)", "data", POSITIVE_INT)
     workers: int | None = _workers()
@@ -189,6 +191,8 @@ class TrainConfig(Config):
                        NON_NEGATIVE)
     aux_weight: float = hyper(0.25, "weight of PGI's auxiliary branch (the main branch weighs 1)", "loss",
                               NON_NEGATIVE)
+    label_smoothing: float = hyper(0.1, "label smoothing of the classifiers' cross-entropy", "loss", Rule(
+        lambda v: 0 <= v < 1, "must be at least 0 and below 1"))
     # assigner
     topk: int = hyper(10, "candidate anchors per object", "assigner", POSITIVE_INT)
     alpha: float = hyper(0.5, "exponent of the class score in the alignment metric", "assigner", NON_NEGATIVE)

@@ -2,8 +2,9 @@
 
 ``OnnxDetector(path)(images)`` maps (B, 3, h, w) float images in [0, 1] to (B, 4 + nc, A) exactly as the
 PyTorch model in eval mode does (a segmentation export: to ``(predictions (B, 4 + nc + nm, A), protos
-(B, nm, h / 4, w / 4))``), so :func:`focalyolo.engine.validator.validate` scores an ONNX file the same way it
-scores a checkpoint. A file exported with a fixed input shape still takes any batch of images that fit in it: each
+(B, nm, h / 4, w / 4))``; a classifier's: to (B, nc) probabilities), so
+:func:`focalyolo.engine.validator.validate` scores an ONNX file the same way it scores a checkpoint.
+A file exported with a fixed input shape still takes any batch of images that fit in it: each
 image is padded at the bottom/right with the letterbox grey (which moves no box; the prototypes of the padding are
 cut off again) and batches are cut or filled to the exported batch size.
 """
@@ -55,13 +56,14 @@ class OnnxDetector(nn.Module):
         self.input_name, self.output_names = model_input.name, [o.name for o in outputs]
         self.input_shape = tuple(d if isinstance(d, int) else None for d in model_input.shape)
         if not all(isinstance(o.shape[1], int) for o in outputs):
-            raise FocalYoloError(f"{self.path}: an output has no fixed channel size (4 + classes [+ coefficients])")
-        self.nm = outputs[1].shape[1] if len(outputs) > 1 else 0
-        self.nc = outputs[0].shape[1] - 4 - self.nm
+            raise FocalYoloError(f"{self.path}: an output has no fixed channel size (4 + classes [+ coefficients], "
+                                 f"or a classifier's classes)")
         meta = self.session.get_modelmeta().custom_metadata_map
+        self.task: str = meta.get("task", "detect")
+        self.nm = outputs[1].shape[1] if len(outputs) > 1 else 0
+        self.nc = outputs[0].shape[1] - (0 if self.task == "classify" else 4 + self.nm)
         self.names: list[str] = json.loads(meta["names"]) if "names" in meta else [str(i) for i in range(self.nc)]
         self.train_args: dict = json.loads(meta.get("train_args", "{}"))
-        self.task: str = meta.get("task", "detect")
         self.register_buffer("stride", torch.tensor([float(s) for s in meta.get("stride", "32").split(",")]),
                              persistent=False)
 

@@ -100,21 +100,24 @@ def plot_metric_curve(
 
 
 @_bundled_font
-def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], save_path: str | Path, normalized: bool) -> Path:
-    """Heat map of a (nc + 1, nc + 1) [predicted, true] matrix whose last index is background.
+def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], save_path: str | Path, normalized: bool,
+                          background: bool = True) -> Path:
+    """Heat map of a (nc + 1, nc + 1) [predicted, true] matrix whose last index is background (a classifier's:
+    (nc, nc), ``background=False``).
 
     Args:
         matrix: counts, or column-normalised fractions when ``normalized``.
         names: nc class names.
         save_path: output PNG.
         normalized: format cells as fractions instead of counts.
+        background: the matrix has the detection background row and column.
     """
     n = matrix.shape[0]
     fig, ax = _new_axes((12, 9))
     image = ax.imshow(np.where(matrix > 0, matrix, np.nan), cmap="Blues", vmin=0.0)
     fig.colorbar(image, ax=ax)
     if n <= MAX_ANNOTATED_CLASSES:
-        labels = [*names, "background"]
+        labels = [*names, "background"] if background else list(names)
         ax.set_xticks(range(n), labels, rotation=90, fontsize="small")
         ax.set_yticks(range(n), labels, fontsize="small")
         fmt = "{:.2f}" if normalized else "{:.0f}"

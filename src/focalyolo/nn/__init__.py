@@ -14,6 +14,7 @@ from .blocks import (
     RepNCSPELAN4,
     Silence,
 )
+from .classify import Classify
 from .conv import Conv, RepConvN, activation_scope
 from .focal import FocalModulation, FocalModulationBlock, FocalModulationLayer
 from .head import DFL, DDetect, Detect, DualDDetect
@@ -22,9 +23,10 @@ from .registry import LayerContext, LayerPlan, lookup, register_module, register
 from .segment import DSegment, DualDSegment, Proto, Segment
 
 __all__ = [
-    "AConv", "ADown", "CBFuse", "CBLinear", "Concat", "Conv", "ConvMlp", "DDetect", "DFL", "DSegment", "Detect",
-    "DropPath", "DualDDetect", "DualDSegment", "ELAN1", "FocalModulation", "FocalModulationBlock",
-    "FocalModulationLayer", "LayerContext", "LayerNorm2d", "LayerPlan", "LayerScale2d", "MultiHeadSelfAttention2d",
-    "Proto", "RepConvN", "RepNBottleneck", "RepNCSP", "RepNCSPELAN4", "SPPELAN", "Segment", "SelfAttentionBlock",
-    "Silence", "activation_scope", "lookup", "register_module", "registered_names",
+    "AConv", "ADown", "CBFuse", "CBLinear", "Classify", "Concat", "Conv", "ConvMlp", "DDetect", "DFL", "DSegment",
+    "Detect", "DropPath", "DualDDetect", "DualDSegment", "ELAN1", "FocalModulation", "FocalModulationBlock",
+    "FocalModulationLayer", "LayerContext", "LayerNorm2d", "LayerPlan", "LayerScale2d",
+    "MultiHeadSelfAttention2d", "Proto", "RepConvN", "RepNBottleneck", "RepNCSP", "RepNCSPELAN4", "SPPELAN", "Segment",
+    "SelfAttentionBlock", "Silence", "activation_scope", "lookup", "register_module",
+    "registered_names",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["class_colour", "overlay_masks", "plot_images", "plot_labels", "plot_results"]
+__all__ = ["class_colour", "overlay_masks", "plot_class_counts", "plot_images", "plot_labels", "plot_results"]
 
 _PALETTE = np.array([
     (56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72),
@@ -66,6 +66,7 @@ def plot_images(
     max_subplots: int = 16,
     conf: float = 0.25,
     masks: torch.Tensor | np.ndarray | None = None,
+    titles: Sequence[str] | None = None,
 ) -> Path:
     """Save a grid of up to ``max_subplots`` images with their boxes and class names.
 
@@ -78,6 +79,7 @@ def plot_images(
         names: class names (ids are written when missing).
         fname: output file (``.jpg``).
         masks: (N, h', w') binary instance masks, one per row of ``targets`` (any resolution), drawn under the boxes.
+        titles: one line written at the top of each tile (a classifier's label or prediction).
 
     Returns:
         The written path.
@@ -120,6 +122,11 @@ def plot_images(
                 text += f" {row[6]:.2f}"
             cv2.putText(tile, text, (p1[0], max(p1[1] - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour, 1,
                         cv2.LINE_AA)
+        if titles is not None and i < len(titles):
+            (_, text_h), _ = cv2.getTextSize(titles[i], cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+            cv2.rectangle(tile, (0, 0), (tw, text_h + 6), (255, 255, 255), -1)
+            cv2.putText(tile, titles[i][:40], (3, text_h + 3), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1,
+                        cv2.LINE_AA)
         if paths is not None and i < len(paths):
             cv2.putText(tile, Path(paths[i]).name[:40], (3, th - 4), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
                         (220, 220, 220), 1, cv2.LINE_AA)
@@ -128,6 +135,33 @@ def plot_images(
     out = Path(fname)
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), grid)
+    return out
+
+
+def _class_bars(ax: Any, counts: np.ndarray, names: Sequence[str], ylabel: str) -> None:
+    """Bar chart of per-class counts in the class colours, with the names as ticks (up to 30 classes)."""
+    nc = len(names)
+    ax.bar(range(nc), counts, color=[np.array(class_colour(i)[::-1]) / 255 for i in range(nc)])
+    ax.set_ylabel(ylabel)
+    if nc <= 30:
+        ax.set_xticks(range(nc), list(names), rotation=90, fontsize=8)
+    else:
+        ax.set_xlabel("class id")
+
+
+def plot_class_counts(classes: torch.Tensor | np.ndarray, names: Sequence[str], save_dir: str | Path) -> Path:
+    """Save ``labels.jpg`` of a classification set: images per class.
+
+    Args:
+        classes: (N,) class index of every image.
+        names: class names.
+        save_dir: the run folder.
+    """
+    fig = Figure(figsize=(8, 5), tight_layout=True)
+    counts = np.bincount(_as_numpy(classes).astype(int).reshape(-1), minlength=len(names))[: len(names)]
+    _class_bars(fig.subplots(), counts, names, "images")
+    out = Path(save_dir) / "labels.jpg"
+    _save_figure(fig, out, dpi=100)
     return out
 
 
@@ -143,13 +177,7 @@ def plot_labels(labels: torch.Tensor | np.ndarray, names: Sequence[str], save_di
     nc = len(names)
     fig = Figure(figsize=(10, 10), tight_layout=True)
     ax = fig.subplots(2, 2).ravel()
-    counts = np.bincount(lb[:, 0].astype(int), minlength=nc)[:nc]
-    ax[0].bar(range(nc), counts, color=[np.array(class_colour(i)[::-1]) / 255 for i in range(nc)])
-    ax[0].set_ylabel("instances")
-    if nc <= 30:
-        ax[0].set_xticks(range(nc), list(names), rotation=90, fontsize=8)
-    else:
-        ax[0].set_xlabel("class id")
+    _class_bars(ax[0], np.bincount(lb[:, 0].astype(int), minlength=nc)[:nc], names, "instances")
     ax[1].hist2d(lb[:, 1], lb[:, 2], bins=50, range=[[0, 1], [0, 1]], cmap="Blues")
     ax[1].set(xlabel="x", ylabel="y", title="box centres")
     ax[2].hist2d(lb[:, 3], lb[:, 4], bins=50, range=[[0, 1], [0, 1]], cmap="Blues")
