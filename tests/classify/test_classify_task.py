@@ -137,6 +137,16 @@ def test_val_predict_and_export_from_the_api(trained, tmp_path):
     assert onnx_scores["confusion_matrix"] == scores["confusion_matrix"]
 
 
+def test_cli_trains_a_classifier(trained, tmp_path):
+    _, data = trained
+    assert main(["train", "--model", "gelan-t-cls-focal", "--data", str(data), "--epochs", "1", "--imgsz", "32",
+                 "--batch", "8", "--workers", "0", "--project", str(tmp_path), "--name", "cli", "--no-plots"]) == 0
+    with (tmp_path / "cli" / "results.csv").open() as handle:
+        assert next(csv.reader(handle)) == CLS_COLUMNS
+    args = (tmp_path / "cli" / "args.yaml").read_text()
+    assert "imgsz: 32" in args and "label_smoothing: 0.1" in args
+
+
 def test_cli_val_and_predict_write_top5(trained, tmp_path, capsys):
     run, data = trained
     best = str(run / "weights" / "best.pt")

@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from ..errors import DataError
+from .config import parse_names, read_data_yaml
 from .image_io import ImageReadError, inspect_image, read_image
 from .paths import is_image_file
 from .synthetic import VERSIONS, ensure_synthetic
@@ -81,14 +81,7 @@ def _split_folders(data: str | Path) -> tuple[Path, dict[str, Path | None], list
     if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
         raise DataError(f"{path}: a classification dataset is an image-folder root (train/<class>/*.jpg, "
                         f"val/<class>/*.jpg), a data YAML naming such folders, or one of: synthetic-cls")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise DataError(f"{path}: cannot read data YAML ({str(exc).splitlines()[0]})") from exc
-    if not isinstance(raw, dict):
-        raise DataError(f"{path}: expected a mapping with train/val")
-    root = Path(raw.get("path") or ".").expanduser()
-    root = Path(os.path.abspath(root if root.is_absolute() else path.parent / root))
+    raw, root = read_data_yaml(path)
     folders: dict[str, Path | None] = {}
     for split in SPLITS:
         entry = raw.get(split)
@@ -101,10 +94,8 @@ def _split_folders(data: str | Path) -> tuple[Path, dict[str, Path | None], list
         folders[split] = folder if folder.is_absolute() else root / folder
         if not folders[split].is_dir():
             raise DataError(f"{path}: '{split}' folder not found: {folders[split]}")
-    names = raw.get("names")
-    if isinstance(names, dict):
-        names = [names[k] for k in sorted(names)]
-    return root, folders, [str(n) for n in names] if names is not None else None, str(path)
+    names = parse_names(raw["names"], str(path)) if raw.get("names") is not None else None
+    return root, folders, names, str(path)
 
 
 def load_classification_data(data: str | Path) -> ClassificationData:

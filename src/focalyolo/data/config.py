@@ -20,7 +20,7 @@ from .coco import convert_coco
 from .paths import is_image_file
 from .synthetic import VERSIONS, ensure_synthetic
 
-__all__ = ["DataConfig", "SPLITS", "load_data_config", "parse_names", "resolve_split"]
+__all__ = ["DataConfig", "SPLITS", "load_data_config", "parse_names", "read_data_yaml", "resolve_split"]
 
 SPLITS = ("train", "val", "test")
 
@@ -102,16 +102,21 @@ def resolve_split(value: Any, root: Path, source: str, key: str, coco_names: lis
     return files
 
 
-def _from_yaml(path: Path) -> DataConfig:
-    source = str(path)
+def read_data_yaml(path: Path) -> tuple[dict[str, Any], Path]:
+    """A data YAML's mapping and its dataset root (``path``, relative to the YAML's folder, default that folder)."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise DataError(f"{source}: cannot read data YAML ({str(exc).splitlines()[0]})") from exc
+        raise DataError(f"{path}: cannot read data YAML ({str(exc).splitlines()[0]})") from exc
     if not isinstance(raw, dict):
-        raise DataError(f"{source}: expected a mapping with train/val/names")
+        raise DataError(f"{path}: expected a mapping with train/val (and names)")
     root = Path(raw.get("path") or ".").expanduser()
-    root = Path(os.path.abspath(root if root.is_absolute() else path.parent / root))
+    return raw, Path(os.path.abspath(root if root.is_absolute() else path.parent / root))
+
+
+def _from_yaml(path: Path) -> DataConfig:
+    source = str(path)
+    raw, root = read_data_yaml(path)
     for key in ("train", "val"):
         if not raw.get(key):
             raise DataError(f"{source}: missing '{key}' entry")
