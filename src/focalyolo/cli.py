@@ -207,7 +207,7 @@ def _val(parser: argparse.ArgumentParser) -> Command:
     return run
 
 
-@command("predict", "detect objects in images, folders, globs or videos; saves annotated copies")
+@command("predict", "detect, segment or classify images, folders, globs or videos; saves annotated copies")
 def _predict(parser: argparse.ArgumentParser) -> Command:
     add_config_arguments(parser, PredictConfig)
 

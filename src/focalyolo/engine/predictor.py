@@ -154,7 +154,8 @@ def predict(
     classes: Sequence[int] | None = None,
     on_skip: SkipFn | None = None,
 ) -> Iterator[Any]:
-    """Detect objects in every image / video frame of ``source``, lazily, one :class:`Result` per input.
+    """Run the model on every image / video frame of ``source``, lazily: one result per input (detection: a
+    :class:`Result`; segmentation and classification: their tasks' result classes).
 
     Args:
         model: a model (its task turns predictions into results), a checkpoint path or a config name (see
