@@ -83,6 +83,24 @@ def test_unreadable_images_are_skipped_and_reported(tmp_path, caplog):
     assert len(dataset) == 4 and sorted(Path(p).name for p, _ in dataset.report) == ["broken.jpg", "empty.png"]
     summary = "\n".join(r.getMessage() for r in caplog.records)
     assert "6 images, 4 kept in 2 classes; 2 corrupt images skipped" in summary and "broken.jpg" in summary
+    assert dataset.cache_path == root / "train.focalyolo-cls.cache" and dataset.cache_path.is_file()
+
+
+def test_the_scan_is_cached_until_a_file_changes(tmp_path, monkeypatch):
+    from focalyolo.data import classify
+
+    root = _image_folders(tmp_path / "ds", {"train": {"a": 2, "b": 2}, "val": {"a": 1}})
+    (root / "train" / "b" / "broken.jpg").write_bytes(b"\xff\xd8not a jpeg")
+    samples = load_classification_data(root).train
+    first = ClassificationDataset(samples, 32, verbose=False)
+    calls = []
+    real = classify.inspect_image
+    monkeypatch.setattr(classify, "inspect_image", lambda path: calls.append(path) or real(path))
+    again = ClassificationDataset(samples, 32, verbose=False)
+    assert calls == [] and again.report == first.report and again.samples == first.samples
+    (root / "train" / "b" / "broken.jpg").write_bytes(cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    mended = ClassificationDataset(samples, 32, verbose=False)
+    assert len(calls) == 5 and mended.report == [] and len(mended) == 5  # rescanned: the file is readable now
 
 
 def test_items_batches_and_augmentation(tmp_path):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from ..errors import FocalYoloError
 from ..models import build_model
 from ..models.summary import count_parameters
 from ..tasks import get_task
+from ..utils.files import write_atomically
 from ..utils.threads import configure_threads
 from .flops import model_gflops
 from .table import Column, render_markdown, render_text, write_csv
@@ -95,9 +95,7 @@ def read_result(run_dir: Path, schedule: Schedule) -> dict[str, Any] | None:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(data, indent=2).encode())
 
 
 def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: int | None) -> dict[str, Any]:

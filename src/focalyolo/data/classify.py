@@ -5,8 +5,9 @@ A dataset is named by its root folder (holding ``train/``, ``val/`` and optional
 ``train`` / ``val`` / ``test`` entries are such class folders (relative to its ``path``), or by ``synthetic-cls``.
 Classes are the sub-folder names of ``train/``, sorted, or in the order of a data YAML's ``names`` (which must name
 the same folders); a class folder of another split that ``train/`` lacks is an error (its images would get no
-label). Every image is inspected once when the dataset is built; unreadable ones are
-skipped and listed, as in detection.
+label). Every image is inspected when a split's dataset is built; unreadable ones are skipped and listed, as in
+detection, and the result is cached beside the split folder (``train.focalyolo-cls.cache``, JSON) until a file
+changes, so large folders are scanned once.
 
 Training images get a random resized crop (area fraction ``[1 - scale, 1]`` of the image, aspect ratio 3/4-4/3), a
 horizontal flip (``fliplr``) and colour jitter (brightness ``hsv_v``, saturation ``hsv_s``, hue ``hsv_h``);
@@ -15,6 +16,7 @@ evaluation images are resized (short side ``imgsz``) and centre-cropped to ``img
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -29,9 +31,11 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from ..errors import DataError
+from ..utils.files import write_atomically
 from .config import parse_names, read_data_yaml
 from .image_io import ImageReadError, inspect_image, read_image
 from .paths import is_image_file
+from .scan import cache_path_for, dataset_hash
 from .synthetic import VERSIONS, ensure_synthetic
 
 __all__ = ["ClassificationData", "ClassificationDataset", "eval_transform", "load_classification_data",
@@ -40,6 +44,7 @@ __all__ = ["ClassificationData", "ClassificationDataset", "eval_transform", "loa
 LOGGER = logging.getLogger("focalyolo")
 Sample = tuple[Path, int]
 SPLITS = ("train", "val", "test")
+CACHE_SUFFIX = ".focalyolo-cls.cache"  # JSON: the scan's key and its skipped files
 _SUMMARY_LINES = 20
 
 
@@ -148,21 +153,49 @@ def eval_transform(imgsz: int) -> v2.Compose:
     return v2.Compose([v2.Resize(imgsz, antialias=True), v2.CenterCrop(imgsz)])
 
 
-def _inspect(sample: Sample) -> str | None:
+def _inspect(path: str) -> str | None:
     try:
-        inspect_image(sample[0])
+        inspect_image(path)
     except ImageReadError as exc:
         return str(exc)
     return None
 
 
-def check_samples(samples: Sequence[Sample]) -> tuple[list[Sample], list[tuple[str, str]]]:
-    """Inspect every image once (threads); returns the readable samples and (path, reason) of the skipped ones."""
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        reasons = list(pool.map(_inspect, samples))
-    kept = [s for s, r in zip(samples, reasons) if r is None]
-    skipped = [(str(s[0]), f"corrupt image skipped: {r}") for s, r in zip(samples, reasons) if r is not None]
-    return kept, skipped
+def scan_cache_path(samples: Sequence[Sample]) -> Path:
+    """Where the scan of ``samples`` is cached: beside the folder that holds them all (a split folder:
+    ``root/train.focalyolo-cls.cache``), or under ``$FOCALYOLO_HOME/cache`` when that is read-only."""
+    return cache_path_for(Path(os.path.commonpath([str(p) for p, _ in samples])), CACHE_SUFFIX)
+
+
+def _load_skipped(path: Path, key: str) -> list[tuple[str, str]] | None:
+    """The cached (path, reason) list for exactly ``key``, None when there is none (or it is unreadable)."""
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(cached, dict) or cached.get("key") != key:
+        return None
+    return [(str(p), str(r)) for p, r in cached.get("skipped", [])]
+
+
+def check_samples(samples: Sequence[Sample]) -> tuple[list[Sample], list[tuple[str, str]], Path | None]:
+    """Inspect every image (threads), or reuse the cached result when no file changed (the key hashes every path,
+    size and mtime). Returns the readable samples, (path, reason) of the skipped ones, and the cache file used or
+    written (None when it could not be written)."""
+    files = [str(p) for p, _ in samples]
+    cache = scan_cache_path(samples)
+    key = dataset_hash(files, [], None)
+    skipped = _load_skipped(cache, key)
+    if skipped is None:
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            reasons = list(pool.map(_inspect, files))
+        skipped = [(f, f"corrupt image skipped: {r}") for f, r in zip(files, reasons) if r is not None]
+        try:
+            write_atomically(cache, json.dumps({"key": key, "skipped": skipped}).encode())
+        except OSError:
+            cache = None
+    bad = {path for path, _ in skipped}
+    return [s for s in samples if str(s[0]) not in bad], skipped, cache
 
 
 class ClassificationDataset(Dataset):
@@ -184,7 +217,7 @@ class ClassificationDataset(Dataset):
                  hyp: Mapping[str, Any] | None = None, prefix: str = "", verbose: bool = True):
         if augment and hyp is None:
             raise ValueError("augment=True needs the augmentation hyper-parameters (hyp)")
-        self.samples, self.report = check_samples(samples)
+        self.samples, self.report, self.cache_path = check_samples(samples)
         self.imgsz = imgsz
         self.transform = train_transform(imgsz, hyp) if augment else eval_transform(imgsz)
         if not self.samples:
@@ -196,8 +229,9 @@ class ClassificationDataset(Dataset):
     def summary(self, prefix: str = "") -> str:
         """``train: 1000 images, 998 kept; 2 corrupt images skipped`` and the first skipped files."""
         counts = np.bincount([c for _, c in self.samples])
+        where = f"scan cached in {self.cache_path}" if self.cache_path else "scan not cached"
         lines = [f"{prefix}{len(self.samples) + len(self.report)} images, {len(self.samples)} kept in "
-                 f"{np.count_nonzero(counts)} classes; {len(self.report)} corrupt images skipped"]
+                 f"{np.count_nonzero(counts)} classes; {len(self.report)} corrupt images skipped; {where}"]
         lines += [f"{prefix}  {path}: {reason}" for path, reason in self.report[:_SUMMARY_LINES]]
         if len(self.report) > _SUMMARY_LINES:
             lines.append(f"{prefix}  ... and {len(self.report) - _SUMMARY_LINES} more (see dataset.report)")

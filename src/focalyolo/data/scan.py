@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..utils.files import write_atomically
 from .image_io import ImageReadError, inspect_image
 from .labels import LabelFile, read_label_file
 from .paths import focalyolo_home, img2label_path
@@ -84,9 +85,10 @@ def dataset_hash(im_files: list[str], label_files: list[str], nc: int | None) ->
     return h.hexdigest()
 
 
-def cache_path_for(label_dir: Path) -> Path:
-    """Cache file for a labels folder; under ``$FOCALYOLO_HOME/cache`` if the dataset folder is read-only."""
-    local = label_dir.parent / f"{label_dir.name}.focalyolo.cache"
+def cache_path_for(label_dir: Path, suffix: str = ".focalyolo.cache") -> Path:
+    """Cache file for a labels folder (or another folder a scan covers, with its own ``suffix``); under
+    ``$FOCALYOLO_HOME/cache`` if the dataset folder is read-only."""
+    local = label_dir.parent / f"{label_dir.name}{suffix}"
     try:
         writable = bool(os.stat(label_dir.parent).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
     except OSError:
@@ -94,7 +96,7 @@ def cache_path_for(label_dir: Path) -> Path:
     if writable and os.access(label_dir.parent, os.W_OK):
         return local
     key = hashlib.sha256(str(label_dir.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    return focalyolo_home() / "cache" / f"{label_dir.name}-{key}.focalyolo.cache"
+    return focalyolo_home() / "cache" / f"{label_dir.name}-{key}{suffix}"
 
 
 def _join(strings: list[str]) -> np.ndarray:
@@ -126,13 +128,9 @@ def save_cache(path: Path, key: str, result: ScanResult) -> bool:
     }
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(buf.getvalue())
-        os.replace(tmp, path)
+        write_atomically(path, buf.getvalue())
     except OSError:
-        tmp.unlink(missing_ok=True)
         return False
     return True
 

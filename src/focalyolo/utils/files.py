@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-__all__ = ["increment_path"]
+__all__ = ["increment_path", "write_atomically"]
+
+
+def write_atomically(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary sibling renamed into place, so a reader (or a crash) never
+    sees half a file; the parent folder is created. Raises OSError when the location is not writable (the
+    temporary file is removed)."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _numbered(path: Path, n: int, keep_suffix: bool) -> Path:
