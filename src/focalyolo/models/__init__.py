@@ -8,13 +8,15 @@ from .model import DetectionModel
 from .parser import config_task, load_model_config, packaged_configs
 
 
-def build_model(cfg: str | Path | dict, nc: int | None = None, ch: int = 3) -> DetectionModel:
+def build_model(cfg: str | Path | dict, nc: int | None = None, ch: int = 3, kpt_shape: list[int] | None = None,
+                skeleton: list[list[int]] | None = None) -> DetectionModel:
     """Build a model (a detector, segmenter or classifier) from a packaged config name (``"yolov9-c"``,
     ``"gelan-t-cls-focal"``), a YAML path or a dict.
 
-    ``nc`` overrides the config's class count (the config's own, else 80, when None).
+    ``nc`` overrides the config's class count (the config's own, else 80, when None), ``kpt_shape`` a pose model's
+    keypoint shape ``[nk, ndim]`` (``skeleton``, its keypoint pairs, is recorded for drawing).
     """
-    return DetectionModel(cfg, ch=ch, nc=nc)
+    return DetectionModel(cfg, ch=ch, nc=nc, kpt_shape=kpt_shape, skeleton=skeleton)
 
 
 __all__ = ["DetectionModel", "build_model", "config_task", "load_model_config", "packaged_configs"]

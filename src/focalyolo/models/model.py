@@ -29,8 +29,11 @@ class DetectionModel(nn.Module):
     ``forward(x)`` with x (B, 3, H, W), H and W multiples of 32: in train mode the head's raw outputs
     (``[aux, main]`` for dual heads), in eval mode decoded main-branch predictions: (B, 4 + nc, A) for detection,
     ``(predictions (B, 4 + nc + nm, A), protos)`` for segmentation (see :mod:`focalyolo.nn.segment`), (B, nc)
-    class probabilities for classification.
+    class probabilities for classification, (B, 4 + nc + nk * ndim, A) for pose (see :mod:`focalyolo.nn.pose`).
     ``forward(x, return_raw=True)`` in eval mode returns ``(predictions, raw)`` (the validator needs both).
+
+    ``kpt_shape`` overrides the config's keypoint shape ``[nk, ndim]`` (pose models; a data YAML's); ``skeleton``
+    (keypoint index pairs, a data YAML's) is recorded in the config for drawing predictions.
 
     Attributes:
         names: class names, index = class id.
@@ -38,12 +41,17 @@ class DetectionModel(nn.Module):
             for a new model): inference takes its ``imgsz`` and ``data`` as defaults.
     """
 
-    def __init__(self, cfg: str | Path | dict = "gelan-c", ch: int = 3, nc: int | None = None):
+    def __init__(self, cfg: str | Path | dict = "gelan-c", ch: int = 3, nc: int | None = None,
+                 kpt_shape: list[int] | None = None, skeleton: list[list[int]] | None = None):
         super().__init__()
         self.yaml, source = load_model_config(cfg)
         lines = self.yaml.pop("_lines", None)
         if nc is not None:
             self.yaml["nc"] = nc
+        if kpt_shape is not None:
+            self.yaml["kpt_shape"] = list(kpt_shape)
+        if skeleton is not None:
+            self.yaml["skeleton"] = [list(pair) for pair in skeleton]
         self.yaml.setdefault("nc", 80)
         self.model, self.save, self.rows = build_layers({**self.yaml, "_lines": lines}, source, ch,
                                                         int(self.yaml["nc"]))
@@ -71,6 +79,17 @@ class DetectionModel(nn.Module):
         """Stride of each detection level in input pixels, e.g. tensor([8., 16., 32.]) (a classifier: its input
         map's, e.g. tensor([32.]))."""
         return self.head.stride
+
+    @property
+    def kpt_shape(self) -> list[int] | None:
+        """``[nk, ndim]`` of a pose model's head, None for other tasks."""
+        shape = getattr(self.head, "kpt_shape", None)
+        return list(shape) if shape is not None else None
+
+    @property
+    def skeleton(self) -> list[list[int]] | None:
+        """The keypoint pairs predictions are drawn with (recorded from the training data), or None."""
+        return self.yaml.get("skeleton")
 
     @property
     def is_dual(self) -> bool:

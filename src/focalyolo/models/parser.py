@@ -92,14 +92,15 @@ def _row_lines(text: str) -> list[int]:
     return lines
 
 
-def _resolve_arg(value: Any, nc: int) -> Any:
-    """YAML arg -> Python value without eval: ``nc``, ``None``/``True``/``False`` and numbers in strings."""
+def _resolve_arg(value: Any, symbols: dict[str, Any]) -> Any:
+    """YAML arg -> Python value without eval: the config's symbols (``nc``, and ``kpt_shape`` when the config has
+    one), ``None``/``True``/``False`` and numbers in strings."""
     if isinstance(value, list):
-        return [_resolve_arg(v, nc) for v in value]
+        return [_resolve_arg(v, symbols) for v in value]
     if not isinstance(value, str):
         return value
-    if value == "nc":
-        return nc
+    if value in symbols:
+        return symbols[value]
     if value in _CONSTANTS:
         return _CONSTANTS[value]
     try:
@@ -207,6 +208,7 @@ def build_layers(cfg: dict, source: str, ch: int, nc: int) -> tuple[nn.ModuleLis
     rows = read_rows(cfg, source)
     activation = cfg.get("activation")
     factory = _activation_factory(activation, source) if activation else (lambda: nn.SiLU(inplace=True))
+    symbols = {"nc": nc, **({"kpt_shape": cfg["kpt_shape"]} if "kpt_shape" in cfg else {})}
     channels: list[Any] = []
     layers, save = [], set()
     with activation_scope(factory):
@@ -220,7 +222,7 @@ def build_layers(cfg: dict, source: str, ch: int, nc: int) -> tuple[nn.ModuleLis
                                   "register it with focalyolo.register_module") from None
             ch_in = [ch if a == -1 else channels[a] for a in row.sources]
             repeats = max(round(row.repeats * depth), 1) if row.repeats > 1 else row.repeats
-            args = _resolve_arg(row.args, nc)
+            args = _resolve_arg(row.args, symbols)
             try:
                 plan = spec.rule(LayerContext(ch_in, args, repeats, width, nc))
                 made = [spec.cls(*plan.args, **plan.kwargs) for _ in range(plan.repeats)]
