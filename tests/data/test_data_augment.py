@@ -128,10 +128,10 @@ def test_flips_and_affine_identity_move_boxes_with_pixels():
     img = np.zeros((20, 40, 3), np.uint8)
     img[2:6, 30:38] = 255
     labels = np.array([[0, 30, 2, 38, 6]], np.float32)
-    lr_img, lr, _ = flip_lr(img, labels)
+    lr_img, lr, _, _ = flip_lr(img, labels)
     assert lr.tolist() == [[0, 2, 2, 10, 6]] and lr_img[2:6, 2:10].min() == 255
-    ud_img, ud, _ = flip_ud(img, labels)
+    ud_img, ud, _, _ = flip_ud(img, labels)
     assert ud.tolist() == [[0, 30, 14, 38, 18]] and ud_img[14:18, 30:38].min() == 255
-    still, moved, _ = random_affine(img, labels, np.random.default_rng(0), (20, 40), translate=0.0, scale=0.0)
+    still, moved, _, _ = random_affine(img, labels, np.random.default_rng(0), (20, 40), translate=0.0, scale=0.0)
     np.testing.assert_array_equal(still, img)
     np.testing.assert_allclose(moved, labels, atol=1e-4)

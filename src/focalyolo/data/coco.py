@@ -1,4 +1,5 @@
-"""COCO ``instances_*.json`` -> a YOLO-layout view that :class:`YOLODataset` reads like any other.
+"""COCO ``instances_*.json`` (or ``person_keypoints_*.json``) -> a YOLO-layout view that :class:`YOLODataset` reads
+like any other.
 
 The conversion runs once per JSON (keyed by its path, size and mtime) into
 ``$FOCALYOLO_HOME/datasets/coco-<stem>-<hash>/``: ``images/<stem>/`` holds links to the original images
@@ -10,6 +11,12 @@ An annotation with an outline (``segmentation``: a polygon list or an RLE) is wr
 (``class x1 y1 x2 y2 ...``) instead, so the same JSON serves segmentation; detection then takes the polygon's
 extent as the box (for COCO's own files that is its ``bbox``, up to rounding). An outline in several parts
 becomes one polygon that visits every part over zero-width bridges; an RLE is traced into its outline first.
+
+A keypoints JSON (annotations with ``keypoints`` [x, y, v] * nk) is written as pose rows instead
+(``class cx cy w h x1 y1 v1 ...``, normalised, v an int: 0 not labelled, 1 hidden, 2 visible); an annotation without
+keypoints (``num_keypoints`` 0) is still a row, with every v = 0. Its ``kpt_shape`` ([nk, 3]), ``skeleton`` (made
+0-based) and ``flip_idx`` (from the keypoint names, "left" <-> "right") come from the first category listing
+``keypoints``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -31,23 +39,31 @@ from .paths import focalyolo_home, img2label_path
 
 LOGGER = logging.getLogger("focalyolo")
 
-__all__ = ["CONVERT_VERSION", "CocoSplit", "coco_boxes", "coco_outline", "convert_coco", "join_parts"]
+__all__ = [
+    "CONVERT_VERSION", "CocoSplit", "coco_boxes", "coco_keypoint_meta", "coco_outline", "convert_coco",
+    "flip_idx_from_names", "join_parts",
+]
 
-CONVERT_VERSION = 2
+CONVERT_VERSION = 3  # 3: keypoints JSONs become pose rows
 _DONE = "conversion.json"
 
 
 @dataclass
 class CocoSplit:
-    """A converted COCO annotation file: linked image paths (with YOLO labels beside) and class names."""
+    """A converted COCO annotation file: linked image paths (with YOLO labels beside) and class names; for a
+    keypoints JSON its ``kpt_shape`` [nk, 3], ``flip_idx`` (None when the names do not pair up) and 0-based
+    ``skeleton`` (None when not given), else all None."""
 
     images: list[Path]
     names: list[str]
+    kpt_shape: list[int] | None = None
+    flip_idx: list[int] | None = None
+    skeleton: list[list[int]] | None = None
 
 
 def _image_base(json_path: Path, file_names: list[str]) -> Path:
     """The folder the JSON's ``file_name`` entries are relative to (first candidate holding the images)."""
-    here, split = json_path.parent, json_path.stem.removeprefix("instances_")
+    here, split = json_path.parent, re.sub("^(instances|person_keypoints)_", "", json_path.stem)
     candidates = [here, here / "images", here / "images" / split, here.parent / "images" / split,
                   here.parent / split, here.parent / "images", here.parent]
     probe = file_names[: min(len(file_names), 10)]
@@ -150,13 +166,85 @@ def coco_outline(segmentation: list | dict, width: float, height: float) -> np.n
     return (join_parts(parts) / (width, height)).clip(0, 1)
 
 
-def _label_rows(coco: dict, boxes: dict[int, np.ndarray]) -> dict[int, list[str]]:
-    """Per image id its label lines: a polygon row for each annotation with an outline, else its box row (in the
-    annotation order of :func:`coco_boxes`)."""
+def flip_idx_from_names(names: list[str]) -> list[int] | None:
+    """Where each keypoint goes in a mirror image: the index of its name with "left" and "right" swapped (a name
+    with neither stays put), or None when a swapped name is missing or names repeat. For COCO's 17 person keypoints
+    (nose, left_eye, right_eye, ...) this is the usual [0, 2, 1, 4, 3, ...]."""
+    lowered = [str(n).lower() for n in names]
+    index = {n: i for i, n in enumerate(lowered)}
+    if len(index) != len(lowered):
+        return None
+    swapped = [re.sub("left|right", lambda m: "right" if m.group() == "left" else "left", n) for n in lowered]
+    if not all(n in index for n in swapped):
+        return None
+    return [index[n] for n in swapped]
+
+
+def coco_keypoint_meta(coco: dict) -> tuple[list[int] | None, list[int] | None, list[list[int]] | None]:
+    """``(kpt_shape, flip_idx, skeleton)`` of a keypoints JSON, all None when no annotation has keypoints.
+
+    nk is the length of the first category's ``keypoints`` names (else of the first annotation's keypoints / 3);
+    the skeleton's 1-based pairs become 0-based.
+    """
+    annotated = next((a["keypoints"] for a in coco["annotations"]
+                      if isinstance(a.get("keypoints"), list) and len(a["keypoints"]) >= 3), None)
+    if annotated is None:
+        return None, None, None
+    category = next((c for c in sorted(coco["categories"], key=lambda c: c["id"])
+                     if isinstance(c.get("keypoints"), list) and c["keypoints"]), None)
+    if category is None:
+        return [len(annotated) // 3, 3], None, None
+    skeleton = category.get("skeleton")
+    zero_based = [[int(a) - 1, int(b) - 1] for a, b in skeleton] if isinstance(skeleton, list) and skeleton else None
+    return [len(category["keypoints"]), 3], flip_idx_from_names(category["keypoints"]), zero_based
+
+
+def _pose_text(row: np.ndarray, keypoints: object, size: tuple, nk: int) -> tuple[str, bool]:
+    """One pose row ``cls cx cy w h x1 y1 v1 ...`` from a box row and an annotation's ``keypoints`` (normalised by
+    the image ``size`` (w, h)), and whether they were usable; unusable or absent keypoints are written as v = 0."""
+    try:
+        points = np.asarray(keypoints if isinstance(keypoints, list) else [], np.float64)
+    except (TypeError, ValueError):  # nested or non-numeric values
+        points = np.zeros(0)
+    usable = points.shape == (nk * 3,) and bool(np.isfinite(points).all())
+    points = points.reshape(nk, 3) if usable else np.zeros((nk, 3))
+    points[points[:, 2] == 0, :2] = 0
+    values = " ".join(f"{x / size[0]:.6f} {y / size[1]:.6f} {int(v)}" for x, y, v in points)
+    return f"{int(row[0])} {row[1]:.6f} {row[2]:.6f} {row[3]:.6f} {row[4]:.6f} {values}", usable or keypoints is None
+
+
+def _annotations_by_image(coco: dict) -> tuple[dict[int, tuple], dict[int, list[dict]]]:
+    """Image id -> (width, height), and image id -> its usable annotations (see :func:`_usable_annotations`)."""
     _, sizes, anns = _usable_annotations(coco)
     by_image: dict[int, list] = {}
     for a in anns:
         by_image.setdefault(int(a["image_id"]), []).append(a)
+    return sizes, by_image
+
+
+def _pose_rows(coco: dict, boxes: dict[int, np.ndarray], nk: int) -> dict[int, list[str]]:
+    """Per image id its pose lines (in the annotation order of :func:`coco_boxes`)."""
+    sizes, by_image = _annotations_by_image(coco)
+    lines: dict[int, list[str]] = {}
+    unusable = []
+    for image_id, rows in boxes.items():
+        out = []
+        for row, a in zip(rows, by_image[image_id]):
+            text, usable = _pose_text(row, a.get("keypoints"), sizes[a["image_id"]], nk)
+            out.append(text)
+            if not usable:
+                unusable.append(a.get("id"))
+        lines[image_id] = out
+    if unusable:
+        LOGGER.warning("%d annotation(s) with malformed keypoints (not %d finite numbers) kept with every keypoint "
+                       "unlabelled, e.g. annotation id %s", len(unusable), nk * 3, unusable[0])
+    return lines
+
+
+def _label_rows(coco: dict, boxes: dict[int, np.ndarray]) -> dict[int, list[str]]:
+    """Per image id its label lines: a polygon row for each annotation with an outline, else its box row (in the
+    annotation order of :func:`coco_boxes`)."""
+    sizes, by_image = _annotations_by_image(coco)
     lines: dict[int, list[str]] = {}
     unusable = []
     for image_id, rows in boxes.items():
@@ -180,7 +268,8 @@ def _convert(json_path: Path, out: Path) -> None:
     """Write the YOLO view of ``json_path`` into the new folder ``out``."""
     coco = _read_json(json_path)
     names, boxes = coco_boxes(coco)
-    lines = _label_rows(coco, boxes)
+    kpt_shape, flip_idx, skeleton = coco_keypoint_meta(coco)
+    lines = _label_rows(coco, boxes) if kpt_shape is None else _pose_rows(coco, boxes, kpt_shape[0])
     file_names = [im["file_name"] for im in coco["images"]]
     if not file_names:
         raise DataError(f"{json_path}: empty 'images' list")
@@ -200,11 +289,13 @@ def _convert(json_path: Path, out: Path) -> None:
             label.write_text("".join(f"{r}\n" for r in rows))
     if missing:
         LOGGER.warning("%s: %d listed images not found, e.g. %s", json_path, len(missing), missing[0])
-    (out / _DONE).write_text(json.dumps({"source": str(json_path), "names": names, "missing": missing}))
+    (out / _DONE).write_text(json.dumps({"source": str(json_path), "names": names, "missing": missing,
+                                         "kpt_shape": kpt_shape, "flip_idx": flip_idx, "skeleton": skeleton}))
 
 
 def convert_coco(json_path: Path) -> CocoSplit:
-    """Convert (once) a COCO instances JSON and return the linked images and class names."""
+    """Convert (once) a COCO instances (or keypoints) JSON and return the linked images, class names and, for
+    keypoints, their shape, flip order and skeleton."""
     st = json_path.stat()
     key = hashlib.sha256(f"{CONVERT_VERSION}|{json_path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
     out = focalyolo_home() / "datasets" / f"coco-{json_path.stem}-{key[:12]}"
@@ -220,6 +311,6 @@ def convert_coco(json_path: Path) -> CocoSplit:
                 raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    names = json.loads((out / _DONE).read_text())["names"]
+    done = json.loads((out / _DONE).read_text())
     images = sorted(p for p in (out / "images").rglob("*") if p.is_file() or p.is_symlink())
-    return CocoSplit(images, names)
+    return CocoSplit(images, done["names"], done["kpt_shape"], done["flip_idx"], done["skeleton"])

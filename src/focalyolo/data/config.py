@@ -4,6 +4,10 @@ A data YAML has ``path`` (the root; relative to the YAML's folder, default that 
 ``val``, optional ``test`` (each a folder, a ``.txt`` list of image paths, a COCO ``.json``, an image,
 or a list of those; relative to the root) and ``names`` (a list, or a dict with keys 0..n-1). A COCO
 JSON given directly serves as both train and val split.
+
+Pose data add ``kpt_shape`` ([keypoints, 2 or 3 values each]), optional ``flip_idx`` (keypoint i becomes keypoint
+``flip_idx[i]`` in a mirror image) and ``skeleton`` (0-based [a, b] keypoint pairs, for drawing); a COCO keypoints
+JSON brings its own, which the YAML's keys override.
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ from typing import Any
 import yaml
 
 from ..errors import DataError
-from .coco import convert_coco
+from ..utils.keypoints import check_kpt_shape as keypoint_shape
+from .coco import CocoSplit, convert_coco
 from .paths import is_image_file
 from .synthetic import VERSIONS, ensure_synthetic
 
-__all__ = ["DataConfig", "SPLITS", "load_data_config", "parse_names", "read_data_yaml", "resolve_split"]
+__all__ = [
+    "DataConfig", "SPLITS", "check_flip_idx", "check_kpt_shape", "check_skeleton", "load_data_config", "parse_names",
+    "read_data_yaml", "resolve_split",
+]
 
 SPLITS = ("train", "val", "test")
+_KEYPOINT_KEYS = ("kpt_shape", "flip_idx", "skeleton")
 
 
 @dataclass
@@ -35,6 +44,11 @@ class DataConfig:
         names: class names, index = class id.
         nc: number of classes (``len(names)``).
         source: the file the config came from, for messages.
+        kpt_shape: pose data: [nk, ndim], keypoints per object and values per keypoint (2: x y; 3: x y
+            visibility); None for other tasks.
+        flip_idx: pose data: a permutation of range(nk), keypoint i becomes ``flip_idx[i]`` in a mirror image
+            (None: unknown, so keypoint data cannot be trained with flips).
+        skeleton: pose data: 0-based [a, b] keypoint index pairs joined when drawing (None: none given).
     """
 
     root: Path
@@ -44,6 +58,9 @@ class DataConfig:
     names: list[str]
     nc: int
     source: str
+    kpt_shape: list[int] | None = None
+    flip_idx: list[int] | None = None
+    skeleton: list[list[int]] | None = None
 
 
 def parse_names(names: Any, source: str) -> list[str]:
@@ -61,6 +78,52 @@ def parse_names(names: Any, source: str) -> list[str]:
     return [str(n) for n in names]
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_kpt_shape(value: Any, source: str) -> list[int]:
+    """A data file's ``kpt_shape`` (a list or tuple): [nk >= 1, 2 or 3], as a DataError naming ``source``."""
+    try:
+        return keypoint_shape(value)
+    except ValueError as exc:
+        raise DataError(f"{source}: {exc}") from None
+
+
+def check_flip_idx(value: Any, nk: int, source: str) -> list[int]:
+    """A data file's ``flip_idx`` (a list or tuple): a permutation of range(nk)."""
+    if not (isinstance(value, (list, tuple)) and all(map(_is_int, value)) and sorted(value) == list(range(nk))):
+        raise DataError(f"{source}: 'flip_idx' must list each keypoint index 0..{nk - 1} once, got {value}")
+    return list(value)
+
+
+def check_skeleton(value: Any, nk: int, source: str) -> list[list[int]]:
+    """A data file's ``skeleton``: [a, b] pairs of 0-based keypoint indices."""
+    if not (isinstance(value, list) and all(isinstance(p, list) and len(p) == 2 and all(map(_is_int, p))
+                                            and 0 <= min(p) and max(p) < nk for p in value)):
+        raise DataError(f"{source}: 'skeleton' must be a list of [a, b] keypoint index pairs in 0..{nk - 1}, "
+                        f"got {value}")
+    return [list(p) for p in value]
+
+
+def _keypoint_fields(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """``kpt_shape``, ``flip_idx`` and ``skeleton`` of a data mapping (None where absent), checked; ``flip_idx``
+    and ``skeleton`` need a ``kpt_shape``."""
+    fields: dict[str, Any] = dict.fromkeys(_KEYPOINT_KEYS)
+    if raw.get("kpt_shape") is None:
+        extra = [k for k in ("flip_idx", "skeleton") if raw.get(k) is not None]
+        if extra:
+            raise DataError(f"{source}: '{extra[0]}' given without 'kpt_shape'")
+        return fields
+    fields["kpt_shape"] = check_kpt_shape(raw["kpt_shape"], source)
+    nk = fields["kpt_shape"][0]
+    if raw.get("flip_idx") is not None:
+        fields["flip_idx"] = check_flip_idx(raw["flip_idx"], nk, source)
+    if raw.get("skeleton") is not None:
+        fields["skeleton"] = check_skeleton(raw["skeleton"], nk, source)
+    return fields
+
+
 def _read_list_file(path: Path) -> list[Path]:
     """Image paths listed one per line (blank and ``#`` lines skipped), relative to the list's folder."""
     try:
@@ -71,7 +134,7 @@ def _read_list_file(path: Path) -> list[Path]:
     return [Path(os.path.normpath(path.parent / e)) for e in entries if e and not e.startswith("#")]
 
 
-def _resolve_entry(entry: Path, source: str, key: str, coco_names: list[list[str]]) -> list[Path]:
+def _resolve_entry(entry: Path, source: str, key: str, coco_splits: list[CocoSplit]) -> list[Path]:
     if not entry.exists():
         raise DataError(f"{source}: '{key}' path not found: {entry}")
     if entry.is_dir():
@@ -81,22 +144,23 @@ def _resolve_entry(entry: Path, source: str, key: str, coco_names: list[list[str
         return [p for p in _read_list_file(entry) if is_image_file(p)]
     if suffix == ".json":
         split = convert_coco(entry)
-        coco_names.append(split.names)
+        coco_splits.append(split)
         return split.images
     if is_image_file(entry):
         return [entry]
     raise DataError(f"{source}: '{key}' must be a folder, a .txt image list, a COCO .json or an image: {entry}")
 
 
-def resolve_split(value: Any, root: Path, source: str, key: str, coco_names: list[list[str]]) -> list[Path]:
-    """All image files of one split entry (a path or a list of paths relative to ``root``)."""
+def resolve_split(value: Any, root: Path, source: str, key: str, coco_splits: list[CocoSplit]) -> list[Path]:
+    """All image files of one split entry (a path or a list of paths relative to ``root``); the COCO JSONs met
+    are appended to ``coco_splits``."""
     values = value if isinstance(value, list) else [value]
     if not values or not all(isinstance(v, (str, Path)) for v in values):
         raise DataError(f"{source}: '{key}' must be a path or a list of paths")
     files: list[Path] = []
     for v in values:
         p = Path(v).expanduser()
-        files += _resolve_entry(p if p.is_absolute() else root / p, source, key, coco_names)
+        files += _resolve_entry(p if p.is_absolute() else root / p, source, key, coco_splits)
     if not files:
         raise DataError(f"{source}: no images found for '{key}' ({', '.join(map(str, values))})")
     return files
@@ -121,8 +185,9 @@ def _from_yaml(path: Path) -> DataConfig:
         if not raw.get(key):
             raise DataError(f"{source}: missing '{key}' entry")
     names = parse_names(raw["names"], source) if raw.get("names") is not None else None
-    coco_names: list[list[str]] = []
-    splits = {k: resolve_split(raw[k], root, source, k, coco_names) if raw.get(k) else [] for k in SPLITS}
+    coco_splits: list[CocoSplit] = []
+    splits = {k: resolve_split(raw[k], root, source, k, coco_splits) if raw.get(k) else [] for k in SPLITS}
+    coco_names = [split.names for split in coco_splits]
     if any(n != coco_names[0] for n in coco_names):
         raise DataError(f"{source}: the COCO JSON files of the splits have different categories")
     if names is None and coco_names:
@@ -135,7 +200,11 @@ def _from_yaml(path: Path) -> DataConfig:
         raise DataError(f"{source}: {len(names)} names but the COCO JSON has {len(coco_names[0])} categories")
     if "nc" in raw and raw["nc"] != len(names):
         raise DataError(f"{source}: nc is {raw['nc']} but {len(names)} names are given")
-    return DataConfig(root, splits["train"], splits["val"], splits["test"], names, len(names), source)
+    pose = next((split for split in coco_splits if split.kpt_shape), None)
+    keypoint_keys = {k: getattr(pose, k) for k in _KEYPOINT_KEYS} if pose else {}
+    keypoint_keys.update({k: raw[k] for k in _KEYPOINT_KEYS if raw.get(k) is not None})  # the YAML's keys win
+    return DataConfig(root, splits["train"], splits["val"], splits["test"], names, len(names), source,
+                      **_keypoint_fields(keypoint_keys, source))
 
 
 def _from_json(path: Path) -> DataConfig:
@@ -143,15 +212,16 @@ def _from_json(path: Path) -> DataConfig:
     if not split.images:
         raise DataError(f"{path}: none of the listed images was found")
     return DataConfig(Path(os.path.abspath(path.parent)), split.images, list(split.images), [], split.names,
-                      len(split.names), str(path))
+                      len(split.names), str(path), **_keypoint_fields(vars(split), str(path)))
 
 
 def load_data_config(data: str | Path) -> DataConfig:
     """Resolve a dataset description into image lists and class names.
 
     Args:
-        data: a data YAML, a COCO ``instances_*.json``, or a built-in dataset name (``"synthetic"``,
-            ``"synthetic-seg"``: generated once under ``$FOCALYOLO_HOME/datasets``).
+        data: a data YAML, a COCO ``instances_*.json`` or ``person_keypoints_*.json``, or a built-in dataset name
+            (``"synthetic"``, ``"synthetic-seg"``, ``"synthetic-pose"``, ``"synthetic-cls"``: generated once under
+            ``$FOCALYOLO_HOME/datasets``).
 
     Raises:
         DataError: one line naming the file and the problem.

@@ -1,5 +1,5 @@
-"""YOLODataset: validated images + labels (+ instance masks for segmentation), letterboxed (val) or
-mosaic-augmented (train) samples."""
+"""YOLODataset: validated images + labels (+ instance masks for segmentation, keypoints for pose), letterboxed (val)
+or mosaic-augmented (train) samples."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from torch.utils.data import Dataset
 from ..cfg.schema import load_hyp
 from ..errors import DataError
 from .augment import (
+    Keypoints,
     Segments,
     augment_hsv,
     flip_lr,
     flip_ud,
+    hide_keypoints_outside,
     letterbox,
     mixup,
     mosaic4,
@@ -26,6 +28,7 @@ from .augment import (
     rect_batch_shapes,
     resize_long_side,
 )
+from .config import check_flip_idx, check_kpt_shape
 from .image_io import ImageReadError, read_image
 from .scan import BACKGROUND, scan_dataset, summarize
 
@@ -162,12 +165,18 @@ class YOLODataset(Dataset):
             without a polygon are dropped and reported).
         mask_ratio: masks are 1/``mask_ratio`` of the image size (4: the prototypes' resolution).
         overlap: one index-coded mask per image (value j + 1 = the j-th label row) instead of one per instance.
+        kpt_shape: pose data: (nk, ndim), the keypoints per row and values per keypoint (2: x y, 3: x y
+            visibility) of the labels (``cls cx cy w h`` + nk x ndim values); each sample then carries keypoints.
+        flip_idx: pose data: a permutation of range(nk); after a mirror (either flip) keypoint i becomes keypoint
+            ``flip_idx[i]`` (left <-> right). Needed when training with ``fliplr`` or ``flipud`` > 0.
 
     Attributes:
         mosaic: whether training samples are mosaics; the trainer sets it False for the last epochs.
         report: (path, reason) for every skipped file, fixed label file, background image and orphan.
         counts: totals of the scan (see :data:`focalyolo.data.scan.COUNT_KEYS`).
         scan_result: the full :class:`ScanResult` (cache path, whether the cache was reused).
+        keypoints: pose data (else None): per image an (n, nk, 3) float32 array [x, y, v] normalised to the
+            original image, rows aligned with :attr:`labels`.
     """
 
     def __init__(
@@ -188,12 +197,16 @@ class YOLODataset(Dataset):
         masks: bool = False,
         mask_ratio: int = 4,
         overlap: bool = True,
+        kpt_shape: Sequence[int] | None = None,
+        flip_idx: Sequence[int] | None = None,
     ) -> None:
         files = [str(f) for f in img_files]
         if not files:
             raise DataError(f"{prefix}no image files given")
         self.prefix = prefix
-        scan = scan_dataset(files, nc=nc, verbose=verbose, prefix=prefix)
+        self.hyp = load_hyp(hyp)
+        self.kpt_shape, self.flip_idx = self._check_keypoint_args(kpt_shape, flip_idx, augment, files[0])
+        scan = scan_dataset(files, nc=nc, verbose=verbose, prefix=prefix, kpt_shape=self.kpt_shape)
         if not scan.im_files:
             first = next((f"{p}: {r}" for p, r in scan.report if r != BACKGROUND), "")
             raise DataError(f"{prefix}{Path(files[0]).parent}: none of {len(files)} images is usable ({first})")
@@ -205,8 +218,8 @@ class YOLODataset(Dataset):
         self.report: list[tuple[str, str]] = scan.report
         self.masks, self.mask_ratio, self.overlap = masks, mask_ratio, overlap
         self.segments: list[list[np.ndarray]] | None = self._outlined_rows(scan.segments) if masks else None
+        self.keypoints: list[np.ndarray] | None = scan.keypoints if self.kpt_shape else None
         self.imgsz, self.augment, self.rect, self.stride = imgsz, augment, rect, stride
-        self.hyp = load_hyp(hyp)
         self.mosaic = augment and not rect
         self.rng = np.random.default_rng(seed)
         self.batch_shapes: np.ndarray | None = None
@@ -217,6 +230,20 @@ class YOLODataset(Dataset):
         if verbose:
             problems = any(r != BACKGROUND for _, r in self.report)
             LOGGER.log(logging.WARNING if problems else logging.INFO, self.summary())
+
+    def _check_keypoint_args(self, kpt_shape: Sequence[int] | None, flip_idx: Sequence[int] | None, augment: bool,
+                             first: str) -> tuple[tuple[int, int] | None, list[int] | None]:
+        """``kpt_shape`` as (nk, ndim) and ``flip_idx`` as a list, checked; flipping keypoints needs ``flip_idx``."""
+        if kpt_shape is None:
+            return None, None
+        where = f"{self.prefix}{Path(first).parent}"
+        nk, ndim = check_kpt_shape(kpt_shape, where)
+        if flip_idx is not None:
+            flip_idx = check_flip_idx(flip_idx, nk, where)
+        elif augment and (self.hyp["fliplr"] > 0 or self.hyp["flipud"] > 0):
+            raise DataError(f"{where}: flipping keypoints needs 'flip_idx' in the data YAML (which keypoint each "
+                            "becomes in a mirror image), or fliplr: 0 and flipud: 0")
+        return (nk, ndim), flip_idx
 
     def _outlined_rows(self, segments: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
         """Keep only label rows with a polygon (segmentation); each image that loses rows is reported, and a dataset
@@ -241,6 +268,8 @@ class YOLODataset(Dataset):
         self.labels = [self.labels[i] for i in order]
         if self.segments is not None:
             self.segments = [self.segments[i] for i in order]
+        if self.keypoints is not None:
+            self.keypoints = [self.keypoints[i] for i in order]
         self.shapes = self.shapes[order]
         self.batch_shapes = rect_batch_shapes(self.shapes, self.imgsz, batch_size, self.stride, pad)
         self.batch_index = np.arange(len(self.im_files)) // batch_size
@@ -283,75 +312,94 @@ class YOLODataset(Dataset):
         scale, shift = np.array([w, h], np.float32), np.array([pad_w, pad_h], np.float32)
         return [p * scale + shift for p in self.segments[index]]
 
-    def _load_mosaic(self, index: int) -> tuple[np.ndarray, np.ndarray, Segments]:
-        """A 4-image mosaic with random affine, cropped to (imgsz, imgsz); labels in pixel xyxy (and polygons)."""
+    def _pixel_keypoints(self, index: int, w: float, h: float, pad_w: float = 0.0, pad_h: float = 0.0) -> Keypoints:
+        """Image ``index``'s (n, nk, 3) keypoints with xy in pixels of a w x h placement at (pad_w, pad_h), or None
+        (no pose data)."""
+        if self.keypoints is None:
+            return None
+        points = self.keypoints[index].copy()
+        points[..., :2] = points[..., :2] * (w, h) + (pad_w, pad_h)
+        return points
+
+    def _load_mosaic(self, index: int) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints]:
+        """A 4-image mosaic with random affine, cropped to (imgsz, imgsz); labels in pixel xyxy (polygons and
+        keypoints in pixels)."""
         indices = [index, *self.rng.integers(0, len(self), 3).tolist()]
-        images, labels, segments = [], [], []
+        images, labels, segments, keypoints = [], [], [], []
         for i in indices:
             img, _ = self.load_image(i)
             images.append(img)
             labels.append(norm_to_pixel_xyxy(self.labels[i], img.shape[1], img.shape[0]))
             segments.append(self._pixel_segments(i, img.shape[1], img.shape[0]))
-        canvas, merged, moved = mosaic4(images, labels, self.imgsz, self.rng,
-                                        segments if self.segments is not None else None)
-        return self._affine(canvas, merged, (self.imgsz, self.imgsz), moved)
+            keypoints.append(self._pixel_keypoints(i, img.shape[1], img.shape[0]))
+        canvas, merged, moved, points = mosaic4(images, labels, self.imgsz, self.rng,
+                                                segments if self.segments is not None else None,
+                                                keypoints if self.keypoints is not None else None)
+        return self._affine(canvas, merged, (self.imgsz, self.imgsz), moved, points)
 
-    def _affine(self, img: np.ndarray, labels: np.ndarray, out_hw: tuple[int, int],
-                segments: Segments) -> tuple[np.ndarray, np.ndarray, Segments]:
+    def _affine(self, img: np.ndarray, labels: np.ndarray, out_hw: tuple[int, int], segments: Segments,
+                keypoints: Keypoints) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints]:
         h = self.hyp
         return random_affine(img, labels, self.rng, out_hw, degrees=h["degrees"], translate=h["translate"],
-                             scale=h["scale"], shear=h["shear"], perspective=h["perspective"], segments=segments)
+                             scale=h["scale"], shear=h["shear"], perspective=h["perspective"], segments=segments,
+                             keypoints=keypoints)
 
-    def _letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, Segments, tuple[int, int], tuple]:
-        """The letterboxed image, its pixel xyxy labels (and polygons), the original shape and ratio_pad."""
+    def _letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints, tuple[int, int], tuple]:
+        """The letterboxed image, its pixel xyxy labels (polygons, keypoints), the original shape and ratio_pad."""
         img, (h0, w0) = self.load_image(index)
         shape = tuple(self.batch_shapes[self.batch_index[index]]) if self.rect else (self.imgsz, self.imgsz)
         boxed, (gh, gw), (pad_w, pad_h) = letterbox(img, shape, scaleup=self.augment)
         nh, nw = round(img.shape[0] * gh), round(img.shape[1] * gw)
         labels = norm_to_pixel_xyxy(self.labels[index], nw, nh, pad_w, pad_h)
         segments = self._pixel_segments(index, nw, nh, pad_w, pad_h)
-        return boxed, labels, segments, (h0, w0), ((nh / h0, nw / w0), (pad_w, pad_h))
+        keypoints = self._pixel_keypoints(index, nw, nh, pad_w, pad_h)
+        return boxed, labels, segments, keypoints, (h0, w0), ((nh / h0, nw / w0), (pad_w, pad_h))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """One sample: ``img`` (3, H, W) uint8 RGB, ``labels`` (n, 5) [cls, cx, cy, w, h] normalised to
         ``img``, ``path``, ``ori_shape`` (h0, w0) and ``ratio_pad`` ((gain_h, gain_w), (pad_w, pad_h))
         mapping ``img`` pixels back to the original: x0 = (x - pad_w) / gain_w. Segmentation samples add
         ``masks``: (H / r, W / r) int32 index-coded (overlap; value j + 1 = row j of ``labels``) or (n, H / r, W / r)
-        0/1, r = ``mask_ratio``."""
+        0/1, r = ``mask_ratio``. Pose samples add ``keypoints``: (n, nk, 3) float32 [x / W, y / H, v], rows aligned
+        with ``labels``; points outside the image or not labelled have v = 0 and x = y = 0."""
         h = self.hyp
         if self.mosaic and self.rng.random() < h["mosaic"]:
-            img, labels, segments = self._load_mosaic(index)
+            img, labels, segments, keypoints = self._load_mosaic(index)
             if self.rng.random() < h["mixup"]:
-                img, labels, segments = mixup(img, labels, segments,
-                                              *self._load_mosaic(int(self.rng.integers(len(self)))), self.rng)
+                img, labels, segments, keypoints = mixup(
+                    img, labels, segments, keypoints, *self._load_mosaic(int(self.rng.integers(len(self)))), self.rng)
             ori_shape, ratio_pad = tuple(int(v) for v in self.shapes[index]), ((1.0, 1.0), (0.0, 0.0))
         else:
-            img, labels, segments, ori_shape, ratio_pad = self._letterboxed(index)
+            img, labels, segments, keypoints, ori_shape, ratio_pad = self._letterboxed(index)
             if self.augment:
-                img, labels, segments = self._affine(img, labels, img.shape[:2], segments)
+                img, labels, segments, keypoints = self._affine(img, labels, img.shape[:2], segments, keypoints)
         if self.augment:
             img = augment_hsv(img, self.rng, h["hsv_h"], h["hsv_s"], h["hsv_v"])
             if self.rng.random() < h["flipud"]:
-                img, labels, segments = flip_ud(img, labels, segments)
+                img, labels, segments, keypoints = flip_ud(img, labels, segments, keypoints, self.flip_idx)
             if self.rng.random() < h["fliplr"]:
-                img, labels, segments = flip_lr(img, labels, segments)
+                img, labels, segments, keypoints = flip_lr(img, labels, segments, keypoints, self.flip_idx)
         chw = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))
         sample = {"img": torch.from_numpy(chw), "path": self.im_files[index], "ori_shape": ori_shape,
                   "ratio_pad": ratio_pad}
+        hh, ww = img.shape[:2]
+        rows = np.flatnonzero(kept_boxes(labels, ww, hh))
         if segments is not None:
-            keep = kept_boxes(labels, img.shape[1], img.shape[0])
-            masks, order = polygons_to_masks([p for p, k in zip(segments, keep) if k], img.shape[:2],
-                                             self.mask_ratio, self.overlap)
-            labels = labels[keep][order]
+            masks, order = polygons_to_masks([segments[i] for i in rows], (hh, ww), self.mask_ratio, self.overlap)
+            rows = rows[order]
             sample["masks"] = torch.from_numpy(masks)
-        sample["labels"] = torch.from_numpy(pixel_xyxy_to_norm(labels, img.shape[1], img.shape[0]))
+        if keypoints is not None:
+            points = hide_keypoints_outside(keypoints[rows], ww, hh)
+            sample["keypoints"] = torch.from_numpy((points / np.array([ww, hh, 1], np.float32)).astype(np.float32))
+        sample["labels"] = torch.from_numpy(pixel_xyxy_to_norm(labels[rows], ww, hh))
         return sample
 
     @staticmethod
     def collate_fn(batch: list[dict[str, Any]]) -> dict[str, Any]:
         """Stack samples: ``img`` (B, 3, H, W) uint8, ``targets`` (N, 6) [batch_idx, cls, cx, cy, w, h],
         ``paths``, ``ori_shapes``, ``ratio_pads`` (lists of length B); segmentation batches add ``masks``:
-        (B, h, w) index-coded, or (N, h, w) per instance in ``targets`` order."""
+        (B, h, w) index-coded, or (N, h, w) per instance in ``targets`` order; pose batches add ``keypoints``:
+        (N, nk, 3) [x, y, v] normalised, in ``targets`` order."""
         targets = [
             torch.cat((torch.full((len(s["labels"]), 1), float(i)), s["labels"]), 1) for i, s in enumerate(batch)
         ]
@@ -365,4 +413,6 @@ class YOLODataset(Dataset):
         if "masks" in batch[0]:
             masks = [s["masks"] for s in batch]
             collated["masks"] = torch.stack(masks) if masks[0].dim() == 2 else torch.cat(masks)
+        if "keypoints" in batch[0]:
+            collated["keypoints"] = torch.cat([s["keypoints"] for s in batch])
         return collated

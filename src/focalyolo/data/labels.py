@@ -1,7 +1,9 @@
 """Parsing and validating one YOLO label file.
 
 A row is ``class cx cy w h`` (normalised to the image) or a polygon ``class x1 y1 x2 y2 ...`` (at least
-three points): detection uses its bounding box, segmentation the polygon too (kept beside the box row). Bad rows
+three points): detection uses its bounding box, segmentation the polygon too (kept beside the box row). Pose data
+(a ``kpt_shape`` [nk, ndim] given) has rows ``class cx cy w h`` followed by nk keypoints of ndim values each
+(``x y`` or ``x y visibility``; COCO visibility: 0 not labelled, 1 labelled but hidden, 2 visible). Bad rows
 are dropped and described, never raised: the scan collects the notes into the dataset report.
 """
 
@@ -29,31 +31,41 @@ class LabelFile:
         unreadable: the whole file could not be read/decoded (the image must then be skipped).
         segments: per row of ``labels`` its polygon, (k, 2) float32 normalised xy, or a (0, 2) array for a box
             row.
+        keypoints: pose data only (empty otherwise): per row of ``labels`` its (nk, 3) float32 keypoints
+            [x, y, v] normalised; ``x = y = 0`` where ``v == 0`` (not labelled).
     """
 
     labels: np.ndarray
     notes: list[str] = field(default_factory=list)
     unreadable: bool = False
     segments: list[np.ndarray] = field(default_factory=list)
+    keypoints: list[np.ndarray] = field(default_factory=list)
 
 
 def _empty() -> np.ndarray:
     return np.zeros((0, 5), np.float32)
 
 
-def _parse_rows(lines: list[str]) -> tuple[list[np.ndarray], list[np.ndarray], int, int]:
-    """Numeric box rows (5 values; polygons -> their boxes) and each row's polygon ((0, 2) for box rows);
-    returns rows, polygons, #bad-column-count, #non-numeric."""
-    rows, polygons, bad_cols, bad_num = [], [], 0, 0
+def _numeric_rows(lines: list[str]) -> tuple[list[np.ndarray], int]:
+    """The (k,) float64 values of each non-blank line and the number of lines with a non-numeric field."""
+    rows, bad_num = [], 0
     for line in lines:
         fields = line.split()
         if not fields:
             continue
         try:
-            values = np.array(fields, dtype=np.float64)
+            rows.append(np.array(fields, dtype=np.float64))
         except ValueError:
             bad_num += 1
-            continue
+    return rows, bad_num
+
+
+def _parse_rows(lines: list[str]) -> tuple[np.ndarray, list[np.ndarray], None, int, int]:
+    """Box rows and polygon rows: (n, 5) float64 [cls, cx, cy, w, h] (a polygon's box), each row's polygon
+    ((0, 2) for box rows), no keypoints, #rows with a wrong column count and #non-numeric rows."""
+    numeric, bad_num = _numeric_rows(lines)
+    rows, polygons, bad_cols = [], [], 0
+    for values in numeric:
         if len(values) == 5:
             rows.append(values)
             polygons.append(np.zeros((0, 2), np.float32))
@@ -64,15 +76,33 @@ def _parse_rows(lines: list[str]) -> tuple[list[np.ndarray], list[np.ndarray], i
             polygons.append(xy.astype(np.float32))
         else:
             bad_cols += 1
-    return rows, polygons, bad_cols, bad_num
+    return np.array(rows, np.float64).reshape(-1, 5), polygons, None, bad_cols, bad_num
 
 
-def validate_rows(rows: np.ndarray, nc: int | None) -> tuple[np.ndarray, list[str], np.ndarray]:
+def _parse_pose_rows(lines: list[str],
+                     kpt_shape: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, int, int]:
+    """Pose rows ``cls cx cy w h`` + nk x ndim keypoint values: (n, 5) float64 rows, (0, 2) polygons, (n, nk, 3)
+    float64 keypoints [x, y, v] (v = 2 when ndim is 2), #rows with another column count and #non-numeric rows."""
+    nk, ndim = kpt_shape
+    numeric, bad_num = _numeric_rows(lines)
+    good = [values for values in numeric if len(values) == 5 + nk * ndim]
+    table = np.array(good, np.float64).reshape(-1, 5 + nk * ndim)
+    points = table[:, 5:].reshape(-1, nk, ndim)
+    if ndim == 2:
+        points = np.concatenate((points, np.full((len(points), nk, 1), 2.0)), 2)
+    polygons = [np.zeros((0, 2), np.float32) for _ in range(len(table))]
+    return table[:, :5], polygons, points, len(numeric) - len(good), bad_num
+
+
+def validate_rows(rows: np.ndarray, nc: int | None,
+                  extra: np.ndarray | None = None) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Drop invalid rows, clip boxes to the image and remove duplicates.
 
     Args:
         rows: (n, 5) float64 [cls, cx, cy, w, h] as read from the file.
         nc: number of classes; ``None`` skips the upper bound check on class ids.
+        extra: (n, m) further values of each row (pose keypoints, flattened): a row with a non-finite one is
+            dropped like a row with a non-finite box value.
 
     Returns:
         (m, 5) float32 clean rows, a list of notes describing what was changed, and the (m,) indices of the
@@ -80,6 +110,8 @@ def validate_rows(rows: np.ndarray, nc: int | None) -> tuple[np.ndarray, list[st
     """
     notes = []
     finite = np.isfinite(rows).all(1)
+    if extra is not None:
+        finite &= np.isfinite(extra).all(1)
     cls = rows[:, 0]
     cls_ok = (cls >= 0) & (cls == np.round(cls)) & ((cls < nc) if nc is not None else True)
     size_ok = (rows[:, 3] > 0) & (rows[:, 4] > 0)
@@ -134,11 +166,20 @@ def decode_lines(raw: bytes) -> tuple[list[str], int]:
     return lines, bad
 
 
-def read_label_file(path: Path, nc: int | None) -> LabelFile:
+def _column_note(kpt_shape: tuple[int, int] | None) -> str:
+    """What a row with a wrong column count is dropped for (pose rows name the count they need)."""
+    if kpt_shape is None:
+        return "with a wrong column count"
+    nk, ndim = kpt_shape
+    return f"with a wrong column count (pose rows have 5 + {nk}x{ndim} = {5 + nk * ndim} values)"
+
+
+def read_label_file(path: Path, nc: int | None, kpt_shape: tuple[int, int] | None = None) -> LabelFile:
     """Read and validate one label file (which must exist).
 
     A file with undecodable lines and no decodable one is ``unreadable``: its image must be skipped
-    rather than trained on as a background.
+    rather than trained on as a background. With ``kpt_shape`` = (nk, ndim) rows are pose rows of exactly
+    5 + nk * ndim values (box + keypoints, see the module docstring); others are dropped.
     """
     try:
         raw = path.read_bytes()
@@ -147,13 +188,19 @@ def read_label_file(path: Path, nc: int | None) -> LabelFile:
     lines, bad_text = decode_lines(raw)
     if bad_text and not any(ln.strip() for ln in lines):
         return LabelFile(_empty(), ["label file is not UTF-8 text"], unreadable=True)
-    rows, polygons, bad_cols, bad_num = _parse_rows(lines)
+    rows, polygons, points, bad_cols, bad_num = (_parse_rows(lines) if kpt_shape is None
+                                                  else _parse_pose_rows(lines, kpt_shape))
     notes = []
-    for count, what in ((bad_text, "that are not UTF-8 text"), (bad_cols, "with a wrong column count"),
+    for count, what in ((bad_text, "that are not UTF-8 text"), (bad_cols, _column_note(kpt_shape)),
                         (bad_num, "with non-numeric values")):
         if count:
             notes.append(f"{count} row(s) {what} dropped")
-    if not rows:
+    if not len(rows):
         return LabelFile(_empty(), notes)
-    labels, more, kept = validate_rows(np.stack(rows), nc)
-    return LabelFile(labels, notes + more, segments=[polygons[i] for i in kept])
+    labels, more, kept = validate_rows(rows, nc, None if points is None else points.reshape(len(points), -1))
+    keypoints = []
+    if points is not None:
+        points = points[kept].astype(np.float32)
+        points[points[..., 2] == 0, :2] = 0  # a point that is not labelled has no position
+        keypoints = list(points)
+    return LabelFile(labels, notes + more, segments=[polygons[i] for i in kept], keypoints=keypoints)

@@ -9,10 +9,16 @@ stretching; 2-8 per image. Backgrounds are muted gradients with low-frequency bl
 - ``synthetic-seg`` (segmentation): objects lie wholly inside the image and do not touch each other's boxes,
   so each drawn polygon is exactly the visible object; labels are those polygons (``cls x1 y1 x2 y2 ...``),
   which detection reads as their boxes.
+- ``synthetic-pose`` (keypoints): two classes of its own, star and house (a pentagon: roof apex, eaves, base
+  corners), 2-6 per image, from 20 px across (boxes from about 16 px) to half the image, turned at most 25 degrees
+  (so "top" and "left" stay well defined), wholly inside the image and apart as in ``synthetic-seg``. Each has 5
+  keypoints in one layout: 0 top (the star's top tip, the roof apex), 1 upper-left, 2 upper-right, 3 lower-left,
+  4 lower-right (left/right as seen in the upright image), all visible; rows are pose rows (``cls cx cy w h`` +
+  5 x ``x y 2``) and the data.yaml carries ``kpt_shape``, ``flip_idx`` and ``skeleton``.
 - ``synthetic-cls`` (classification): one pale object per image, 35-80 % of the image wide, wholly inside it, on
   the background darkened to 60 %; the classes are balanced (image ``i`` shows class ``i mod 5``).
 
-A thin line may be drawn over objects in all three. Every image is generated from ``(seed, split, index)`` alone,
+A thin line may be drawn over objects in all of them. Every image is generated from ``(seed, split, index)`` alone,
 so output is deterministic and independent of generation order. The layout is the usual YOLO one
 (``images/{train,val}``, ``labels/{train,val}``, ``data.yaml``), for classification the image-folder one
 (``{train,val}/<class>/*.jpg``, and a ``data.yaml`` naming the splits).
@@ -33,20 +39,29 @@ from ..errors import DataError
 from .paths import focalyolo_home
 
 __all__ = [
-    "CLASS_NAMES", "DEFAULT_SIZES", "OBJECTS_PER_IMAGE", "SMALL_FRACTION", "VERSIONS", "ensure_synthetic",
-    "generate_synthetic", "render_classification_image", "render_image",
+    "CLASS_NAMES", "DEFAULT_SIZES", "OBJECTS_PER_IMAGE", "POSE_FLIP_IDX", "POSE_KPT_SHAPE", "POSE_NAMES",
+    "POSE_SKELETON", "SMALL_FRACTION", "VERSIONS", "ensure_synthetic", "generate_synthetic",
+    "render_classification_image", "render_image", "render_pose_image",
 ]
 
 CLASS_NAMES = ("circle", "square", "triangle", "cross", "star")
-VERSIONS = {"synthetic": "synthetic-v2", "synthetic-seg": "synthetic-seg-v1", "synthetic-cls": "synthetic-cls-v1"}
+POSE_NAMES = ("star", "house")
+POSE_KPT_SHAPE = [5, 3]
+POSE_FLIP_IDX = [0, 2, 1, 4, 3]  # a mirror swaps upper-left/upper-right and lower-left/lower-right
+POSE_SKELETON = [[0, 1], [0, 2], [1, 3], [2, 4], [3, 4]]  # the outline through the five points
+VERSIONS = {"synthetic": "synthetic-v2", "synthetic-seg": "synthetic-seg-v1", "synthetic-pose": "synthetic-pose-v1",
+            "synthetic-cls": "synthetic-cls-v1"}
 """Built-in dataset name -> the folder it is generated into; bump a version whenever its images or labels change."""
 _SHAPES_SIZE = {"n_train": 400, "n_val": 100, "imgsz": 160, "seed": 0}
-DEFAULT_SIZES = {"synthetic": _SHAPES_SIZE, "synthetic-seg": _SHAPES_SIZE,
+DEFAULT_SIZES = {"synthetic": _SHAPES_SIZE, "synthetic-seg": _SHAPES_SIZE, "synthetic-pose": _SHAPES_SIZE,
                  "synthetic-cls": {"n_train": 1000, "n_val": 250, "imgsz": 96, "seed": 0}}
 """Built-in dataset name -> the size it is generated at (images per split, image side, seed)."""
 CLASSIFY_SIZE = (0.35, 0.8)  # object diameter in synthetic-cls, as a fraction of the image side
 SMALL_FRACTION = 0.10
 OBJECTS_PER_IMAGE = (2, 8)
+POSE_OBJECTS_PER_IMAGE = (2, 6)
+POSE_MIN_SIZE = 20  # px diameter (boxes >= ~16 px): smaller objects' five keypoints are too close to mean much
+POSE_MAX_TILT = 25.0  # degrees
 _SHIFT = 4  # fixed-point bits for sub-pixel polygon drawing
 
 
@@ -125,6 +140,42 @@ def _object_size(rng: np.random.Generator, imgsz: int) -> float:
     return float(np.exp(rng.uniform(np.log(14), np.log(0.5 * imgsz))))
 
 
+def _place(rng: np.random.Generator, shape: np.ndarray, imgsz: int, boxes: list[np.ndarray], min_visible: float,
+           overlap: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """A random offset for the centred (k, 2) pixel ``shape`` (up to 20 tries) whose box keeps ``min_visible`` of
+    its area in the image and overlaps the placed ``boxes`` at most ``overlap`` (:func:`_overlaps_too_much`): the
+    (2,) offset and the (4,) xyxy box clipped to the image, or None."""
+    for _attempt in range(20):
+        offset = rng.uniform(0, imgsz, 2)
+        pts = shape + offset
+        raw = np.concatenate((pts.min(0), pts.max(0)))
+        box = raw.clip(0, imgsz)
+        visible = np.prod(box[2:] - box[:2]) / max(np.prod(raw[2:] - raw[:2]), 1e-9)
+        if visible >= min_visible and not _overlaps_too_much(box, boxes, overlap):
+            return offset, box
+    return None
+
+
+def _draw(img: np.ndarray, pts: np.ndarray, box: np.ndarray, rng: np.random.Generator) -> None:
+    """Fill the (k, 2) pixel polygon ``pts`` (xyxy ``box``) in place, anti-aliased, in a vivid colour far from the
+    background under it."""
+    x1, y1, x2, y2 = box.astype(int)
+    under = img[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)].reshape(-1, 3).mean(0)
+    fixed = np.round(pts * (1 << _SHIFT)).astype(np.int32)
+    cv2.fillPoly(img, [fixed], _vivid_colour(rng, under), cv2.LINE_AA, shift=_SHIFT)
+
+
+def _rotation(angle: float) -> np.ndarray:
+    """(2, 2) rotation by ``angle`` radians (clockwise on screen, as y points down)."""
+    return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+
+def _box_row(cls: int, box: np.ndarray, imgsz: int) -> list[float]:
+    """[cls, cx, cy, w, h] normalised of an xyxy pixel box."""
+    return [cls, (box[0] + box[2]) / 2 / imgsz, (box[1] + box[3]) / 2 / imgsz, (box[2] - box[0]) / imgsz,
+            (box[3] - box[1]) / imgsz]
+
+
 def render_image(rng: np.random.Generator, imgsz: int,
                  polygons: bool = False) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """One (imgsz, imgsz, 3) BGR image, its (n, 5) [cls, cx, cy, w, h] normalised labels and each object's
@@ -137,28 +188,49 @@ def render_image(rng: np.random.Generator, imgsz: int,
         cls = int(rng.integers(len(CLASS_NAMES)))
         radius = _object_size(rng, imgsz) / 2
         stretch = np.exp(rng.uniform(-0.2, 0.2, 2))
-        angle = rng.uniform(0, 2 * np.pi)
-        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-        shape = (_unit_polygon(cls) * radius * stretch) @ rot.T
-        for _attempt in range(20):
-            pts = shape + rng.uniform(0, imgsz, 2)
-            raw = np.concatenate((pts.min(0), pts.max(0)))
-            box = raw.clip(0, imgsz)
-            visible = np.prod(box[2:] - box[:2]) / max(np.prod(raw[2:] - raw[:2]), 1e-9)
-            if visible >= min_visible and not _overlaps_too_much(box, boxes, overlap):
-                break
-        else:
+        shape = (_unit_polygon(cls) * radius * stretch) @ _rotation(rng.uniform(0, 2 * np.pi)).T
+        placed = _place(rng, shape, imgsz, boxes, min_visible, overlap)
+        if placed is None:
             continue
-        x1, y1, x2, y2 = box.astype(int)
-        under = img[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)].reshape(-1, 3).mean(0)
-        fixed = np.round(pts * (1 << _SHIFT)).astype(np.int32)
-        cv2.fillPoly(img, [fixed], _vivid_colour(rng, under), cv2.LINE_AA, shift=_SHIFT)
+        offset, box = placed
+        _draw(img, shape + offset, box, rng)
         boxes.append(box)
-        labels.append([cls, (box[0] + box[2]) / 2 / imgsz, (box[1] + box[3]) / 2 / imgsz,
-                       (box[2] - box[0]) / imgsz, (box[3] - box[1]) / imgsz])
-        outlines.append(pts / imgsz)
+        labels.append(_box_row(cls, box, imgsz))
+        outlines.append((shape + offset) / imgsz)
     _lines(img, rng, int(rng.integers(0, 2)))
     return img, np.array(labels, np.float64).reshape(-1, 5), outlines
+
+
+def _pose_shape(cls: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class ``cls`` of synthetic-pose, upright in the unit circle: its (k, 2) outline and which outline vertex is
+    each of the 5 keypoints (top, upper-left, upper-right, lower-left, lower-right)."""
+    if cls == 0:  # the five-pointed star of the shapes set: tips at -90 (top), -18, 54, 126 and 198 degrees
+        return _unit_polygon(4), np.array([0, 8, 2, 6, 4])
+    house = np.array([[0, -1], [0.7, -0.2], [0.7, 0.7], [-0.7, 0.7], [-0.7, -0.2]])  # apex, eaves and base corners
+    return house, np.array([0, 4, 1, 3, 2])
+
+
+def render_pose_image(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One (imgsz, imgsz, 3) BGR image of synthetic-pose, its (n, 5) [cls, cx, cy, w, h] normalised labels and
+    their (n, 5, 3) keypoints [x, y, 2] normalised (the keypoints are outline vertices, so inside their boxes)."""
+    img = _background(rng, imgsz)
+    boxes, labels, keypoints = [], [], []
+    for _ in range(int(rng.integers(POSE_OBJECTS_PER_IMAGE[0], POSE_OBJECTS_PER_IMAGE[1] + 1))):
+        cls = int(rng.integers(len(POSE_NAMES)))
+        radius = np.exp(rng.uniform(np.log(POSE_MIN_SIZE), np.log(0.5 * imgsz))) / 2
+        stretch = np.exp(rng.uniform(-0.15, 0.15, 2))
+        outline, corners = _pose_shape(cls)
+        shape = (outline * radius * stretch) @ _rotation(np.deg2rad(rng.uniform(-POSE_MAX_TILT, POSE_MAX_TILT))).T
+        placed = _place(rng, shape, imgsz, boxes, 1.0, 0.0)
+        if placed is None:
+            continue
+        offset, box = placed
+        _draw(img, shape + offset, box, rng)
+        boxes.append(box)
+        labels.append(_box_row(cls, box, imgsz))
+        keypoints.append(np.concatenate(((shape[corners] + offset) / imgsz, np.full((5, 1), 2.0)), 1))
+    _lines(img, rng, int(rng.integers(0, 2)))
+    return img, np.array(labels, np.float64).reshape(-1, 5), np.array(keypoints, np.float64).reshape(-1, 5, 3)
 
 
 def _pale_colour(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -213,22 +285,43 @@ def _label_rows(labels: np.ndarray, outlines: list[np.ndarray], polygons: bool) 
     return "".join(f"{int(r[0])} {r[1]:.6f} {r[2]:.6f} {r[3]:.6f} {r[4]:.6f}\n" for r in labels)
 
 
-def _generate_detection(root: Path, n_train: int, n_val: int, imgsz: int, seed: int, polygons: bool) -> dict:
+def _pose_label_rows(labels: np.ndarray, keypoints: np.ndarray) -> str:
+    """Label file text: ``cls cx cy w h`` + ``x y v`` per keypoint."""
+    return "".join(f"{int(r[0])} {r[1]:.6f} {r[2]:.6f} {r[3]:.6f} {r[4]:.6f} "
+                   + " ".join(f"{x:.6f} {y:.6f} {int(v)}" for x, y, v in points) + "\n"
+                   for r, points in zip(labels, keypoints))
+
+
+def _render_labelled(rng: np.random.Generator, imgsz: int, name: str) -> tuple[np.ndarray, str]:
+    """One image of the built-in set ``name`` (synthetic, synthetic-seg or synthetic-pose) and its label text."""
+    if name == "synthetic-pose":
+        img, labels, keypoints = render_pose_image(rng, imgsz)
+        return img, _pose_label_rows(labels, keypoints)
+    polygons = name == "synthetic-seg"
+    img, labels, outlines = render_image(rng, imgsz, polygons)
+    return img, _label_rows(labels, outlines, polygons)
+
+
+def _generate_detection(root: Path, n_train: int, n_val: int, imgsz: int, seed: int, name: str) -> dict:
     """Write ``images/{train,val}`` and their ``labels``; returns the data.yaml content."""
     for split_id, (split, n) in enumerate((("train", n_train), ("val", n_val))):
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
         for i in range(n):
-            img, labels, outlines = render_image(np.random.default_rng([seed, split_id, i]), imgsz, polygons)
+            img, text = _render_labelled(np.random.default_rng([seed, split_id, i]), imgsz, name)
             _write_jpeg(root / "images" / split / f"{i:06d}.jpg", img)
-            (root / "labels" / split / f"{i:06d}.txt").write_text(_label_rows(labels, outlines, polygons))
-    return {"path": ".", "train": "images/train", "val": "images/val", "names": list(CLASS_NAMES)}
+            (root / "labels" / split / f"{i:06d}.txt").write_text(text)
+    config = {"path": ".", "train": "images/train", "val": "images/val"}
+    if name == "synthetic-pose":
+        return {**config, "names": list(POSE_NAMES), "kpt_shape": POSE_KPT_SHAPE, "flip_idx": POSE_FLIP_IDX,
+                "skeleton": POSE_SKELETON}
+    return {**config, "names": list(CLASS_NAMES)}
 
 
 def generate_synthetic(root: Path, n_train: int = 400, n_val: int = 100, imgsz: int = 160, seed: int = 0,
                        name: str = "synthetic") -> Path:
-    """Write the built-in dataset ``name`` (``synthetic``, ``synthetic-seg`` or ``synthetic-cls``) under ``root``
-    and return its ``data.yaml``.
+    """Write the built-in dataset ``name`` (``synthetic``, ``synthetic-seg``, ``synthetic-pose`` or
+    ``synthetic-cls``) under ``root`` and return its ``data.yaml``.
 
     Image ``i`` of split ``s`` depends only on ``(seed, s, i)``: the same arguments give identical
     bytes. Images are JPEG (quality 90), ``imgsz`` x ``imgsz``.
@@ -237,7 +330,7 @@ def generate_synthetic(root: Path, n_train: int = 400, n_val: int = 100, imgsz: 
         raise DataError(f"unknown built-in dataset {name!r}; choose from {', '.join(VERSIONS)}")
     root = Path(root)
     config = (_generate_classification(root, n_train, n_val, imgsz, seed) if name == "synthetic-cls"
-              else _generate_detection(root, n_train, n_val, imgsz, seed, polygons=name == "synthetic-seg"))
+              else _generate_detection(root, n_train, n_val, imgsz, seed, name))
     config["synthetic"] = {"version": VERSIONS[name], "seed": seed, "imgsz": imgsz, "n_train": n_train,
                            "n_val": n_val}
     data_yaml = root / "data.yaml"
