@@ -48,7 +48,7 @@ __all__ = [
 LOGGER = logging.getLogger("focalyolo")
 
 SYNTHETIC = "synthetic"
-SYNTHETIC_DATA = (SYNTHETIC, "synthetic-seg", "synthetic-cls")
+SYNTHETIC_DATA = (SYNTHETIC, "synthetic-seg", "synthetic-cls", "synthetic-pose")
 """The built-in datasets (focalyolo.data.synthetic): on them, training defaults to a short CPU run."""
 """The name of the built-in dataset."""
 
@@ -145,7 +145,7 @@ class TrainConfig(Config):
     # run
     model: str = _model("yolov9-t-focal", "packaged config name, model YAML or checkpoint (.pt) to start from")
     data: str = option(SYNTHETIC, "data YAML, COCO JSON, image-folder root (classifiers), or a built-in set: "
-                                  "'synthetic', 'synthetic-seg', 'synthetic-cls'", "run")
+                                  "'synthetic', 'synthetic-seg', 'synthetic-cls', 'synthetic-pose'", "run")
     epochs: int = option(None, "epochs to train (default: 10 on synthetic data, else 100)", "run", POSITIVE_INT)
     patience: int = option(100, "stop after this many epochs without a better fitness (0: never)", "run",
                            NON_NEGATIVE_INT)
@@ -189,6 +189,8 @@ class TrainConfig(Config):
     dfl: float = hyper(1.5, "distribution focal loss gain", "loss", NON_NEGATIVE)
     seg: float = hyper(2.5, "mask BCE gain of segmentation models (YOLOv9 applies it per image)", "loss",
                        NON_NEGATIVE)
+    pose: float = hyper(12.0, "keypoint location (1 - OKS) gain of pose models", "loss", NON_NEGATIVE)
+    kobj: float = hyper(1.0, "keypoint visibility BCE gain of pose models", "loss", NON_NEGATIVE)
     aux_weight: float = hyper(0.25, "weight of PGI's auxiliary branch (the main branch weighs 1)", "loss",
                               NON_NEGATIVE)
     label_smoothing: float = hyper(0.1, "label smoothing of the classifiers' cross-entropy", "loss", Rule(

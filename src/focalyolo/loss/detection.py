@@ -22,16 +22,40 @@ from ..utils.boxes import bbox2dist, bbox_ciou, dist2bbox, make_anchors, xywh2xy
 from .assigner import TaskAlignedAssigner
 
 __all__ = [
-    "Assignment", "DetectionLoss", "GAIN_KEYS", "dfl_loss", "expected_distances", "flatten_levels", "pad_targets",
+    "Assignment", "DetectionLoss", "GAIN_KEYS", "dfl_loss", "expected_distances", "flatten_levels", "group_by_image",
+    "pad_targets",
 ]
 
 GAIN_KEYS = ("box", "cls", "dfl")
 
 
+def group_by_image(rows: torch.Tensor, image_idx: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of a flat batch -> one padded slot list per image.
+
+    Args:
+        rows: (N, ...) one row per target.
+        image_idx: (N,) int64 the image of each row.
+        batch_size: B.
+
+    Returns:
+        (B, M, ...) rows, each image's in their original order, zeros in the unused slots, and (B, M) bool marking
+        the used slots; M is the largest number of rows of one image (0 for an empty batch).
+    """
+    counts = torch.bincount(image_idx, minlength=batch_size)
+    most = int(counts.max()) if rows.shape[0] else 0
+    order = torch.argsort(image_idx, stable=True)
+    image_idx = image_idx[order]
+    first_row = counts.cumsum(0) - counts
+    slot = torch.arange(rows.shape[0], device=rows.device) - first_row[image_idx]
+    padded = rows.new_zeros(batch_size, most, *rows.shape[1:])
+    padded[image_idx, slot] = rows[order]
+    return padded, torch.arange(most, device=rows.device) < counts[:, None]
+
+
 def pad_targets(
     targets: torch.Tensor, batch_size: int, imgsz: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Group flat normalised targets per image.
+    """Group flat normalised targets per image (:func:`group_by_image`).
 
     Args:
         targets: (N, 6) rows [batch_idx, cls, cx, cy, w, h], box normalised to the input image.
@@ -42,20 +66,10 @@ def pad_targets(
         gt_labels (B, M, 1), gt_bboxes (B, M, 4) xyxy in pixels, mask_gt (B, M, 1) bool, where M is the
         largest number of boxes in one image (0 for an empty batch); padded slots are zeros.
     """
-    image_idx = targets[:, 0].long()
-    counts = torch.bincount(image_idx, minlength=batch_size)
-    max_boxes = int(counts.max()) if targets.shape[0] else 0
-    order = torch.argsort(image_idx, stable=True)
-    image_idx, rows = image_idx[order], targets[order, 1:]
-    first_row = counts.cumsum(0) - counts
-    slot = torch.arange(rows.shape[0], device=targets.device) - first_row[image_idx]
-
-    padded = torch.zeros(batch_size, max_boxes, 5, dtype=targets.dtype, device=targets.device)
-    padded[image_idx, slot] = rows
+    padded, used = group_by_image(targets[:, 1:], targets[:, 0].long(), batch_size)
     scale = imgsz.flip(0).repeat(2).to(targets.dtype)
     gt_bboxes = xywh2xyxy(padded[..., 1:] * scale)
-    mask_gt = (torch.arange(max_boxes, device=targets.device) < counts[:, None])[..., None]
-    return padded[..., :1], gt_bboxes, mask_gt
+    return padded[..., :1], gt_bboxes, used[..., None]
 
 
 def expected_distances(box_logits: torch.Tensor, reg_max: int) -> torch.Tensor:
