@@ -93,6 +93,17 @@ def test_tiny_focal_segmentation_model_learns_synthetic_outlines(tmp_path: Path,
     assert after["coco/AP50(M)"] >= 0.4  # pycocotools agrees
 
 
+def test_tiny_focal_pose_model_learns_synthetic_keypoints(tmp_path: Path, capsys) -> None:
+    before, after, seconds = learn(tmp_path, "tiny-gelan-pose-focal.yaml", "learning-recipe-pose.yaml")
+    with capsys.disabled():
+        print(f"\npose learning test: pose mAP50 {before['metrics/mAP50(P)']:.3f} -> {after['metrics/mAP50(P)']:.3f} "
+              f"(COCO keypoints AP50 {after['coco/AP50(P)']:.3f}, AP50-95 {after['coco/AP50-95(P)']:.3f}; box mAP50 "
+              f"{after['metrics/mAP50(B)']:.3f}) in {seconds:.0f} s")
+    assert before["metrics/mAP50(P)"] < 0.02
+    assert after["metrics/mAP50(P)"] >= 0.4
+    assert after["coco/AP50(P)"] >= 0.4  # pycocotools agrees
+
+
 def test_tiny_focal_classifier_learns_synthetic_shapes(tmp_path: Path, capsys) -> None:
     before, after, seconds = learn(tmp_path, "gelan-t-cls-focal", "learning-recipe-cls.yaml")
     with capsys.disabled():

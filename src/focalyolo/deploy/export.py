@@ -4,7 +4,9 @@ The exported network is the inference form: a dual-head model is converted to GE
 RepConvN are fused, and the graph maps ``images`` (B, 3, H, W) float in [0, 1] to ``output0``
 (B, 4 + nc, A): xywh boxes in input pixels then class probabilities, A = sum over levels of H_i * W_i
 (8400 at 640). A segmentation model appends its ``nm`` mask coefficients to ``output0`` (B, 4 + nc + nm, A) and
-has a second output, ``output1`` (B, nm, H / 4, W / 4), the prototypes. The output names and their dynamic axes
+has a second output, ``output1`` (B, nm, H / 4, W / 4), the prototypes; a pose model appends its keypoints, x, y in
+input pixels (and visibility) per keypoint, to ``output0`` (B, 4 + nc + nk * ndim, A) and records ``kpt_shape`` and
+``skeleton`` in the file's metadata. The output names and their dynamic axes
 are the model's task's (``Task.export_outputs``). NMS is not part of the graph.
 """
 
@@ -136,8 +138,16 @@ def write_onnx(net: DetectionModel, example: torch.Tensor, path: Path, dynamic: 
     onnx.helper.set_model_props(graph, {"stride": ",".join(str(int(s)) for s in net.stride.tolist()),
                                         "names": json.dumps(list(net.names)), "producer": "focalyolo",
                                         "task": task_of(net).name,
-                                        "train_args": json.dumps(record)})
+                                        "train_args": json.dumps(record),
+                                        **_keypoint_metadata(net)})
     onnx.save(graph, str(path))
+
+
+def _keypoint_metadata(net: DetectionModel) -> dict[str, str]:
+    """A pose model's ``kpt_shape`` and ``skeleton`` as metadata strings (nothing for other tasks)."""
+    if getattr(net, "kpt_shape", None) is None:
+        return {}
+    return {"kpt_shape": json.dumps(net.kpt_shape), "skeleton": json.dumps(net.skeleton)}
 
 
 def _fix_static_dims(graph: Any, net: DetectionModel, example: torch.Tensor,

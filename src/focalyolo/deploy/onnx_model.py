@@ -2,7 +2,7 @@
 
 ``OnnxDetector(path)(images)`` maps (B, 3, h, w) float images in [0, 1] to (B, 4 + nc, A) exactly as the
 PyTorch model in eval mode does (a segmentation export: to ``(predictions (B, 4 + nc + nm, A), protos
-(B, nm, h / 4, w / 4))``; a classifier's: to (B, nc) probabilities), so
+(B, nm, h / 4, w / 4))``; a pose export: to (B, 4 + nc + nk * ndim, A); a classifier's: to (B, nc) probabilities), so
 :func:`focalyolo.engine.validator.validate` scores an ONNX file the same way it scores a checkpoint.
 A file exported with a fixed input shape still takes any batch of images that fit in it: each
 image is padded at the bottom/right with the letterbox grey (which moves no box; the prototypes of the padding are
@@ -34,7 +34,7 @@ class OnnxDetector(nn.Module):
     Attributes: ``nc`` (classes, from the output width), ``names`` (from the metadata), ``stride`` (tensor of the
     export's strides, from the file's metadata), ``input_shape`` ((B, 3, H, W) with ``None`` for dynamic axes),
     ``train_args`` (the training record's ``imgsz`` and ``data`` when the export wrote them), ``task`` (the exporting
-    model's).
+    model's), ``kpt_shape`` and ``skeleton`` (a pose model's, else None).
     """
 
     def __init__(self, path: str | Path, threads: int | None = None):
@@ -60,8 +60,11 @@ class OnnxDetector(nn.Module):
                                  f"or a classifier's classes)")
         meta = self.session.get_modelmeta().custom_metadata_map
         self.task: str = meta.get("task", "detect")
+        self.kpt_shape: list[int] | None = json.loads(meta["kpt_shape"]) if "kpt_shape" in meta else None
+        self.skeleton: list[list[int]] | None = json.loads(meta.get("skeleton", "null"))
         self.nm = outputs[1].shape[1] if len(outputs) > 1 else 0
-        self.nc = outputs[0].shape[1] - (0 if self.task == "classify" else 4 + self.nm)
+        keypoint_columns = self.kpt_shape[0] * self.kpt_shape[1] if self.kpt_shape else 0
+        self.nc = outputs[0].shape[1] - (0 if self.task == "classify" else 4 + self.nm + keypoint_columns)
         self.names: list[str] = json.loads(meta["names"]) if "names" in meta else [str(i) for i in range(self.nc)]
         self.train_args: dict = json.loads(meta.get("train_args", "{}"))
         self.register_buffer("stride", torch.tensor([float(s) for s in meta.get("stride", "32").split(",")]),

@@ -27,8 +27,9 @@ def calibration_dataset(task: str, data: str | Path, imgsz: int) -> Dataset:
     """The train split of ``data`` as the ``task`` prepares evaluation images of imgsz x imgsz (square letterboxes
     for detection, centre crops for classification), unaugmented."""
     handler = get_task(task)
-    return handler.build_dataset(handler.load_data(data).train, imgsz, augment=False, rect=False, verbose=False,
-                                 prefix="calibration: ")
+    config = handler.load_data(data)
+    return handler.build_dataset(config.train, imgsz, augment=False, rect=False, verbose=False,
+                                 prefix="calibration: ", **handler.dataset_options(config))
 
 
 def calibration_batches(dataset: Dataset, count: int, batch: int = 1, seed: int = 0) -> Iterator[np.ndarray]:

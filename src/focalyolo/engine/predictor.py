@@ -181,7 +181,8 @@ def predict(
     was_training = model.training
     model.to(device).eval()
     task = task_of(model)
-    options = {"conf": conf, "iou": iou, "max_det": max_det, "classes": classes, "agnostic": agnostic}
+    options = {"conf": conf, "iou": iou, "max_det": max_det, "classes": classes, "agnostic": agnostic,
+               **task.predict_options(model)}
     try:
         for chunk in _batches(frames, batch):
             t0 = device_clock(device)

@@ -150,7 +150,7 @@ class Trainer:
     def _build_model(self, model_config: str | dict) -> DetectionModel:
         """The model from ``model_config`` (a config, or the config of the checkpoint ``cfg.model`` names, focalyolo's
         or an official YOLOv9 one: then its weights too)."""
-        model = build_model(model_config, nc=self.data.nc)
+        model = build_model(model_config, nc=self.data.nc, **self.task.model_options(self.data))
         model.names = list(self.data.names)
         weights = self.cfg.weights or (self.cfg.model if self.model_source else None)
         if weights and not self.cfg.resume:
@@ -169,16 +169,18 @@ class Trainer:
 
     def _build_data(self) -> None:
         cfg, verbose = self.cfg, self.main_process and self.cfg.verbose
+        options = self.task.dataset_options(self.data)
         self.train_set = self.task.build_dataset(self.data.train, cfg.imgsz, augment=True,
                                                  hyp=cfg.group("augmentation"), batch_size=cfg.batch,
                                                  stride=self.stride, prefix="train: ", nc=self.data.nc, seed=cfg.seed,
-                                                 verbose=verbose)
+                                                 verbose=verbose, **options)
         self.train_loader = build_dataloader(self.train_set, self.batch_per_rank, self.workers, shuffle=True,
                                              seed=cfg.seed, rank=self.rank, world_size=self.world_size)
         self.val_loader = None
         if self.main_process and cfg.val:
             val_set = self.task.build_dataset(self.data.val, cfg.imgsz, rect=True, batch_size=cfg.batch * 2,
-                                              stride=self.stride, prefix="val: ", nc=self.data.nc, verbose=verbose)
+                                              stride=self.stride, prefix="val: ", nc=self.data.nc, verbose=verbose,
+                                              **options)
             self.val_loader = build_dataloader(val_set, cfg.batch * 2, self.workers, shuffle=False, seed=cfg.seed)
 
     def _wrap_distributed(self, model: nn.Module) -> nn.Module:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ def run_cocoeval(
     img_ids: list | None = None,
     verbose: bool = False,
     iou_type: str = "bbox",
+    kpt_sigmas: Sequence[float] | None = None,
 ) -> COCOeval:
     """Evaluate, accumulate and summarize detections with COCOeval.
 
@@ -39,16 +41,21 @@ def run_cocoeval(
         results: COCO results rows (see ``detections_to_coco``); may be empty.
         img_ids: restrict the evaluation to these image ids (default: every ground-truth image).
         verbose: let pycocotools print its progress and the 12-line summary.
-        iou_type: ``"bbox"``, or ``"segm"`` (rows and ground truth carry ``segmentation``).
+        iou_type: ``"bbox"``, ``"segm"`` (rows and ground truth carry ``segmentation``) or ``"keypoints"`` (they
+            carry ``keypoints``; scored by OKS with ``kpt_sigmas``, pycocotools' own being COCO's 17).
+        kpt_sigmas: (nk,) per-keypoint OKS sigmas of a keypoint evaluation.
 
     Returns:
-        The ``COCOeval`` after ``summarize()``: ``stats`` (12,), ``eval["precision"]`` (T, R, K, A, M) and
+        The ``COCOeval`` after ``summarize()``: ``stats`` (12,; 10 for keypoints: AP, AP50, AP75, APm, APl, AR,
+        AR50, AR75, ARm, ARl, with up to 20 detections per image), ``eval["precision"]`` (T, R, K, A, M) and
         ``eval["recall"]`` (T, K, A, M), with -1 where a figure is undefined (no ground truth).
     """
     coco_gt = gt if isinstance(gt, COCO) else coco_from_dict(gt)
     evaluator = COCOeval(coco_gt, coco_results(coco_gt, results), iouType=iou_type)
     if img_ids is not None:
         evaluator.params.imgIds = list(img_ids)
+    if kpt_sigmas is not None:
+        evaluator.params.kpt_oks_sigmas = np.asarray(kpt_sigmas, np.float64)
     out = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
     with out:
         evaluator.evaluate()

@@ -1,7 +1,8 @@
 """COCO json conventions: detection results rows, a ground-truth dict from per-image boxes, COCO objects.
 
 Results rows are ``{"image_id", "category_id", "bbox": [x, y, w, h] top-left, "score"}`` as pycocotools'
-``loadRes`` and the COCO evaluation server read them (segmentation rows add ``"segmentation"``, an RLE). Ground
+``loadRes`` and the COCO evaluation server read them (segmentation rows add ``"segmentation"``, an RLE; pose rows
+``"keypoints"``, ``[x1, y1, score1, ...]``). Ground
 truth built here uses ``area = w * h`` of the box (the mask's area when outlines are given) and ``iscrowd = 0``
 unless given, so YOLO-txt datasets can be scored by COCOeval like COCO itself.
 """
@@ -59,6 +60,7 @@ def detections_to_coco(
     label_to_category: Sequence[int] | None = None,
     rounded: bool = True,
     segmentations: Sequence[dict] | None = None,
+    keypoints: ArrayLike | None = None,
 ) -> list[dict]:
     """Detections of one image as COCO results rows.
 
@@ -70,9 +72,10 @@ def detections_to_coco(
         label_to_category: class index -> category id (e.g. ``COCO80_TO_COCO91``); None keeps the index.
         rounded: round ``bbox`` to 3 and ``score`` to 5 decimals (the saved-json convention).
         segmentations: (n,) RLE dicts of the detections' masks (see ``focalyolo.utils.masks.masks_to_rle``).
+        keypoints: (n, nk, 3) the detections' keypoints x, y (original pixels) and visibility scores.
 
     Returns:
-        n dicts ``{"image_id", "category_id", "bbox", "score"}`` (+ ``"segmentation"``).
+        n dicts ``{"image_id", "category_id", "bbox", "score"}`` (+ ``"segmentation"``, ``"keypoints"``).
     """
     bbox = xyxy_to_coco_bbox(_as_numpy(boxes, np.float64, 4))
     score = _as_numpy(scores, np.float64)
@@ -88,6 +91,10 @@ def detections_to_coco(
             raise ValueError(f"{len(rows)} detections but {len(segmentations)} segmentations")
         for row, segmentation in zip(rows, segmentations):
             row["segmentation"] = segmentation
+    if keypoints is not None:
+        points = _as_numpy(keypoints, np.float64).reshape(len(rows), -1)
+        for row, flat in zip(rows, (points.round(3) if rounded else points).tolist()):
+            row["keypoints"] = flat
     return rows
 
 
@@ -100,10 +107,11 @@ def _annotations(
     first_id: int,
     outlines: Sequence[list[list[float]]] | None = None,
     size: tuple[int, int] | None = None,
+    keypoints: ArrayLike | None = None,
 ) -> list[dict]:
     """Ground-truth annotation dicts of one image: (m, 4) xyxy boxes, (m,) labels -> m dicts, ids from ``first_id``;
     with ``outlines`` (per box a COCO polygon list) and the image ``size`` (h, w) each gets its ``segmentation``
-    and the mask's area."""
+    and the mask's area; with ``keypoints`` ((m, nk, 3) x, y, v) its ``keypoints`` and ``num_keypoints`` (v > 0)."""
     bbox = xyxy_to_coco_bbox(_as_numpy(boxes, np.float64, 4))
     cats = _category_ids(_as_numpy(labels, np.int64), label_to_category)
     crowd = np.zeros(len(cats), np.int64) if iscrowd is None else _as_numpy(iscrowd, np.int64)
@@ -119,6 +127,11 @@ def _annotations(
             rle = mask_utils.merge(mask_utils.frPyObjects(polygons, *size))
             annotation["segmentation"] = polygons
             annotation["area"] = float(mask_utils.area(rle))
+    if keypoints is not None:
+        points = _as_numpy(keypoints, np.float64).reshape(len(annotations), -1, 3)
+        for annotation, pose in zip(annotations, points):
+            annotation["keypoints"] = pose.reshape(-1).tolist()
+            annotation["num_keypoints"] = int((pose[:, 2] > 0).sum())
     return annotations
 
 
@@ -132,8 +145,10 @@ def build_coco_gt(
     label_to_category: Sequence[int] | None = None,
     iscrowd: Sequence[ArrayLike] | None = None,
     outlines: Sequence[Sequence[list[list[float]]]] | None = None,
+    keypoints: Sequence[ArrayLike] | None = None,
 ) -> dict:
-    """A COCO ground-truth dataset dict from per-image boxes and labels (and outlines, for segmentation).
+    """A COCO ground-truth dataset dict from per-image boxes and labels (and outlines for segmentation, keypoints for
+    pose).
 
     Args:
         boxes: per image (m_i, 4) xyxy in original-image pixels.
@@ -146,6 +161,7 @@ def build_coco_gt(
         iscrowd: per image (m_i,) crowd flags; default all 0.
         outlines: per image, per box a COCO polygon list ``[[x1, y1, x2, y2, ...], ...]`` in pixels; needs
             ``image_sizes``.
+        keypoints: per image (m_i, nk, 3) keypoints x, y (pixels), v (COCO's: 0 not labelled, 1 hidden, 2 visible).
 
     Returns:
         ``{"images": [...], "annotations": [...], "categories": [...]}``; annotation ids start at 1 and
@@ -165,7 +181,8 @@ def build_coco_gt(
         crowd = None if iscrowd is None else iscrowd[i]
         annotations += _annotations(image_id, boxes[i], labels[i], crowd, label_to_category, len(annotations) + 1,
                                     None if outlines is None else outlines[i],
-                                    None if image_sizes is None else tuple(image_sizes[i][:2]))
+                                    None if image_sizes is None else tuple(image_sizes[i][:2]),
+                                    None if keypoints is None else keypoints[i])
     if categories is None:
         categories = sorted({a["category_id"] for a in annotations})
     names = categories if isinstance(categories, Mapping) else {int(c): str(c) for c in categories}

@@ -1,7 +1,8 @@
 """The fast in-training detection metric: per-image matching, then per-class AP, P, R and a confusion matrix.
 
-These are the numbers logged every epoch (``results.csv`` columns ``metrics/*(B)``, and ``metrics/*(M)`` for
-masks, matched by mask IoU) and used to pick ``best.pt``; the reported numbers come from pycocotools.
+These are the numbers logged every epoch (``results.csv`` columns ``metrics/*(B)``, ``metrics/*(M)`` for
+masks, matched by mask IoU, and ``metrics/*(P)`` for poses, matched by keypoint similarity, OKS) and used to pick
+``best.pt``; the reported numbers come from pycocotools.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from focalyolo.metrics.plots import plot_confusion_matrix, plot_metric_curve, pl
 __all__ = ["DetectionMetrics", "Names"]
 
 Names = Mapping[int, str] | Sequence[str]
+CURVE_PREFIX = {"B": "", "M": "Mask", "P": "Pose"}
+"""Metric kind -> the prefix of its curve plots' file names."""
 
 
 def _name_list(nc: int, names: Names | None) -> list[str]:
@@ -37,8 +40,9 @@ class DetectionMetrics:
         iou_thresholds: (T,) IoU thresholds; default ``linspace(0.5, 0.95, 10)``. The first one is AP50's.
         conf_matrix_conf: score threshold of the confusion matrix.
         conf_matrix_iou: IoU threshold of the confusion matrix.
-        kind: ``"B"`` (boxes) or ``"M"`` (masks): the suffix of the ``results_dict`` keys; mask metrics draw their
-            curves as ``Mask*_curve.png`` and no confusion matrix (the box metrics draw it).
+        kind: ``"B"`` (boxes), ``"M"`` (masks) or ``"P"`` (poses): the suffix of the ``results_dict`` keys; mask and
+            pose metrics draw their curves as ``Mask*_curve.png`` / ``Pose*_curve.png`` and no confusion matrix (the
+            box metrics draw it).
     """
 
     def __init__(
@@ -50,8 +54,8 @@ class DetectionMetrics:
         conf_matrix_iou: float = 0.45,
         kind: str = "B",
     ) -> None:
-        if kind not in ("B", "M"):
-            raise ValueError(f"kind must be 'B' or 'M', got {kind!r}")
+        if kind not in CURVE_PREFIX:
+            raise ValueError(f"kind must be one of {', '.join(CURVE_PREFIX)}, got {kind!r}")
         self.nc, self.kind = nc, kind
         self.names = _name_list(nc, names)
         self.iou_thresholds = torch.linspace(0.5, 0.95, 10) if iou_thresholds is None else iou_thresholds.float()
@@ -75,7 +79,7 @@ class DetectionMetrics:
             pred: (n, 6) detections ``[x1, y1, x2, y2, score, cls]`` (e.g. one ``non_max_suppression`` output).
             gt_boxes: (m, 4) xyxy ground truth, same pixel frame as ``pred``.
             gt_cls: (m,) ground-truth classes.
-            overlaps: (n, m) IoU to match by instead of the boxes' (mask IoU for mask metrics).
+            overlaps: (n, m) IoU to match by instead of the boxes' (mask IoU for mask metrics, OKS for poses).
         """
         pred, gt_boxes = pred.detach(), gt_boxes.detach().reshape(-1, 4)
         gt_cls = gt_cls.detach().reshape(-1).long()
@@ -151,21 +155,21 @@ class DetectionMetrics:
 
     def plot(self, save_dir: str | Path, names: Names | None = None) -> list[Path]:
         """Write PR_curve.png, F1_curve.png, P_curve.png, R_curve.png, confusion_matrix.png and
-        confusion_matrix_normalized.png into ``save_dir`` (mask metrics: the four curves as ``Mask*_curve.png``);
-        returns their paths."""
+        confusion_matrix_normalized.png into ``save_dir`` (mask and pose metrics: the four curves as
+        ``Mask*_curve.png`` / ``Pose*_curve.png``); returns their paths."""
         save_dir = Path(save_dir)
         save_dir.mkdir(parents=True, exist_ok=True)
         all_names = _name_list(self.nc, names) if names is not None else self.names
         res = self.compute()
         curve_names = [all_names[c] for c in res.classes.tolist()]
-        prefix = "Mask" if self.kind == "M" else ""
+        prefix = CURVE_PREFIX[self.kind]
         curves = [
             plot_pr_curve(RECALL_POINTS, res.pr_curve, res.ap[:, 0], curve_names, save_dir / f"{prefix}PR_curve.png"),
             plot_metric_curve(CONF_POINTS, res.f1_curve, curve_names, "F1", save_dir / f"{prefix}F1_curve.png"),
             plot_metric_curve(CONF_POINTS, res.p_curve, curve_names, "Precision", save_dir / f"{prefix}P_curve.png"),
             plot_metric_curve(CONF_POINTS, res.r_curve, curve_names, "Recall", save_dir / f"{prefix}R_curve.png"),
         ]
-        if self.kind == "M":
+        if self.kind != "B":
             return curves
         return [
             *curves,

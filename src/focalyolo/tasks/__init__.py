@@ -3,7 +3,7 @@
 Each task module registers itself when imported here; a new task is a new module and one import below.
 """
 
-from . import classify, detect, segment  # noqa: F401  (register the tasks)
+from . import classify, detect, pose, segment  # noqa: F401  (register the tasks)
 from .base import TASKS, LossFn, Task, get_task, register_task, task_of
 
 __all__ = ["LossFn", "TASKS", "Task", "get_task", "register_task", "task_of"]

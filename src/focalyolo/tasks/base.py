@@ -15,6 +15,8 @@ What a task provides, and who calls it:
 ``metric_keys``        short name -> results key of the metrics logged each epoch (``results.csv`` columns)
 ``loss_columns``       trainer, validation: the ``results.csv`` / metrics keys of the losses of a split
 ``load_data``          trainer, ``val``: the dataset description (a data YAML ...) -> splits and class names
+``model_options``      trainer: what the data sets in the model besides the class count (pose: ``kpt_shape``)
+``dataset_options``    trainer, INT8 calibration: what the data tells the dataset besides the files (pose: keypoints)
 ``build_loss``         trainer: the loss function ``(raw preds, targets) -> (loss, items)``
 ``build_dataset``      trainer, validation: the dataset over image files (the label format lives there)
 ``targets``            trainer: the batch's targets on the device, as the loss takes them
@@ -24,6 +26,7 @@ What a task provides, and who calls it:
 ``build_val_loader``   ``val``: the evaluation loader for a model
 ``validate``           trainer (every scored epoch) and ``val``: the evaluation; returns the metrics dict
 ``preprocess``         predictor: original BGR images -> the network's input batch (and what maps results back)
+``predict_options``    predictor: what ``postprocess`` needs to know of the model beyond its class names
 ``postprocess``        predictor: raw predictions of a batch -> one :class:`Result`-like object per image
 ``export_outputs``     export: output names and their dynamic axes
 =====================  =====================================================================================
@@ -69,6 +72,18 @@ class Task(ABC):
     def load_data(self, data: str | Path) -> Any:
         """See the module docstring: an object with ``train``, ``val``, ``test`` (what :meth:`build_dataset` takes),
         ``names``, ``nc``, ``root`` and ``source``."""
+
+    def model_options(self, data: Any) -> dict[str, Any]:
+        """Keyword arguments of :func:`~focalyolo.models.build_model` that the data decides besides ``nc``."""
+        return {}
+
+    def dataset_options(self, data: Any) -> dict[str, Any]:
+        """Keyword arguments of :meth:`build_dataset` that the data decides besides the files."""
+        return {}
+
+    def predict_options(self, model: nn.Module) -> dict[str, Any]:
+        """What :meth:`postprocess` receives in ``options`` about ``model`` besides the NMS settings."""
+        return {}
 
     @abstractmethod
     def build_loss(self, model: nn.Module, hyp: Mapping[str, Any]) -> LossFn:

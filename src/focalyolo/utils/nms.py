@@ -108,7 +108,8 @@ def scale_boxes(
 
     Args:
         img1_shape: (h, w) of the letterboxed network input the boxes refer to.
-        boxes: (..., 4) xyxy in ``img1_shape`` pixels; modified in place and returned.
+        boxes: (..., 4) xyxy in ``img1_shape`` pixels (or (..., 2) xy points, e.g. keypoints); modified in place
+            and returned.
         img0_shape: (h0, w0) of the original image.
         ratio_pad: ``((gain_h, gain_w), (pad_w, pad_h))`` as applied by the letterbox (left/top padding).
             None assumes one uniform gain ``min(h / h0, w / w0)`` and the padding split evenly on both sides.

@@ -18,7 +18,10 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["class_colour", "overlay_masks", "plot_class_counts", "plot_images", "plot_labels", "plot_results"]
+__all__ = [
+    "class_colour", "draw_keypoints", "overlay_masks", "plot_class_counts", "plot_images", "plot_labels",
+    "plot_results",
+]
 
 _PALETTE = np.array([
     (56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72),
@@ -51,6 +54,37 @@ def overlay_masks(img: np.ndarray, masks: np.ndarray | torch.Tensor, classes: Se
     return img
 
 
+def draw_keypoints(img: np.ndarray, keypoints: np.ndarray | torch.Tensor, classes: Sequence[int],
+                   skeleton: Sequence[Sequence[int]] | None = None, threshold: float = 0.5,
+                   radius: int | None = None) -> np.ndarray:
+    """Draw poses into (h, w, 3) uint8 BGR ``img`` in place, in their class's colour; returns ``img``.
+
+    Args:
+        keypoints: (n, nk, 3) x, y in ``img`` pixels and visibility (a label's v or a predicted probability).
+        classes: (n,) each pose's class.
+        skeleton: pairs of keypoint indices joined by a line; None draws the points only.
+        threshold: keypoints whose visibility is below it are not drawn (labels: v 0 is below, 1 and 2 are not).
+        radius: of the points; default from the image size.
+    """
+    points = _as_numpy(keypoints).astype(np.float64)
+    if not points.size:
+        return img
+    h, w = img.shape[:2]
+    radius = radius or max(round((h + w) / 2 * 0.004), 2)
+    for pose, cls in zip(points, classes):
+        colour = class_colour(int(cls))
+        shown = pose[:, 2] >= threshold
+        for a, b in skeleton or ():
+            if a < len(pose) and b < len(pose) and shown[a] and shown[b]:
+                cv2.line(img, tuple(int(v) for v in pose[a, :2]), tuple(int(v) for v in pose[b, :2]), colour,
+                         max(radius // 2, 1), cv2.LINE_AA)
+        for k, (x, y, _) in enumerate(pose):
+            if shown[k]:
+                cv2.circle(img, (int(x), int(y)), radius, colour, -1, cv2.LINE_AA)
+                cv2.circle(img, (int(x), int(y)), radius, (255, 255, 255), 1, cv2.LINE_AA)
+    return img
+
+
 def _save_figure(fig: Figure, path: Path, dpi: int = 150) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
@@ -67,6 +101,8 @@ def plot_images(
     conf: float = 0.25,
     masks: torch.Tensor | np.ndarray | None = None,
     titles: Sequence[str] | None = None,
+    keypoints: torch.Tensor | np.ndarray | None = None,
+    skeleton: Sequence[Sequence[int]] | None = None,
 ) -> Path:
     """Save a grid of up to ``max_subplots`` images with their boxes and class names.
 
@@ -80,6 +116,8 @@ def plot_images(
         fname: output file (``.jpg``).
         masks: (N, h', w') binary instance masks, one per row of ``targets`` (any resolution), drawn under the boxes.
         titles: one line written at the top of each tile (a classifier's label or prediction).
+        keypoints: (N, nk, 3) x, y, visibility per row of ``targets``, in the boxes' frame (normalised or pixels),
+            drawn (with ``skeleton``, pairs of keypoint indices) where visibility >= 0.5.
 
     Returns:
         The written path.
@@ -92,6 +130,7 @@ def plot_images(
         t = np.zeros((0, 6))
     bs = min(len(imgs), max_subplots)
     masks = None if masks is None else _as_numpy(masks)
+    keypoints = None if keypoints is None or not len(t) else _as_numpy(keypoints).astype(np.float64)
     _, _, h, w = imgs.shape
     cols = math.ceil(math.sqrt(bs))
     rows = math.ceil(bs / cols)
@@ -109,9 +148,14 @@ def plot_images(
         if masks is not None:
             overlay_masks(tile, masks[mine], rows_i[:, 1].astype(int).tolist())
         boxes = rows_i[:, 2:6].copy()
-        if len(boxes) and boxes.max() <= 1.01:
+        normalised = len(boxes) and boxes.max() <= 1.01
+        if normalised:
             boxes *= (w, h, w, h)
         boxes *= scale
+        if keypoints is not None:
+            points = keypoints[mine].copy()
+            points[..., :2] *= (np.array([w, h]) if normalised else 1) * scale
+            draw_keypoints(tile, points, rows_i[:, 1].astype(int).tolist(), skeleton, radius=2)
         for row, (cx, cy, bw, bh) in zip(rows_i, boxes):
             cls = int(row[1])
             colour = class_colour(cls)

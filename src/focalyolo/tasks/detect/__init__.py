@@ -43,6 +43,13 @@ class DetectTask(Task):
         """:func:`load_data_config`: a data YAML, a COCO JSON or a built-in set."""
         return load_data_config(data)
 
+    def dataset_options(self, data: DataConfig) -> dict[str, Any]:
+        """For a pose dataset (``kpt_shape`` set) the keypoints' shape, so its rows read as pose rows (the keypoints
+        are carried along unused, so any ``flip_idx`` does)."""
+        if data.kpt_shape is None:
+            return {}
+        return {"kpt_shape": data.kpt_shape, "flip_idx": data.flip_idx or list(range(data.kpt_shape[0]))}
+
     def build_loss(self, model: nn.Module, hyp: Mapping[str, Any]) -> LossFn:
         """:class:`DetectionLoss` with the loss gains and assigner settings of ``hyp``."""
         return DetectionLoss(model.head, hyp)

@@ -173,9 +173,14 @@ def per_class_rows(metrics: DetectionMetrics, images_per_class: torch.Tensor, co
     return rows
 
 
+KIND_TITLES = {"B": "", "M": ", masks", "P": ", keypoints"}
+"""Metric kind -> what its pycocotools line of the printed table says it scores."""
+
+
 def format_table(results: dict[str, Any], n_images: int, kinds: Sequence[str] = ("B",)) -> str:
     """The printed summary: an ``all`` row, one row per class (when several), the COCO lines and the speeds; one
-    group of P, R, mAP50, mAP50-95 columns per metric kind (``B`` boxes, ``M`` masks)."""
+    group of P, R, mAP50, mAP50-95 columns per metric kind (``B`` boxes, ``M`` masks, ``P`` poses), whose keys carry
+    the suffix ``(kind)`` (none for boxes in the per-class rows and the COCO figures)."""
     per_class = results["per_class"]
     columns = ("P", "R", "mAP50", "mAP50-95")
     keys = ("precision", "recall", "mAP50", "mAP50-95")
@@ -186,12 +191,14 @@ def format_table(results: dict[str, Any], n_images: int, kinds: Sequence[str] = 
                             *(results[f"metrics/{key}({k})"] for k in kinds for key in keys)))
     if len(per_class) > 1:
         lines += [fmt.format(r["name"][:20], r["images"], r["instances"],
-                             *(r[key if k == "B" else f"{key}(M)"] for k in kinds for key in keys)) for r in per_class]
+                             *(r[key if k == "B" else f"{key}({k})"] for k in kinds for key in keys))
+                  for r in per_class]
     for k in kinds:
-        suffix = "" if k == "B" else "(M)"
-        if f"coco/AP50-95{suffix}" in results:
-            label = "COCO (pycocotools)" + (", masks" if k == "M" else "")
-            lines.append(f"{label}: " + "  ".join(f"{name[5:]} {results[name + suffix]:.3f}" for name in COCO_STATS))
+        suffix = "" if k == "B" else f"({k})"
+        figures = [n for n in results if n.startswith("coco/") and (n.endswith(suffix) if suffix else "(" not in n)]
+        if figures:
+            lines.append(f"COCO (pycocotools){KIND_TITLES[k]}: "
+                         + "  ".join(f"{n[5:len(n) - len(suffix)]} {results[n]:.3f}" for n in figures))
     s = results["speed"]
     lines.append(f"Speed: {s['preprocess']:.1f} ms preprocess, {s['inference']:.1f} ms inference, "
                  f"{s['postprocess']:.1f} ms NMS per image")

@@ -1,0 +1,115 @@
+"""Pose / keypoints: DPose / DualDPose models, YOLO pose labels, the YOLO-Pose loss, box and pose mAP.
+
+Built on detection: the same boxes, assignment and NMS, plus ``nk`` keypoints per detection. Labels are the
+Ultralytics pose rows (``class cx cy w h x1 y1 v1 ...``) or COCO keypoint JSON; ``kpt_shape``, ``flip_idx`` and an
+optional ``skeleton`` come from the data YAML. The loss adds 1 - OKS and the visibility BCE (:class:`PoseLoss`), the
+metrics add pose mAP by OKS (fast per epoch, pycocotools ``keypoints`` at the end), and prediction returns a
+:class:`PoseResult` (boxes plus keypoints over the original image) per image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ...data import DataConfig, YOLODataset, load_data_config
+from ...errors import DataError
+from ...loss import PoseLoss
+from ...utils.nms import non_max_suppression, scale_boxes
+from ...utils.plotting import plot_images
+from ..base import LossFn, register_task
+from ..detect import DetectTask
+from ..detect.validate import build_val_loader
+from ..detect.validate import validate as validate_with
+from .results import PoseResult
+from .validate import PoseEvaluator, full_keypoints
+
+__all__ = ["PoseResult", "PoseTask", "model_kpt_shape"]
+
+
+def model_kpt_shape(model: nn.Module) -> list[int]:
+    """``[nk, ndim]`` of a pose model (its head's) or of an exported one (its ``kpt_shape`` attribute)."""
+    shape = getattr(model, "kpt_shape", None) or getattr(getattr(model, "head", None), "kpt_shape", None)
+    if shape is None:
+        raise ValueError(f"{type(model).__name__} has no keypoint shape: not a pose model")
+    return list(shape)
+
+
+@register_task
+class PoseTask(DetectTask):
+    """The pose task (see the module docstring)."""
+
+    name = "pose"
+    loss_names = ("box", "pose", "kobj", "cls", "dfl")
+    metric_keys = {**DetectTask.metric_keys, "P(P)": "metrics/precision(P)", "R(P)": "metrics/recall(P)",
+                   "mAP50(P)": "metrics/mAP50(P)", "mAP50-95(P)": "metrics/mAP50-95(P)"}
+
+    def load_data(self, data: str | Path) -> DataConfig:
+        """:func:`load_data_config`; the dataset must name its keypoints' shape (``kpt_shape``)."""
+        config = load_data_config(data)
+        if config.kpt_shape is None:
+            raise DataError(f"{config.source}: a pose dataset needs kpt_shape: [keypoints, 2 or 3] (and flip_idx for "
+                            f"flip augmentation) in its data YAML, or a COCO keypoints JSON")
+        return config
+
+    def model_options(self, data: DataConfig) -> dict[str, Any]:
+        """The data's ``kpt_shape`` (the head's outputs) and ``skeleton`` (recorded for drawing)."""
+        return {"kpt_shape": data.kpt_shape, "skeleton": data.skeleton}
+
+    def dataset_options(self, data: DataConfig) -> dict[str, Any]:
+        """The data's ``kpt_shape`` and ``flip_idx``."""
+        return {"kpt_shape": data.kpt_shape, "flip_idx": data.flip_idx}
+
+    def predict_options(self, model: nn.Module) -> dict[str, Any]:
+        """The model's ``kpt_shape`` and ``skeleton``."""
+        return {"kpt_shape": model_kpt_shape(model), "skeleton": getattr(model, "skeleton", None)}
+
+    def build_loss(self, model: nn.Module, hyp: Mapping[str, Any]) -> LossFn:
+        """:class:`PoseLoss` with the loss gains and assigner settings of ``hyp``."""
+        return PoseLoss(model.head, hyp)
+
+    def build_dataset(self, files: Sequence[str | Path], imgsz: int, **options: Any) -> Dataset:
+        """:class:`YOLODataset` over pose labels (``options`` must hold ``kpt_shape``; ``flip_idx`` for flips)."""
+        return YOLODataset(files, imgsz, **options)
+
+    def targets(self, batch: Mapping[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 6) box rows as detection's, and the (N, nk, 3) keypoints normalised to the batch images."""
+        return batch["targets"].to(device), batch["keypoints"].to(device)
+
+    def plot_batch(self, batch: Mapping[str, Any], names: Sequence[str], path: Path) -> None:
+        plot_images(batch["img"], batch["targets"], batch["paths"], names, path, keypoints=batch["keypoints"])
+
+    def build_val_loader(self, model: nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
+                         nc: int, prefix: str = "val: ") -> DataLoader:
+        return build_val_loader(model, files, imgsz, batch, workers, nc, prefix, kpt_shape=model_kpt_shape(model))
+
+    def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
+        evaluator = partial(PoseEvaluator, kpt_shape=model_kpt_shape(model), skeleton=getattr(model, "skeleton", None))
+        return validate_with(model, loader, evaluator=evaluator, **options)
+
+    def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],
+                    ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
+                    options: Mapping[str, Any]) -> list[PoseResult]:
+        """NMS of the (B, 4 + nc + nk * ndim, A) predictions (one class per box), boxes and keypoints mapped back to
+        each original image; ``options`` as detection's plus ``kpt_shape`` and ``skeleton`` (the model's)."""
+        kpt_shape = options["kpt_shape"]
+        detections = non_max_suppression(preds, options["conf"], options["iou"], options["classes"],
+                                         options["agnostic"], multi_label=False, max_det=options["max_det"],
+                                         nm=kpt_shape[0] * kpt_shape[1])
+        results = []
+        for frame, det, ratio_pad in zip(frames, detections, ratio_pads):
+            shape = frame.image.shape[:2]
+            det = det.cpu()
+            keypoints = full_keypoints(det[:, 6:], kpt_shape).clone()
+            scale_boxes(input_hw, det[:, :4], shape, ratio_pad)
+            scale_boxes(input_hw, keypoints[..., :2], shape, ratio_pad)
+            results.append(PoseResult(frame.path, frame.index, shape, det[:, :4], det[:, 4], det[:, 5].long(),
+                                      list(names), frame.image, speed, keypoints=keypoints,
+                                      skeleton=options.get("skeleton")))
+        return results

@@ -1,0 +1,157 @@
+"""Pose's evaluation: detection's loop (:func:`focalyolo.tasks.detect.validate.validate`) with an evaluator that also
+scores keypoints.
+
+Per image, each detection's keypoints are matched to the ground-truth poses of its class by object keypoint
+similarity (OKS, :func:`focalyolo.utils.keypoints.keypoint_oks`: the true box's area, the sigmas of
+:func:`~focalyolo.utils.keypoints.keypoint_sigmas`) in the batch image's pixels: the fast ``metrics/*(P)`` figures
+logged each epoch. With ``coco=True`` (and for ``predictions.json``) the keypoints are mapped to the original image
+and pycocotools scores them (``iouType='keypoints'``, ``kpt_oks_sigmas`` the same sigmas) against the dataset's own
+keypoints, normalised to the original image; a ground-truth object's ``area`` is its box's (COCO's own files use
+the segment's area, about half of it, so figures on COCO are stricter there). Fitness is the box fitness plus the
+pose fitness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...metrics import DetectionMetrics, build_coco_gt, detections_to_coco, per_class_stats, run_cocoeval
+from ...metrics.coco_json import coco_category_map, coco_image_id
+from ...utils.boxes import xywh2xyxy
+from ...utils.keypoints import keypoint_oks, keypoint_sigmas
+from ...utils.nms import non_max_suppression, scale_boxes
+from ...utils.plotting import plot_images
+from ..detect.validate import DetectionEvaluator, dataset_ground_truth, detections_for_plot
+
+__all__ = ["POSE_COCO_STATS", "PoseEvaluator", "full_keypoints"]
+
+POSE_COCO_STATS: dict[str, int] = {
+    "coco/AP50-95": 0, "coco/AP50": 1, "coco/AP75": 2, "coco/APm": 3, "coco/APl": 4, "coco/AR20": 5,
+}
+"""COCO keypoint figure name -> index in ``COCOeval.stats`` (keypoint evaluation: no small-area range, up to 20
+detections per image)."""
+
+
+def full_keypoints(flat: torch.Tensor, kpt_shape: Sequence[int]) -> torch.Tensor:
+    """(n, nk * ndim) predicted keypoint columns -> (n, nk, 3) x, y, visibility (1 for 2-value keypoints)."""
+    nk, ndim = kpt_shape
+    points = flat.reshape(len(flat), nk, ndim)
+    if ndim == 3:
+        return points
+    return torch.cat((points, points.new_ones(len(flat), nk, 1)), 2)
+
+
+class PoseEvaluator(DetectionEvaluator):
+    """Boxes as :class:`DetectionEvaluator`, plus pose metrics, COCO ``keypoints`` figures and keypoint plots.
+
+    The model's eval output is (B, 4 + nc + nk * ndim, A) predictions; batches carry ``keypoints`` (N, nk, 3)
+    normalised to the batch image, one per row of ``targets``.
+
+    Args:
+        kpt_shape: the model's ``[nk, ndim]``.
+        skeleton: keypoint pairs joined in the plots.
+    """
+
+    kinds = ("B", "P")
+    loss_names = ("box", "pose", "kobj", "cls", "dfl")
+
+    def __init__(self, names: Sequence[str], nms_args: dict[str, Any], keep: bool, kpt_shape: Sequence[int],
+                 skeleton: Sequence[Sequence[int]] | None = None) -> None:
+        super().__init__(names, nms_args, keep)
+        self.kpt_shape = list(kpt_shape)
+        self.skeleton = skeleton
+        self.sigmas = keypoint_sigmas(self.kpt_shape[0])
+        self.pose_metrics = DetectionMetrics(len(names), names, kind="P")
+
+    def nms(self, preds: torch.Tensor) -> list[torch.Tensor]:
+        return non_max_suppression(preds, multi_label=True, nm=self.kpt_shape[0] * self.kpt_shape[1], **self.nms_args)
+
+    def loss_targets(self, batch: dict[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        return batch["targets"].to(device), batch["keypoints"].to(device)
+
+    def score_image(self, batch: dict[str, Any], i: int, det: torch.Tensor, gt_cls: torch.Tensor, extra: Any) -> None:
+        """OKS of the image's detections with its ground-truth poses -> the pose metrics; with ``keep`` the keypoints
+        in original pixels."""
+        h, w = batch["img"].shape[2:]
+        targets = batch["targets"].to(det.device)
+        mine = targets[:, 0] == i
+        gt_boxes = xywh2xyxy(targets[mine, 2:6] * targets.new_tensor([w, h, w, h]))
+        gt_points = batch["keypoints"].to(det.device)[mine] * targets.new_tensor([w, h, 1])
+        predicted = full_keypoints(det[:, 6:], self.kpt_shape)
+        areas = (gt_boxes[:, 2] - gt_boxes[:, 0]) * (gt_boxes[:, 3] - gt_boxes[:, 1])
+        oks = keypoint_oks(predicted.float(), gt_points.float(), areas.float(),
+                           torch.from_numpy(self.sigmas).float().to(det.device), pairwise=True)
+        self.pose_metrics.update(det[:, :6], det.new_zeros(len(gt_cls), 4), gt_cls, overlaps=oks)
+        if self.keep:
+            original = predicted.clone()
+            scale_boxes((h, w), original[..., :2], batch["ori_shapes"][i], batch["ratio_pads"][i])
+            self.tally.extras.append(original.cpu())
+
+    def results(self) -> dict[str, Any]:
+        """Box and pose columns; fitness = box fitness + pose fitness."""
+        results = {**self.metrics.results_dict(), **self.pose_metrics.results_dict()}
+        results["fitness"] = self.metrics.fitness + self.pose_metrics.fitness
+        return results
+
+    def coco(self, dataset: Any) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """Box figures as detection's, keypoint figures (``coco/*(P)``) from ``iouType='keypoints'`` against the
+        dataset's keypoints."""
+        figures, ap = super().coco(dataset)
+        detections = self.tally.detections
+        paths = [p for p, _ in detections]
+        boxes, classes, sizes = dataset_ground_truth(dataset, paths)
+        index = {p: k for k, p in enumerate(dataset.im_files)}
+        poses = [np.asarray(dataset.keypoints[index[p]], np.float64).reshape(-1, self.kpt_shape[0], 3) * (w, h, 1)
+                 for p, (h, w) in zip(paths, sizes)]
+        gt = build_coco_gt(boxes, classes, image_sizes=sizes, file_names=[Path(p).name for p in paths],
+                           categories=dict(enumerate(self.names)), keypoints=poses)
+        rows = [
+            row
+            for k, ((_, det), points) in enumerate(zip(detections, self.tally.extras))
+            for row in detections_to_coco(det[:, :4], det[:, 4], det[:, 5].long(), image_id=k, rounded=False,
+                                          keypoints=points)
+        ]
+        evaluator = run_cocoeval(gt, rows, iou_type="keypoints", kpt_sigmas=self.sigmas)
+        figures.update({f"{k}(P)": float(evaluator.stats[i]) for k, i in POSE_COCO_STATS.items()})
+        return figures, {**ap, "P": per_class_stats(evaluator)[0]}
+
+    def per_class(self, coco_ap: dict[str, np.ndarray] | None) -> list[dict]:
+        rows = super().per_class(coco_ap)
+        poses = self.pose_metrics.compute()
+        by_class = {int(c): k for k, c in enumerate(poses.classes.tolist())}
+        for row in rows:
+            k = by_class[row["class"]]
+            row.update({"precision(P)": float(poses.precision[k]), "recall(P)": float(poses.recall[k]),
+                        "mAP50(P)": float(poses.ap[k, 0]), "mAP50-95(P)": float(poses.ap[k].mean())})
+            if coco_ap is not None:
+                row["coco/AP50-95(P)"] = float(coco_ap["P"][row["class"]])
+        return rows
+
+    def plot_batch(self, batch: dict[str, Any], detections: list[torch.Tensor], extra: Any, save_dir: Path,
+                   i: int) -> None:
+        """``val_batch{i}_labels.jpg`` and ``val_batch{i}_pred.jpg`` with the keypoints (and skeleton)."""
+        img, paths, targets = batch["img"], batch["paths"], batch["targets"]
+        plot_images(img, targets, paths, self.names, save_dir / f"val_batch{i}_labels.jpg",
+                    keypoints=batch["keypoints"], skeleton=self.skeleton)
+        predicted = [full_keypoints(d[:, 6:], self.kpt_shape) for d in detections]
+        plot_images(img, detections_for_plot(detections), paths, self.names, save_dir / f"val_batch{i}_pred.jpg",
+                    keypoints=torch.cat(predicted).cpu() if predicted else None, skeleton=self.skeleton)
+
+    def plot(self, save_dir: Path) -> None:
+        super().plot(save_dir)
+        self.pose_metrics.plot(save_dir)
+
+    def predictions_json(self) -> list[dict]:
+        """COCO results rows with the keypoints (file-stem image ids, COCO category ids for COCO's classes)."""
+        mapping = coco_category_map(self.names)
+        return [
+            row
+            for (path, det), points in zip(self.tally.detections, self.tally.extras)
+            for row in detections_to_coco(det[:, :4], det[:, 4], det[:, 5].long(), coco_image_id(Path(path).stem),
+                                          mapping, keypoints=points)
+        ]
