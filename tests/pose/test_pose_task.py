@@ -13,8 +13,9 @@ import pytest
 import torch
 import yaml
 
-from focalyolo import build_model
+from focalyolo import YOLO, build_model
 from focalyolo.cfg import PredictConfig, TrainConfig
+from focalyolo.cli import main
 from focalyolo.data import YOLODataset, build_dataloader, generate_synthetic, load_data_config
 from focalyolo.deploy.convert import deployment_form
 from focalyolo.deploy.export import export_onnx
@@ -243,3 +244,44 @@ def test_onnx_export_carries_the_keypoints_and_scores_the_same(trained, pose_dat
     from_onnx = validate(onnx_model, loader, names=names, verbose=False)
     for key in ("metrics/mAP50(B)", "metrics/mAP50(P)", "metrics/mAP50-95(P)"):
         assert from_onnx[key] == pytest.approx(from_torch[key], abs=0.02)
+
+
+def test_cli_trains_validates_exports_and_predicts_a_pose_model(pose_data, tmp_path, capsys):
+    model = tmp_path / "tiny-dual-pose-focal.yaml"
+    model.write_text(yaml.safe_dump(TINY_DUAL_POSE))
+    assert main(["train", "--model", str(model), "--data", str(pose_data), "--epochs", "1", "--imgsz", "64", "--batch",
+                 "8", "--workers", "0", "--project", str(tmp_path), "--name", "cli", "--no-plots"]) == 0
+    with (tmp_path / "cli" / "results.csv").open() as handle:
+        assert next(csv.reader(handle)) == POSE_COLUMNS
+    best = str(tmp_path / "cli" / "weights" / "best.pt")
+    capsys.readouterr()
+    assert main(["val", "--model", best, "--project", str(tmp_path), "--name", "v"]) == 0  # data from the run
+    printed = capsys.readouterr()
+    assert "COCO (pycocotools), keypoints: AP50-95" in printed.out + printed.err
+    assert "mAP50(P)" in json.loads((tmp_path / "v" / "metrics.json").read_text())["per_class"][0]
+    assert main(["export", "--model", best, "--imgsz", "64", "--output", str(tmp_path / "pose")]) == 0
+    folder = pose_data.parent / "images" / "val"
+    assert main(["predict", "--model", str(tmp_path / "pose.onnx"), "--source", str(folder), "--conf", "0",
+                 "--max-det", "3", "--save-txt", "--project", str(tmp_path), "--name", "p"]) == 0
+    rows = [line.split() for f in (tmp_path / "p" / "labels").glob("*.txt") for line in f.read_text().splitlines()]
+    assert rows and all(len(r) == 5 + 15 + 1 for r in rows)
+    results = YOLO(best).predict(str(folder), conf=0.0, max_det=3)
+    assert all(r.keypoints.shape == (len(r), *KPT) for r in results)
+
+
+def test_compare_tabulates_pose_figures(pose_data, tmp_path):
+    model = tmp_path / "tiny-dual-pose-focal.yaml"
+    model.write_text(yaml.safe_dump(TINY_DUAL_POSE))
+    assert main(["compare", "--models", str(model), "--data", str(pose_data), "--epochs", "1", "--imgsz", "64",
+                 "--seeds", "0", "--batch", "8", "--workers", "0", "--device", "cpu", "--latency-runs", "1",
+                 "--project", str(tmp_path), "--name", "abl"]) == 0
+    assert "| pose mAP50 | pose mAP50-95 |" in (tmp_path / "abl" / "ablation.md").read_text()
+
+
+def test_detection_reads_the_boxes_of_pose_labels(pose_data):
+    config = load_data_config(pose_data)
+    detect = get_task("detect")
+    boxes = detect.build_dataset(config.val, 64, nc=NC, verbose=False, **detect.dataset_options(config))
+    poses = get_task("pose").build_dataset(config.val, 64, nc=NC, verbose=False, kpt_shape=KPT)
+    assert boxes.counts["instances"] == poses.counts["instances"] > 0 and boxes.counts["fixed"] == 0
+    assert all(np.array_equal(a, b) for a, b in zip(boxes.labels, poses.labels))

@@ -47,6 +47,7 @@ _BOX_METRICS = {"mAP50": "coco/AP50", "mAP50-95": "coco/AP50-95", "APs": "coco/A
 TASK_METRICS = {  # task -> ablation column -> key in the final validation's results (the first is logged per run)
     "detect": _BOX_METRICS,
     "segment": {**_BOX_METRICS, "mask mAP50": "coco/AP50(M)", "mask mAP50-95": "coco/AP50-95(M)"},
+    "pose": {**_BOX_METRICS, "pose mAP50": "coco/AP50(P)", "pose mAP50-95": "coco/AP50-95(P)"},
     "classify": {"top1": "metrics/accuracy_top1", "top5": "metrics/accuracy_top5"},
 }
 SCHEDULE_KEYS = ("data", "epochs", "imgsz", "batch", "hyp", "optimizer", "val_interval")

@@ -23,8 +23,8 @@ __all__ = ["DetectionModel"]
 
 
 class DetectionModel(nn.Module):
-    """A YOLOv9/GELAN model assembled from a config: a detector, or (with a segmentation or classification head) a
-    segmenter or classifier.
+    """A YOLOv9/GELAN model assembled from a config: a detector, or (with a segmentation, pose or classification head)
+    a segmenter, pose estimator or classifier.
 
     ``forward(x)`` with x (B, 3, H, W), H and W multiples of 32: in train mode the head's raw outputs
     (``[aux, main]`` for dual heads), in eval mode decoded main-branch predictions: (B, 4 + nc, A) for detection,
@@ -58,8 +58,8 @@ class DetectionModel(nn.Module):
         self.names = [str(i) for i in range(self.nc)]
         self.train_args: dict = {}
         if not all(hasattr(self.head, a) for a in ("task", "nl", "forward_raw", "main_raw", "decode")):
-            raise ValueError(f"{source}: the last layer must be a head (detection, segmentation or classification), "
-                             f"got {type(self.head).__name__}")
+            raise ValueError(f"{source}: the last layer must be a head (detection, segmentation, pose or "
+                             f"classification), got {type(self.head).__name__}")
         self._init_batchnorm()
         self.head.stride = self._measure_strides(ch)
         if hasattr(self.head, "bias_init"):

@@ -192,8 +192,8 @@ def config_task(cfg: str | Path | dict) -> str:
         raise ConfigError(f"{where}: unknown module {head.module!r}; "
                           "register it with focalyolo.register_module") from None
     if not isinstance(task, str):
-        raise ConfigError(f"{where} ({head.module}): the last row must be a head (detection, segmentation or "
-                          f"classification)")
+        raise ConfigError(f"{where} ({head.module}): the last row must be a head (detection, segmentation, pose "
+                          f"or classification)")
     return task
 
 
