@@ -199,9 +199,24 @@ def coco_keypoint_meta(coco: dict) -> tuple[list[int] | None, list[int] | None, 
     return [len(category["keypoints"]), 3], flip_idx_from_names(category["keypoints"]), zero_based
 
 
-def _pose_text(row: np.ndarray, keypoints: object, size: tuple, nk: int) -> tuple[str, bool]:
+def _box_text(row: np.ndarray) -> str:
+    return f"{int(row[0])} {row[1]:.6f} {row[2]:.6f} {row[3]:.6f} {row[4]:.6f}"
+
+
+def _outline_text(row: np.ndarray, annotation: dict, size: tuple) -> tuple[str, bool]:
+    """A polygon row ``cls x1 y1 ...`` from an annotation's outline, or its box row when it has none, and whether
+    its segmentation (if any) was usable."""
+    segmentation = annotation.get("segmentation")
+    outline = coco_outline(segmentation, *size) if segmentation else None
+    if outline is None:
+        return _box_text(row), not segmentation
+    return f"{int(row[0])} " + " ".join(f"{v:.6f}" for v in outline.reshape(-1)), True
+
+
+def _pose_text(row: np.ndarray, annotation: dict, size: tuple, nk: int) -> tuple[str, bool]:
     """One pose row ``cls cx cy w h x1 y1 v1 ...`` from a box row and an annotation's ``keypoints`` (normalised by
     the image ``size`` (w, h)), and whether they were usable; unusable or absent keypoints are written as v = 0."""
+    keypoints = annotation.get("keypoints")
     try:
         points = np.asarray(keypoints if isinstance(keypoints, list) else [], np.float64)
     except (TypeError, ValueError):  # nested or non-numeric values
@@ -210,57 +225,32 @@ def _pose_text(row: np.ndarray, keypoints: object, size: tuple, nk: int) -> tupl
     points = points.reshape(nk, 3) if usable else np.zeros((nk, 3))
     points[points[:, 2] == 0, :2] = 0
     values = " ".join(f"{x / size[0]:.6f} {y / size[1]:.6f} {int(v)}" for x, y, v in points)
-    return f"{int(row[0])} {row[1]:.6f} {row[2]:.6f} {row[3]:.6f} {row[4]:.6f} {values}", usable or keypoints is None
+    return f"{_box_text(row)} {values}", usable or keypoints is None
 
 
-def _annotations_by_image(coco: dict) -> tuple[dict[int, tuple], dict[int, list[dict]]]:
-    """Image id -> (width, height), and image id -> its usable annotations (see :func:`_usable_annotations`)."""
+def _label_rows(coco: dict, boxes: dict[int, np.ndarray], nk: int | None) -> dict[int, list[str]]:
+    """Per image id its label lines, in the annotation order of :func:`coco_boxes`: pose rows when the JSON has
+    keypoints (``nk`` per object), else a polygon row for each annotation with an outline and a box row for the
+    others. Annotations whose keypoints or outline cannot be used are counted in one warning."""
     _, sizes, anns = _usable_annotations(coco)
     by_image: dict[int, list] = {}
     for a in anns:
         by_image.setdefault(int(a["image_id"]), []).append(a)
-    return sizes, by_image
-
-
-def _pose_rows(coco: dict, boxes: dict[int, np.ndarray], nk: int) -> dict[int, list[str]]:
-    """Per image id its pose lines (in the annotation order of :func:`coco_boxes`)."""
-    sizes, by_image = _annotations_by_image(coco)
     lines: dict[int, list[str]] = {}
     unusable = []
     for image_id, rows in boxes.items():
         out = []
         for row, a in zip(rows, by_image[image_id]):
-            text, usable = _pose_text(row, a.get("keypoints"), sizes[a["image_id"]], nk)
+            size = sizes[a["image_id"]]
+            text, usable = _outline_text(row, a, size) if nk is None else _pose_text(row, a, size, nk)
             out.append(text)
             if not usable:
                 unusable.append(a.get("id"))
         lines[image_id] = out
     if unusable:
-        LOGGER.warning("%d annotation(s) with malformed keypoints (not %d finite numbers) kept with every keypoint "
-                       "unlabelled, e.g. annotation id %s", len(unusable), nk * 3, unusable[0])
-    return lines
-
-
-def _label_rows(coco: dict, boxes: dict[int, np.ndarray]) -> dict[int, list[str]]:
-    """Per image id its label lines: a polygon row for each annotation with an outline, else its box row (in the
-    annotation order of :func:`coco_boxes`)."""
-    sizes, by_image = _annotations_by_image(coco)
-    lines: dict[int, list[str]] = {}
-    unusable = []
-    for image_id, rows in boxes.items():
-        out = []
-        for row, a in zip(rows, by_image[image_id]):
-            outline = coco_outline(a.get("segmentation"), *sizes[a["image_id"]]) if a.get("segmentation") else None
-            if outline is None:
-                if a.get("segmentation"):
-                    unusable.append(a.get("id"))
-                out.append(f"{int(row[0])} {row[1]:.6f} {row[2]:.6f} {row[3]:.6f} {row[4]:.6f}")
-            else:
-                out.append(f"{int(row[0])} " + " ".join(f"{v:.6f}" for v in outline.reshape(-1)))
-        lines[image_id] = out
-    if unusable:
-        LOGGER.warning("%d annotation(s) with an unusable segmentation (no part with 3 points, or a malformed RLE) "
-                       "kept as boxes only, e.g. annotation id %s", len(unusable), unusable[0])
+        what = ("an unusable segmentation (no part with 3 points, or a malformed RLE) kept as boxes only" if nk is None
+                else f"malformed keypoints (not {nk * 3} finite numbers) kept with every keypoint unlabelled")
+        LOGGER.warning("%d annotation(s) with %s, e.g. annotation id %s", len(unusable), what, unusable[0])
     return lines
 
 
@@ -269,7 +259,7 @@ def _convert(json_path: Path, out: Path) -> None:
     coco = _read_json(json_path)
     names, boxes = coco_boxes(coco)
     kpt_shape, flip_idx, skeleton = coco_keypoint_meta(coco)
-    lines = _label_rows(coco, boxes) if kpt_shape is None else _pose_rows(coco, boxes, kpt_shape[0])
+    lines = _label_rows(coco, boxes, None if kpt_shape is None else kpt_shape[0])
     file_names = [im["file_name"] for im in coco["images"]]
     if not file_names:
         raise DataError(f"{json_path}: empty 'images' list")
