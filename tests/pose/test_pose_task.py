@@ -265,8 +265,14 @@ def test_cli_trains_validates_exports_and_predicts_a_pose_model(pose_data, tmp_p
                  "--max-det", "3", "--save-txt", "--project", str(tmp_path), "--name", "p"]) == 0
     rows = [line.split() for f in (tmp_path / "p" / "labels").glob("*.txt") for line in f.read_text().splitlines()]
     assert rows and all(len(r) == 5 + 15 + 1 for r in rows)
-    results = YOLO(best).predict(str(folder), conf=0.0, max_det=3)
+    api = YOLO(best)
+    results = api.predict(str(folder), conf=0.0, max_det=3)
     assert all(r.keypoints.shape == (len(r), *KPT) for r in results)
+    scores = api.val(project=str(tmp_path), name="api", verbose=False)
+    assert scores["metrics/mAP50(P)"] == pytest.approx(json.loads((tmp_path / "v" / "metrics.json").read_text())[
+        "metrics/mAP50(P)"], abs=1e-6)
+    exported = api.export(imgsz=64, output=str(tmp_path / "api"))
+    assert OnnxDetector(exported[0]).kpt_shape == KPT
 
 
 def test_compare_tabulates_pose_figures(pose_data, tmp_path):
