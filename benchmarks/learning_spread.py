@@ -2,12 +2,12 @@
 
 The acceptance tests (``tests/engine/test_train_learns.py``; their recipes: ``tests/engine/learning-recipe*.yaml``)
 train a 1M-parameter GELAN with a focal block from scratch on synthetic shapes and assert a minimum mAP50 (of boxes;
-of masks for segmentation, of keypoints for pose) or top-1 accuracy (classification). On one machine the run is bit-reproducible, but
-another CPU makes oneDNN and ATen pick other kernels (AVX-512 vs AVX2), another thread count splits reductions
-differently, float rounding differs, and after a thousand steps the figure lands elsewhere. This script measures
-that spread, so the test's bar can keep a margin over it: each (seed, ISA, threads) run is a separate process,
-``--isa avx2`` sets ``ONEDNN_MAX_CPU_ISA=AVX2`` and ``ATEN_CPU_CAPABILITY=avx2`` (the kernels an AVX2-only machine
-runs), ``--parallel 2`` runs two at once (use one thread each on a 2-core machine).
+of masks for segmentation, of keypoints for pose) or top-1 accuracy (classification). On one machine the run is
+bit-reproducible, but another CPU makes oneDNN and ATen pick other kernels (AVX-512 vs AVX2), another thread count
+splits reductions differently, float rounding differs, and after a thousand steps the figure lands elsewhere. This
+script measures that spread, so the test's bar can keep a margin over it: each (seed, ISA, threads) run is a
+separate process, ``--isa avx2`` sets ``ONEDNN_MAX_CPU_ISA=AVX2`` and ``ATEN_CPU_CAPABILITY=avx2`` (the kernels an
+AVX2-only machine runs), ``--parallel 2`` runs two at once (use one thread each on a 2-core machine).
 
     python benchmarks/learning_spread.py --seeds 0,1,2,3,4 --isa native,avx2 --threads 1 --parallel 2
     python benchmarks/learning_spread.py --task segment ...   # the segmentation run (mask figures)
