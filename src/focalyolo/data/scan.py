@@ -3,9 +3,8 @@
 The cache is an ``.npz`` (read with ``allow_pickle=False``: arrays and UTF-8 bytes only) named
 ``<labels dir>.focalyolo.cache`` beside the labels folder of the first image. It is keyed by a hash of
 every image and label path with its size and mtime, plus the class count and the keypoint shape (pose),
-so any change rescans. A
-read-only dataset folder (no write bit) gets its cache under ``$FOCALYOLO_HOME/cache`` instead. The
-Ultralytics ``<labels dir>.cache`` pickle that may sit beside it is neither read nor overwritten.
+so any change rescans. A read-only dataset folder (no write bit) gets its cache under ``$FOCALYOLO_HOME/cache``
+instead. The Ultralytics ``<labels dir>.cache`` pickle that may sit beside it is neither read nor overwritten.
 """
 
 from __future__ import annotations
