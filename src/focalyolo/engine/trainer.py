@@ -37,6 +37,7 @@ from ..utils.threads import configure_threads, default_workers
 from ..utils.torch_utils import distributed_env, init_seeds, memory_text, select_device
 from .ema import ModelEMA, unwrap
 from .optim import build_optimizer, lr_lambda
+from .tensorboard import TensorBoard
 
 __all__ = ["RESUME_CHANGES", "Trainer", "model_task", "resume_config", "split_batch", "train", "train_config"]
 
@@ -212,10 +213,14 @@ class Trainer:
             LOGGER.info(message)
 
     def train(self) -> Path:
-        """Run every epoch, validate, checkpoint, plot; return the run folder."""
+        """Run every epoch, validate, checkpoint, plot; return the run folder. Rank 0 also logs to TensorBoard
+        when it is installed (its event file is closed however the run ends)."""
+        self.board = TensorBoard.open(self.save_dir, self.log) if self.main_process else None
         try:
             return self._run_epochs()
         finally:
+            if self.board is not None:
+                self.board.close()
             if self.owns_process_group and dist.is_initialized():
                 dist.destroy_process_group()
 
@@ -407,6 +412,8 @@ class Trainer:
             writer = csv.writer(handle)
             writer.writerow(columns)
             writer.writerows(rows + [row])
+        if self.board is not None:  # a copy of the row; the CSV is the record
+            self.board.scalars({k: values[k] for k in columns[1:] if k in values}, epoch + 1)
 
     def checkpoint_state(self, epoch: int) -> dict[str, Any]:
         """Everything needed to continue training exactly (plain data; loads with weights_only=True)."""
@@ -446,6 +453,8 @@ class Trainer:
             self.final_metrics = self.task.validate(model, self.val_loader, names=self.data.names,
                                                     device=self.device, save_dir=self.save_dir, plots=self.cfg.plots,
                                                     coco=True, verbose=self.cfg.verbose)
+        if self.board is not None:
+            self.board.images(self.save_dir)
         self.log(f"done: {self.save_dir} (weights in {self.weights_dir})")
 
 
