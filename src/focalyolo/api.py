@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from torch import nn
 
 from .cfg import ExportConfig, PredictConfig, ValConfig
-from .deploy.sources import load_inference_model, load_source, source_kind
+from .deploy.sources import EXPORTED_KINDS, load_inference_model, load_source, source_kind
 from .errors import FocalYoloError
 from .utils.logging import setup_logging
 
@@ -40,7 +40,7 @@ class YOLO:
         self.model: nn.Module = self._load()
 
     def _load(self) -> nn.Module:
-        if source_kind(self.source) == "onnx":
+        if source_kind(self.source) in EXPORTED_KINDS:
             return load_inference_model(self.source)
         return load_source(self.source)
 

@@ -222,7 +222,7 @@ def _predict(parser: argparse.ArgumentParser) -> Command:
     return run
 
 
-@command("export", "export a checkpoint (or a config with random weights) to ONNX or TorchScript for inference")
+@command("export", "export a checkpoint (or a config with random weights) to ONNX, OpenVINO, TensorRT or TorchScript")
 def _export(parser: argparse.ArgumentParser) -> Command:
     add_config_arguments(parser, ExportConfig)
 

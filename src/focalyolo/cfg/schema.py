@@ -305,19 +305,26 @@ class ExportConfig(Config):
     command: ClassVar[str] = "export"
 
     model: str | None = _model(None, "checkpoint (.pt), or a config name / YAML (random weights)")
-    format: str = option("onnx", "onnx (checked in onnxruntime) or torchscript (deprecated by PyTorch)", "export",
-                         choices=("onnx", "torchscript"))
+    format: str = option("onnx", "onnx (checked in onnxruntime), torchscript (deprecated by PyTorch), openvino (an IR "
+                                 "folder, <output>_openvino_model/) or engine (TensorRT, CUDA only)", "export",
+                         choices=("onnx", "torchscript", "openvino", "engine"))
     imgsz: int | None = _imgsz("square input size, a multiple of the stride (default: the checkpoint's training "
                                "size, else 640)")
     batch: int = option(1, "batch size of the exported graph", "export", POSITIVE_INT)
     dynamic: bool = option(False, "ONNX: symbolic batch, height and width", "export")
-    half: bool = option(False, "fp16 weights and input (CUDA only)", "export")
+    half: bool = option(False, "fp16 weights and input (CUDA only); openvino: fp16 weights in the IR", "export")
     simplify: bool = option(False, "ONNX: run onnxsim if installed", "export")
     opset: int = option(17, "ONNX opset version", "export", Rule(lambda v: 7 <= v <= 23, "must be from 7 to 23"))
-    int8: bool = option(False, "ONNX: also write <output>-int8.onnx, statically quantized by onnxruntime", "export")
+    int8: bool = option(False, "onnx: also write <output>-int8.onnx, statically quantized by onnxruntime; openvino: "
+                               "also <output>_int8_openvino_model/ (NNCF); engine: an INT8 engine", "export")
     data: str | None = option(None, "--int8: dataset whose train images calibrate the ranges (default: the data "
                                     "the checkpoint was trained on)", "export")
     calib_images: int = option(64, "--int8: number of calibration images", "export", POSITIVE_INT)
+    nms: bool = option(False, "ONNX: end the graph in NMS (outputs detections (B, max-det, 6 + extra) and count "
+                              "(B,)), with --conf, --iou, --max-det baked in", "nms")
+    conf: float = option(0.25, "--nms: confidence threshold", "nms", FRACTION)
+    iou: float = option(0.7, "--nms: IoU threshold", "nms", OPEN_FRACTION)
+    max_det: int = option(300, "--nms: detections kept per image", "nms", POSITIVE_INT)
     output: str | None = option(None, "output file (default: next to the model, with the format's suffix)",
                                 "runtime")
     device: str = _device()

@@ -1,4 +1,4 @@
-"""Export a detector for deployment: ONNX (checked against onnxruntime) or TorchScript.
+"""Export a detector for deployment: ONNX (checked against onnxruntime), TorchScript, OpenVINO IR or a TensorRT engine.
 
 The exported network is the inference form: a dual-head model is converted to GELAN, BatchNorm and
 RepConvN are fused, and the graph maps ``images`` (B, 3, H, W) float in [0, 1] to ``output0``
@@ -7,7 +7,11 @@ RepConvN are fused, and the graph maps ``images`` (B, 3, H, W) float in [0, 1] t
 has a second output, ``output1`` (B, nm, H / 4, W / 4), the prototypes; a pose model appends its keypoints, x, y in
 input pixels (and visibility) per keypoint, to ``output0`` (B, 4 + nc + nk * ndim, A) and records ``kpt_shape`` and
 ``skeleton`` in the file's metadata. The output names and their dynamic axes
-are the model's task's (``Task.export_outputs``). NMS is not part of the graph.
+are the model's task's (``Task.export_outputs``). NMS is not part of the graph, unless ``nms`` asks for it
+(:mod:`focalyolo.deploy.nms_graph`: outputs ``detections`` and ``count``, and a segmentation model's ``output1``).
+
+OpenVINO IR (:mod:`focalyolo.deploy.openvino_model`) and TensorRT engines (:mod:`focalyolo.deploy.tensorrt`) are
+converted from that ONNX graph (written to a temporary folder) and keep its inputs, outputs and metadata.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,12 +36,13 @@ from ..nn.head import DDetect
 from ..tasks import task_of
 from ..utils.threads import configure_threads
 from .convert import deployment_form
+from .nms_graph import NMS_OUTPUTS, NmsExport
 from .onnx_model import INPUT_AXES, INPUT_NAME
 from .quantize import calibration_dataset, quantize_int8
 from .sources import load_source, source_kind
 
-__all__ = ["ExportError", "export", "export_model", "export_onnx", "export_torchscript", "inference_model", "to_half",
-           "write_onnx"]
+__all__ = ["ExportError", "export", "export_converted", "export_model", "export_onnx", "export_torchscript",
+           "inference_model", "to_half", "write_onnx"]
 
 LOGGER = logging.getLogger("focalyolo")
 
@@ -102,7 +108,7 @@ def output_tensors(out: torch.Tensor | tuple) -> list[torch.Tensor]:
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 
-def onnx_max_difference(path: Path, net: DetectionModel, example: torch.Tensor) -> float | None:
+def onnx_max_difference(path: Path, net: torch.nn.Module, example: torch.Tensor) -> float | None:
     """Max |onnxruntime - PyTorch| over all outputs on ``example`` with the CPU provider; None (with a message) if
     it cannot run."""
     try:
@@ -121,26 +127,39 @@ def onnx_max_difference(path: Path, net: DetectionModel, example: torch.Tensor) 
     return max(float(np.abs(g.astype(np.float32) - w).max()) for g, w in zip(got, want))
 
 
-def write_onnx(net: DetectionModel, example: torch.Tensor, path: Path, dynamic: bool = False, opset: int = 17) -> None:
+NmsSettings = tuple[float, float, int]
+"""``(conf, iou, max_det)`` of an export that ends in NMS."""
+
+
+def write_onnx(net: DetectionModel, example: torch.Tensor, path: Path, dynamic: bool = False, opset: int = 17,
+               nms: NmsSettings | None = None) -> torch.nn.Module:
     """Trace ``net`` (eval, ready for inference) on ``example`` into an ONNX file ``images`` -> the task's outputs
-    (``output0``, and ``output1`` for segmentation)."""
+    (``output0``, and ``output1`` for segmentation), or, with ``nms`` (conf, iou, max_det), -> ``detections``,
+    ``count`` (and ``output1``) through :class:`NmsExport`. Returns the module the graph was traced from."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    outputs = task_of(net).export_outputs
+    outputs = dict(task_of(net).export_outputs)
+    graph_net: torch.nn.Module = net
+    if nms is not None:
+        graph_net = NmsExport(net, net.nc, *nms).eval()
+        outputs = {**NMS_OUTPUTS, **{k: v for k, v in outputs.items() if k != "output0"}}
     with _quiet_tracing():
-        torch.onnx.export(net, (example,), str(path), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                          output_names=list(outputs),
+        torch.onnx.export(graph_net, (example,), str(path), dynamo=False, opset_version=opset,
+                          input_names=[INPUT_NAME], output_names=list(outputs),
                           dynamic_axes={INPUT_NAME: INPUT_AXES, **outputs} if dynamic else None)
     import onnx
 
     graph = onnx.load(str(path))
-    _fix_static_dims(graph, net, example, outputs)
+    _fix_static_dims(graph, graph_net, example, outputs if dynamic else {})
     record = {k: v for k, v in getattr(net, "train_args", {}).items() if k in ("imgsz", "data")}
     onnx.helper.set_model_props(graph, {"stride": ",".join(str(int(s)) for s in net.stride.tolist()),
                                         "names": json.dumps(list(net.names)), "producer": "focalyolo",
                                         "task": task_of(net).name,
                                         "train_args": json.dumps(record),
-                                        **_keypoint_metadata(net)})
+                                        **_keypoint_metadata(net),
+                                        **({"nms": json.dumps(dict(zip(("conf", "iou", "max_det"), nms)))}
+                                           if nms is not None else {})})
     onnx.save(graph, str(path))
+    return graph_net
 
 
 def _keypoint_metadata(net: DetectionModel) -> dict[str, str]:
@@ -150,7 +169,7 @@ def _keypoint_metadata(net: DetectionModel) -> dict[str, str]:
     return {"kpt_shape": json.dumps(net.kpt_shape), "skeleton": json.dumps(net.skeleton)}
 
 
-def _fix_static_dims(graph: Any, net: DetectionModel, example: torch.Tensor,
+def _fix_static_dims(graph: Any, net: torch.nn.Module, example: torch.Tensor,
                      outputs: Mapping[str, Mapping[int, str]]) -> None:
     """Write the traced size into every output dimension that is not dynamic (the exporter's shape inference
     leaves a concatenation's channel count symbolic), so runtimes read the class count from the graph."""
@@ -173,22 +192,24 @@ def _require_onnx() -> None:
 
 
 def export_onnx(model: DetectionModel, path: str | Path, imgsz: int = 640, batch: int = 1, dynamic: bool = False,
-                half: bool = False, simplify: bool = False, opset: int = 17) -> Path:
+                half: bool = False, simplify: bool = False, opset: int = 17,
+                nms: NmsSettings | None = None) -> Path:
     """Write ``model``'s inference form as ONNX (input ``images``, output ``output0`` (B, 4 + nc, A); see the
-    module docstring for segmentation's).
+    module docstring for segmentation's and pose's).
 
     ``dynamic`` makes batch, height and width symbolic; ``half`` exports fp16 (CUDA only); ``simplify``
-    runs onnxsim if installed. The file is then run in onnxruntime on a random input and the max absolute
-    difference to PyTorch is printed.
+    runs onnxsim if installed; ``nms`` (conf, iou, max_det) ends the graph in NMS (outputs ``detections``,
+    ``count``; :mod:`focalyolo.deploy.nms_graph`). The file is then run in onnxruntime on a random input and the
+    max absolute difference to PyTorch is printed.
     """
     _require_onnx()
     path = Path(path)
     net = inference_model(model, half)
     example = example_input(net, imgsz, batch)
-    write_onnx(net, example, path, dynamic, opset)
+    traced = write_onnx(net, example, path, dynamic, opset, nms)
     if simplify:
         _simplify(path)
-    diff = onnx_max_difference(path, net, example)
+    diff = onnx_max_difference(path, traced, example)
     if diff is not None:
         LOGGER.info(f"onnxruntime check: max abs difference to PyTorch {diff:.3g} on input {tuple(example.shape)}")
     return path
@@ -215,24 +236,102 @@ def export_torchscript(model: DetectionModel, path: str | Path, imgsz: int = 640
 
 
 def _check_int8(int8: bool, format: str, half: bool, data: str | Path | None) -> None:
-    if int8 and (format != "onnx" or half or data is None):
-        raise ExportError("--int8 needs --format onnx, fp32 (no --half) and --data for calibration images")
+    if int8 and (format not in ("onnx", "openvino", "engine") or half or data is None):
+        raise ExportError("--int8 needs --format onnx, openvino or engine, fp32 (no --half) and --data for "
+                          "calibration images")
+
+
+def _require_runtime(format: str, int8: bool) -> None:
+    """ExportError naming what to install when the runtime that ``format`` (openvino, engine) converts to is
+    missing."""
+    if format == "openvino":
+        try:
+            import openvino  # noqa: F401
+
+            if int8:
+                import nncf  # noqa: F401
+        except ImportError:
+            raise ExportError("OpenVINO export needs openvino (and nncf for --int8): "
+                              "pip install 'focalyolo[openvino]'") from None
+    else:
+        from .tensorrt import TENSORRT_NEEDS, import_tensorrt
+
+        if import_tensorrt() is None:
+            raise ExportError(f"TensorRT export needs {TENSORRT_NEEDS}")
+
+
+def _runtime_check(path: Path, runner: torch.nn.Module, model: DetectionModel, imgsz: int, batch: int) -> None:
+    """Log the max |runtime - PyTorch| of a converted export over all outputs on a random input."""
+    net = inference_model(model)
+    example = example_input(net, imgsz, batch)
+    with torch.no_grad():
+        pairs = zip(output_tensors(runner(example)), output_tensors(net(example)))
+        diff = max(float((got.float().cpu() - want).abs().max()) for got, want in pairs)
+    LOGGER.info(f"{path.name} check: max abs difference to PyTorch {diff:.3g} on input {tuple(example.shape)}")
+
+
+def export_converted(model: DetectionModel, format: str, output: str | Path, *, imgsz: int = 640, batch: int = 1,
+                     dynamic: bool = False, half: bool = False, simplify: bool = False, opset: int = 17,
+                     int8: bool = False, data: str | Path | None = None, calib_images: int = 64) -> list[Path]:
+    """Export ``model`` to ONNX in a temporary folder and convert it: ``format`` "openvino" writes
+    ``<output>_openvino_model/`` (``half``: fp16 weights) and, with ``int8``, ``<output>_int8_openvino_model/``
+    quantized by NNCF; "engine" builds ``<output>.engine`` with TensorRT (``half``: fp16; ``int8``: from a Q/DQ
+    graph calibrated by onnxruntime). INT8 calibrates on ``calib_images`` of ``data``'s train images. Each result is
+    run on a random input against PyTorch and the max difference is printed. Returns the written paths."""
+    _require_onnx()
+    _require_runtime(format, int8)
+    output = Path(output)
+    calibration = calibration_dataset(task_of(model).name, data, imgsz) if int8 else None
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = Path(tmp) / f"{output.name}.onnx"
+        if format == "openvino":
+            from .openvino_model import OpenVinoDetector, write_openvino
+
+            runner: type[torch.nn.Module] = OpenVinoDetector
+            export_onnx(model, onnx_path, imgsz, batch, dynamic, False, simplify, opset)
+            paths = write_openvino(onnx_path, output, half=half, calibration=calibration, calib_images=calib_images,
+                                   batch=1 if dynamic else batch)
+        else:
+            from .tensorrt import TensorRTDetector, build_engine
+
+            runner = TensorRTDetector
+            export_onnx(model, onnx_path, imgsz, batch, dynamic, half, simplify, opset)
+            if calibration is not None:
+                onnx_path = quantize_int8(onnx_path, onnx_path.with_name("int8.onnx"), calibration, calib_images,
+                                          1 if dynamic else batch, symmetric=True)
+            paths = [build_engine(onnx_path, output.with_suffix(".engine"), batch=batch, imgsz=imgsz,
+                                  dynamic=dynamic)]
+    for path in paths:
+        _runtime_check(path, runner(path), model, imgsz, batch)
+    return paths
+
+
+def _check_nms(nms: NmsSettings | None, format: str, model: DetectionModel) -> None:
+    if nms is not None and (format != "onnx" or task_of(model).name == "classify"):
+        raise ExportError("--nms needs --format onnx and a detection, segmentation or pose model")
 
 
 def export_model(model: DetectionModel, format: str = "onnx", output: str | Path = "model", *, imgsz: int = 640,
                  batch: int = 1, dynamic: bool = False, half: bool = False, simplify: bool = False, opset: int = 17,
-                 int8: bool = False, data: str | Path | None = None, calib_images: int = 64) -> list[Path]:
-    """Export ``model`` as ``format`` ("onnx" or "torchscript") to ``output`` (its suffix is replaced by the
-    format's); with ``int8`` (ONNX only) also ``<output>-int8.onnx``, calibrated on ``data``'s train images.
-    Returns the written files."""
+                 int8: bool = False, data: str | Path | None = None, calib_images: int = 64,
+                 nms: NmsSettings | None = None) -> list[Path]:
+    """Export ``model`` as ``format`` ("onnx", "torchscript", "openvino" or "engine": see
+    :func:`export_converted` for the last two) to ``output`` (its suffix is replaced by the format's); with
+    ``int8`` (ONNX) also ``<output>-int8.onnx``, calibrated on ``data``'s train images; with ``nms`` (conf, iou,
+    max_det; ONNX only) the graph ends in NMS. Returns the written files."""
     output = Path(output)
-    if format not in ("onnx", "torchscript"):
-        raise ExportError(f"unknown export format '{format}' (onnx or torchscript)")
+    if format not in ("onnx", "torchscript", "openvino", "engine"):
+        raise ExportError(f"unknown export format '{format}' (onnx, torchscript, openvino or engine)")
     _check_int8(int8, format, half, data)
+    _check_nms(nms, format, model)
+    if format in ("openvino", "engine"):
+        return export_converted(model, format, output.with_suffix(""), imgsz=imgsz, batch=batch, dynamic=dynamic,
+                                half=half, simplify=simplify, opset=opset, int8=int8, data=data,
+                                calib_images=calib_images)
     target = output.with_suffix(f".{format}")
     if format == "torchscript":
         return [export_torchscript(model, target, imgsz, batch, half)]
-    paths = [export_onnx(model, target, imgsz, batch, dynamic, half, simplify, opset)]
+    paths = [export_onnx(model, target, imgsz, batch, dynamic, half, simplify, opset, nms)]
     if int8:
         calibration = calibration_dataset(task_of(model).name, data, imgsz)
         paths.append(quantize_int8(target, target.with_name(f"{target.stem}-int8.onnx"), calibration, calib_images,
@@ -257,4 +356,4 @@ def export(cfg: ExportConfig, model: DetectionModel | None = None) -> list[Path]
     output = cfg.output or Path(str(cfg.model or "model")).with_suffix("")
     return export_model(model, cfg.format, output, imgsz=cfg.imgsz, batch=cfg.batch, dynamic=cfg.dynamic,
                         half=cfg.half, simplify=cfg.simplify, opset=cfg.opset, int8=cfg.int8, data=data,
-                        calib_images=cfg.calib_images)
+                        calib_images=cfg.calib_images, nms=(cfg.conf, cfg.iou, cfg.max_det) if cfg.nms else None)

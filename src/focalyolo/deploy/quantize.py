@@ -51,12 +51,14 @@ def head_decode_nodes(model_path: str | Path) -> list[str]:
 
 
 def quantize_int8(fp32_path: str | Path, int8_path: str | Path, dataset: Dataset, count: int = 64, batch: int = 1,
-                  seed: int = 0) -> Path:
+                  seed: int = 0, symmetric: bool = False) -> Path:
     """Write the INT8 (QDQ) version of the fp32 ONNX file ``fp32_path``, calibrated on ``count`` images of
     ``dataset`` (:func:`calibration_dataset`: prepared like validation images at the exported size).
 
     ``batch`` must be the exported batch size when the file has a fixed one. Ranges are min/max over the
-    calibration set.
+    calibration set. ``symmetric`` quantizes activations to int8 with zero point 0 and leaves biases in float:
+    the Q/DQ form TensorRT builds (explicit quantization); the default (uint8 activations with a zero point, int32
+    biases) suits onnxruntime.
     """
     try:
         from onnxruntime.quantization import (
@@ -85,9 +87,10 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, dataset: Dataset
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(int8_path), Reader(), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=["Conv", "MatMul"], per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=head_decode_nodes(prepared),
-                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+                        activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, nodes_to_exclude=head_decode_nodes(prepared),
+                        extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True,
+                                       "QuantizeBias": not symmetric})
     _copy_metadata(fp32_path, int8_path)
     return int8_path
 
