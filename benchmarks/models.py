@@ -9,7 +9,7 @@ in ONNX Runtime. The rows of one (size, batch) are timed in turns; a row's timed
     python benchmarks/models.py [--threads 1] [--runs 10] [--quick]
 
 Equivalent CLI for one part: ``focalyolo benchmark --models gelan-t,gelan-t-focal,gelan-t-attn
---imgsz 320,640 --batch 1,8 --channels-last --onnx``.
+--imgsz 320,640 --batch 1,8 --backends eager,fused,channels_last,onnxruntime``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, (models, sizes, batches) in enumerate(QUICK if opts.quick else PLAN):
         command = (f"focalyolo benchmark --models {','.join(models)} --imgsz {','.join(map(str, sizes))} "
                    f"--batch {','.join(map(str, batches))} --runs {opts.runs} --warmup {opts.warmup} "
-                   f"--max-seconds {opts.max_seconds:g} --channels-last" + (" --onnx" if opts.onnx else "")
+                   f"--max-seconds {opts.max_seconds:g} --backends eager,fused,channels_last"
+                   + (",onnxruntime" if opts.onnx else "")
                    + (f" --threads {opts.threads}" if opts.threads else "") + f" --output {opts.output / str(i)}")
         print(f"\n### part {i + 1}: {command}\n")
         benchmark_models(models, sizes, batches, opts.runs, opts.warmup, backends, "cpu", opts.max_seconds,

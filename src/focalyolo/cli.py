@@ -358,9 +358,11 @@ def _benchmark(parser: argparse.ArgumentParser) -> Command:
                         help="comma-separated config names or YAMLs")
     parser.add_argument("--imgsz", type=_int_list, default=_int_list("320,640,1280"), help="input sizes (models)")
     parser.add_argument("--batch", type=_int_list, default=_int_list("1,8"), help="batch sizes (models)")
-    parser.add_argument("--onnx", action="store_true", help="also time the fused model in ONNX Runtime")
-    parser.add_argument("--channels-last", action="store_true", help="also time the fused model in NHWC memory format")
-    parser.add_argument("--no-eager", dest="eager", action="store_false", help="skip the unfused eager rows")
+    parser.add_argument("--backends", type=_name_list, default=_name_list("eager,fused"),
+                        help="comma-separated, timed in turns: eager (as built), fused (deployment form), "
+                             "channels_last (fused, NHWC), onnxruntime, onnxruntime-int8, openvino, openvino-int8, "
+                             "tensorrt (CUDA); a runtime that is not installed is skipped with a warning")
+    parser.add_argument("--data", default="synthetic", help="dataset whose train images calibrate the -int8 backends")
     parser.add_argument("--blocks", action="store_true",
                         help="benchmark FocalModulationBlock vs SelfAttentionBlock at gelan-c's P5/P4 maps instead")
     parser.add_argument("--sizes", type=_int_list, default=_int_list("320,640,960,1280"), help="input sizes (--blocks)")
@@ -399,10 +401,8 @@ def _benchmark(parser: argparse.ArgumentParser) -> Command:
         else:
             from .benchmark.models import benchmark_models
 
-            backends = (["eager"] if args.eager else []) + ["fused"]
-            backends += (["channels_last"] if args.channels_last else []) + (["onnxruntime"] if args.onnx else [])
-            benchmark_models(args.models, args.imgsz, args.batch, args.runs, args.warmup, backends, device,
-                             args.max_seconds, output, text)
+            benchmark_models(args.models, args.imgsz, args.batch, args.runs, args.warmup, args.backends, device,
+                             args.max_seconds, output, text, data=args.data)
         return 0
 
     return run

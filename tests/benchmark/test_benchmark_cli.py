@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from focalyolo.benchmark.table import read_csv
 from focalyolo.cli import main
@@ -21,7 +23,7 @@ def test_benchmark_models_writes_table_csv_and_markdown(tmp_path: Path, capsys) 
     pytest.importorskip("onnxruntime")
     out = tmp_path / "bench"
     args = ["benchmark", "--models", "gelan-t", "--imgsz", "64", "--batch", "1,2", "--runs", "2", "--warmup", "1",
-            "--onnx", "--channels-last", "--output", str(out)]
+            "--backends", "eager,fused,channels_last,onnxruntime", "--output", str(out)]
     assert main(args) == 0
     rows = read_csv(out / "benchmark.csv")
     backends = ("eager", "fused", "channels_last", "onnxruntime")
@@ -92,3 +94,19 @@ def test_compare_trains_tabulates_and_resumes(tmp_path: Path, monkeypatch: pytes
     epochs = args.index("--epochs") + 1
     assert main(args[:epochs] + ["2"] + args[epochs + 1:]) == 2  # another schedule in the same folder is refused
     assert "use another --name" in capsys.readouterr().err
+
+
+def test_benchmark_times_the_int8_and_openvino_runtimes(tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    data = generate_synthetic(tmp_path / "data", n_train=8, n_val=2, imgsz=64)
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--models", "gelan-t", "--imgsz", "64", "--batch", "1", "--runs", "2", "--warmup", "1",
+                 "--backends", "fused,onnxruntime-int8,openvino-int8,tensorrt", "--data", str(data),
+                 "--output", str(out)]) == 0
+    rows = read_csv(out / "benchmark.csv")
+    expected = {"fused", "onnxruntime-int8", "openvino-int8"}
+    if torch.cuda.is_available() and importlib.util.find_spec("tensorrt"):
+        expected.add("tensorrt")
+    assert {r["backend"] for r in rows} == expected  # TensorRT is skipped without CUDA
+    assert all(float(r["median_ms"]) > 0 for r in rows)

@@ -6,8 +6,13 @@ Backends:
 - ``fused``: the deployment form: converted to GELAN when dual-headed, BatchNorm folded, RepConvN merged;
 - ``channels_last``: the deployment form with weights and input in channels-last (NHWC) memory format, which
   lets oneDNN skip its layout reorders on x86 CPUs (often 10-25 % faster there);
-- ``onnxruntime``: that deployment form exported to ONNX (fixed shape) and run by ONNX Runtime
-  (``onnx=True``, when the export module and onnxruntime are installed).
+- ``onnxruntime``: that deployment form exported to ONNX (fixed shape) and run by ONNX Runtime;
+  ``onnxruntime-int8`` its INT8 (QDQ) version, calibrated on ``data``;
+- ``openvino`` / ``openvino-int8``: the ONNX export converted to an OpenVINO IR (INT8: NNCF, calibrated on ``data``),
+  run by OpenVINO on the CPU;
+- ``tensorrt``: a TensorRT engine (CUDA only).
+
+An exported backend whose runtime is not installed is skipped with a warning.
 
 The rows of one (size, batch) are timed in turns, so a change in machine load hits every model and backend
 alike. Each row is a median over timed runs after warm-up, with p10-p90, the GFLOP/s it achieved and that rate
@@ -20,6 +25,7 @@ import contextlib
 import copy
 import io
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -36,9 +42,10 @@ from .timing import LoadMonitor, machine_info, matmul_peak, measure_interleaved
 
 LOGGER = logging.getLogger("focalyolo")
 
-__all__ = ["BACKENDS", "COLUMNS", "CSV_KEYS", "benchmark_models", "check_sizes", "onnx_runner"]
+__all__ = ["BACKENDS", "COLUMNS", "CSV_KEYS", "EXPORTED", "benchmark_models", "check_sizes", "exported_runner"]
 
-BACKENDS = ("eager", "fused", "channels_last", "onnxruntime")
+BACKENDS = ("eager", "fused", "channels_last", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8",
+            "tensorrt")
 
 COLUMNS = [
     Column("model", "model"), Column("backend", "backend"), Column("imgsz", "imgsz"), Column("batch", "batch"),
@@ -51,29 +58,28 @@ COLUMNS = [
 CSV_KEYS = [c.key for c in COLUMNS] + ["ms_per_img", "peak_gflop_per_s", "threads", "device"]
 
 
-def onnx_runner(model: DetectionModel, imgsz: int, batch: int, folder: Path, device: torch.device
-                ) -> Callable[[Any], Any] | None:
-    """Export ``model`` (fixed batch and size) and return ``run(numpy_images)`` on an ONNX Runtime session,
-    or None with a logged warning when export or onnxruntime is unavailable."""
-    try:
-        import onnxruntime
+EXPORTED = {"onnxruntime": ("onnx", False), "onnxruntime-int8": ("onnx", True), "openvino": ("openvino", False),
+            "openvino-int8": ("openvino", True), "tensorrt": ("engine", False)}
+"""Backend -> (export format, INT8) of the backends that run an exported file."""
 
-        from ..deploy.export import export_onnx
-    except ImportError as exc:
-        LOGGER.warning(f"onnxruntime backend skipped: {exc}")
+
+def exported_runner(model: DetectionModel, backend: str, imgsz: int, batch: int, folder: Path,
+                    device: torch.device, data: str | Path) -> torch.nn.Module | None:
+    """Export ``model`` (fixed batch and size) for ``backend`` (one of :data:`EXPORTED`; INT8 calibrated on ``data``)
+    and return the runtime's model (called like the PyTorch one), or None with a logged warning when the runtime
+    or its export is unavailable here."""
+    from ..deploy.export import export_model
+    from ..deploy.sources import load_inference_model
+
+    format, int8 = EXPORTED[backend]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the exporter's own check lines would break the table
+            paths = export_model(model, format, folder / f"model-{imgsz}-b{batch}", imgsz=imgsz, batch=batch,
+                                 int8=int8, data=data if int8 else None)
+        return load_inference_model(paths[-1], device)
+    except (FocalYoloError, ImportError) as exc:
+        LOGGER.warning(f"{backend} backend skipped: {' '.join(str(exc).split())[:200]}")
         return None
-    path = folder / f"model-{imgsz}-b{batch}.onnx"
-    with contextlib.redirect_stdout(io.StringIO()):  # the exporter's own check line would break the table
-        export_onnx(model, path, imgsz=imgsz, batch=batch)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    providers = ["CPUExecutionProvider"]
-    if device.type == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
-    session = onnxruntime.InferenceSession(str(path), options, providers=providers)
-    name = session.get_inputs()[0].name
-    return lambda images: session.run(None, {name: images})
 
 
 def _row(model: str, backend: str, imgsz: int, batch: int, params: int, gflops: float, timing, peak: float,
@@ -98,7 +104,7 @@ def check_sizes(sizes: list[int], stride: int = 32) -> None:
 def benchmark_models(models: list[str], sizes: list[int], batches: list[int] = (1, 8), runs: int = 10,
                      warmup: int = 2, backends: list[str] = ("eager", "fused"), device: str | torch.device = "cpu",
                      max_seconds: float | None = None, output: str | Path | None = None, command: str = "",
-                     log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+                     log: Callable[[str], None] = print, data: str | Path = "synthetic") -> list[dict[str, Any]]:
     """Measure every (model, size, batch, backend) and return the rows; with ``output``, also write
     ``benchmark.csv`` and ``benchmark.md`` there.
 
@@ -107,12 +113,13 @@ def benchmark_models(models: list[str], sizes: list[int], batches: list[int] = (
         sizes: square input sizes (multiples of 32).
         batches: batch sizes.
         runs, warmup: timed and untimed calls per row.
-        backends: any of ``eager``, ``fused``, ``channels_last``, ``onnxruntime``.
+        backends: any of :data:`BACKENDS` (see the module docstring).
         device: where PyTorch runs (``cpu`` or a CUDA device).
         max_seconds: time budget per row; the rows of one (size, batch) share their budgets and are timed in
             turns, model after model and backend after backend, so load drift hits them alike; at least 3
             rounds are always timed.
         command: the command line, recorded in the Markdown report.
+        data: the dataset whose train images calibrate the INT8 backends.
     """
     unknown = set(backends) - set(BACKENDS)
     if unknown:
@@ -128,7 +135,7 @@ def benchmark_models(models: list[str], sizes: list[int], batches: list[int] = (
         model = build_model(name).to(device).eval()
         deploy = deployment_form(model) if set(backends) - {"eager"} else None
         nets[Path(str(name)).name.removesuffix(".yaml")] = {
-            "eager": model, "fused": deploy, "onnxruntime": deploy,
+            "eager": model, "fused": deploy, **dict.fromkeys(EXPORTED, deploy),
             "channels_last": copy.deepcopy(deploy).to(memory_format=torch.channels_last)
             if "channels_last" in backends else None}
     rows: list[dict[str, Any]] = []
@@ -141,10 +148,11 @@ def benchmark_models(models: list[str], sizes: list[int], batches: list[int] = (
                 fns: dict[tuple[str, str], Callable[[], Any]] = {}
                 for label, forms in nets.items():
                     for backend in backends:
-                        if backend == "onnxruntime":
-                            run = onnx_runner(forms["eager"], size, batch, Path(tmp) / label, device)
-                            if run is not None:
-                                fns[label, backend] = lambda run=run, array=images.cpu().numpy(): run(array)
+                        if backend in EXPORTED:
+                            runtime = exported_runner(forms["eager"], backend, size, batch,
+                                                      Path(tmp) / label / backend, device, data)
+                            if runtime is not None:
+                                fns[label, backend] = lambda net=runtime, x=images: net(x)
                             continue
                         x = images.contiguous(memory_format=torch.channels_last) if backend == "channels_last" \
                             else images
@@ -164,8 +172,8 @@ def benchmark_models(models: list[str], sizes: list[int], batches: list[int] = (
                     log(f"{label:>16} {backend:>13} {size:>5} b{batch:<2} {row['median_ms']:9.1f} ms "
                         f"(p10 {row['p10_ms']:.1f}, p90 {row['p90_ms']:.1f}, {timing.runs} runs) "
                         f"{row['gflop_per_s']:7.1f} GFLOP/s, load {load.load1:.2f}")
-                for path in Path(tmp).glob("*/*.onnx"):
-                    path.unlink()
+                for folder in Path(tmp).glob("*/*"):
+                    shutil.rmtree(folder)
     for row in rows:  # against the best peak seen in the whole run
         row["peak_pct"] = 100 * row["gflop_per_s"] / peak
         row["peak_gflop_per_s"] = peak
@@ -183,7 +191,9 @@ def benchmark_models(models: list[str], sizes: list[int], batches: list[int] = (
                  "processes during the row",
                  "eager = model as built (unfused; yolov9-* still runs the PGI branch); fused = converted to "
                  "GELAN + BatchNorm/RepConvN fused; channels_last = fused, NHWC weights and input; "
-                 "onnxruntime = the fused form exported to ONNX"]
+                 "onnxruntime = the fused form exported to ONNX; openvino = that ONNX converted to an OpenVINO IR; "
+                 "-int8 = statically quantized (onnxruntime QDQ; OpenVINO: NNCF), calibrated on the train images of "
+                 f"{data}, box decoding in float"]
         if command:
             notes.insert(0, f"command: `{command}`")
         csv_path, md_path = write_report(output, "benchmark", "Model benchmark", notes, rows, COLUMNS, CSV_KEYS)
