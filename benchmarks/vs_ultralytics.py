@@ -181,7 +181,7 @@ def part_latency(opts: argparse.Namespace, threads: int, peak: float) -> dict:
     if int8 is not None:
         print(f"ratio ours INT8 (onnxruntime) / Ultralytics fp32 (faster of its two layouts): "
               f"{int8.median / ultralytics_best:.2f}x (bar <= 0.6x: "
-              f"{'met' if int8.median <= 0.6 * ultralytics_best else 'missed'}); accuracy: benchmarks/int8.py")
+              f"{'met' if int8.median <= 0.6 * ultralytics_best else 'missed'}); accuracy: benchmarks/deploy.py")
     if opts.profile:
         for name, net in nets.items():
             print(f"\n-- profile: {name} forward (NCHW), top ops by self CPU time --")
