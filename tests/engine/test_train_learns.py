@@ -29,15 +29,15 @@ kernels 0.688 / 0.662 / 0.590 / 0.684 / 0.630 (mean 0.651), with AVX2 kernels 0.
 0.4, is 0.243 (5.8 sd) below the mean and 0.182 below the worst run. About 150-170 s per run.
 
 Pose. The recipe (``learning-recipe-pose.yaml``): the model ``tiny-gelan-pose-focal.yaml`` (the detection model with
-a DPose head), 200 synthetic-pose images at 128 px (stars and houses, 5 keypoints each), 15 epochs (375 steps),
+a DPose head), 200 synthetic-pose images at 128 px (stars and houses, 5 keypoints each), 10 epochs (250 steps),
 otherwise as detection.
 
 Spread, measured 2026-12-01 on the same machine with ``python benchmarks/learning_spread.py --task pose --seeds
 0,1,2,3,4 --isa native,avx2 --threads 1 --parallel 2``: final pose mAP50 (OKS-matched) for seeds 0 / 1 / 2 / 3 / 4
-with AVX-512 kernels 0.891 / 0.897 / 0.913 / 0.887 / 0.900 (mean 0.898), with AVX2 kernels 0.893 / 0.886 / 0.941 /
-0.883 / 0.915 (mean 0.904); all ten: mean 0.901, sample sd 0.018, range 0.883-0.941; pycocotools keypoint AP50-95
-0.772-0.835 (mean 0.796, sd 0.023). The bars: 0.4 for pose mAP50 and keypoint AP50 (0.48 below the worst run), 0.6
-for keypoint AP50-95 (0.17, 7 sd, below the worst run). About 80-95 s per run two at a time.
+with AVX-512 kernels 0.847 / 0.786 / 0.857 / 0.848 / 0.870 (mean 0.842), with AVX2 kernels 0.824 / 0.868 / 0.891 /
+0.869 / 0.845 (mean 0.859); all ten: mean 0.851, sample sd 0.029, range 0.786-0.891; pycocotools keypoint AP50-95
+0.674-0.769 (mean 0.731, sd 0.027). The bars: 0.4 for pose mAP50 and keypoint AP50 (0.39 below the worst run), 0.5
+for keypoint AP50-95 (0.17, 6 sd, below the worst run). About 55 s per run two at a time.
 
 Classification. The recipe (``learning-recipe-cls.yaml``): the packaged ``gelan-t-cls-focal`` (1.04M parameters
 with 5 classes), 1,000 synthetic-cls images of 96 px cropped to 64 px, 15 epochs of 63 steps (batch 16), the same
@@ -114,7 +114,7 @@ def test_tiny_focal_pose_model_learns_synthetic_keypoints(tmp_path: Path, capsys
     assert before["metrics/mAP50(P)"] < 0.02
     assert after["metrics/mAP50(P)"] >= 0.4
     assert after["coco/AP50(P)"] >= 0.4  # pycocotools agrees
-    assert after["coco/AP50-95(P)"] >= 0.6  # and the keypoints are placed precisely, not just near their objects
+    assert after["coco/AP50-95(P)"] >= 0.5  # and the keypoints are placed precisely, not just near their objects
 
 
 def test_tiny_focal_classifier_learns_synthetic_shapes(tmp_path: Path, capsys) -> None:
