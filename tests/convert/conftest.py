@@ -67,6 +67,18 @@ def tiny_dual() -> DetectionModel:
         return perturb_(build_model("yolov9-t", nc=3)).eval()
 
 
+@pytest.fixture(scope="module")
+def gelan_t5():
+    """gelan-t for the 5 synthetic classes, random weights with non-trivial BatchNorm statistics."""
+    torch.manual_seed(0)
+    model = build_model("gelan-t", nc=5)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(4, 3, 64, 64))
+    return model.eval()
+
+
 @pytest.fixture
 def images() -> torch.Tensor:
     """Two random 64x64 images, (2, 3, 64, 64)."""

@@ -15,19 +15,6 @@ from focalyolo.deploy.convert import convert_to_gelan, fuse_model
 from focalyolo.deploy.export import export_onnx
 from focalyolo.deploy.onnx_model import LETTERBOX_GREY, OnnxDetector
 from focalyolo.deploy.quantize import calibration_batches, calibration_dataset
-from focalyolo.models import build_model
-
-
-@pytest.fixture(scope="module")
-def gelan_t5():
-    """gelan-t for the 5 synthetic classes, random weights with non-trivial BatchNorm statistics."""
-    torch.manual_seed(0)
-    model = build_model("gelan-t", nc=5)
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.rand(4, 3, 64, 64))
-    return model.eval()
 
 
 def _ops(path) -> dict[str, int]:

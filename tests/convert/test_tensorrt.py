@@ -22,22 +22,9 @@ from focalyolo.deploy.quantize import calibration_dataset, quantize_int8
 from focalyolo.deploy.sources import load_source, source_kind
 from focalyolo.deploy.tensorrt import TensorRTDetector, import_tensorrt, read_engine, write_engine
 from focalyolo.errors import FocalYoloError
-from focalyolo.models import build_model
 
 HAVE_TENSORRT = import_tensorrt() is not None
 needs_tensorrt = pytest.mark.skipif(not HAVE_TENSORRT, reason="needs CUDA and the tensorrt package")
-
-
-@pytest.fixture(scope="module")
-def gelan_t5():
-    """gelan-t for the 5 synthetic classes, random weights with non-trivial BatchNorm statistics."""
-    torch.manual_seed(0)
-    model = build_model("gelan-t", nc=5)
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.rand(4, 3, 64, 64))
-    return model.eval()
 
 
 @pytest.mark.skipif(HAVE_TENSORRT, reason="TensorRT is usable here")
