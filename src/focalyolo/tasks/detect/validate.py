@@ -31,7 +31,10 @@ from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images
 from ...utils.torch_utils import device_clock, select_device
 
-__all__ = ["COCO_STATS", "DetectionEvaluator", "build_val_loader", "coco_figures", "format_table", "validate"]
+__all__ = [
+    "COCO_STATS", "DetectionEvaluator", "add_kind_columns", "build_val_loader", "coco_figures", "format_table",
+    "validate",
+]
 
 LOGGER = logging.getLogger("focalyolo")
 
@@ -175,6 +178,20 @@ def per_class_rows(metrics: DetectionMetrics, images_per_class: torch.Tensor, co
 
 KIND_TITLES = {"B": "", "M": ", masks", "P": ", keypoints"}
 """Metric kind -> what its pycocotools line of the printed table says it scores."""
+
+
+def add_kind_columns(rows: list[dict], metrics: DetectionMetrics, coco_ap: dict[str, np.ndarray] | None) -> None:
+    """Add a second metric kind's per-class columns (``precision(M)`` ... ``mAP50-95(M)``, and ``coco/AP50-95(M)``
+    when COCO figures were computed; the kind is ``metrics.kind``) to the box rows of :func:`per_class_rows`."""
+    k = metrics.kind
+    res = metrics.compute()
+    by_class = {int(c): i for i, c in enumerate(res.classes.tolist())}
+    for row in rows:
+        i = by_class[row["class"]]
+        row.update({f"precision({k})": float(res.precision[i]), f"recall({k})": float(res.recall[i]),
+                    f"mAP50({k})": float(res.ap[i, 0]), f"mAP50-95({k})": float(res.ap[i].mean())})
+        if coco_ap is not None:
+            row[f"coco/AP50-95({k})"] = float(coco_ap[k][row["class"]])
 
 
 def format_table(results: dict[str, Any], n_images: int, kinds: Sequence[str] = ("B",)) -> str:

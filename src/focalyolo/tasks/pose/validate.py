@@ -26,7 +26,7 @@ from ...utils.boxes import xywh2xyxy
 from ...utils.keypoints import keypoint_oks, keypoint_sigmas
 from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images
-from ..detect.validate import DetectionEvaluator, dataset_ground_truth, detections_for_plot
+from ..detect.validate import DetectionEvaluator, add_kind_columns, dataset_ground_truth, detections_for_plot
 
 __all__ = ["POSE_COCO_STATS", "PoseEvaluator", "full_keypoints"]
 
@@ -122,14 +122,7 @@ class PoseEvaluator(DetectionEvaluator):
 
     def per_class(self, coco_ap: dict[str, np.ndarray] | None) -> list[dict]:
         rows = super().per_class(coco_ap)
-        poses = self.pose_metrics.compute()
-        by_class = {int(c): k for k, c in enumerate(poses.classes.tolist())}
-        for row in rows:
-            k = by_class[row["class"]]
-            row.update({"precision(P)": float(poses.precision[k]), "recall(P)": float(poses.recall[k]),
-                        "mAP50(P)": float(poses.ap[k, 0]), "mAP50-95(P)": float(poses.ap[k].mean())})
-            if coco_ap is not None:
-                row["coco/AP50-95(P)"] = float(coco_ap["P"][row["class"]])
+        add_kind_columns(rows, self.pose_metrics, coco_ap)
         return rows
 
     def plot_batch(self, batch: dict[str, Any], detections: list[torch.Tensor], extra: Any, save_dir: Path,

@@ -23,7 +23,13 @@ from ...metrics.coco_json import coco_category_map, coco_image_id
 from ...utils.masks import instance_masks, mask_iou, masks_in_original, masks_to_rle, overlap_to_instances
 from ...utils.nms import non_max_suppression
 from ...utils.plotting import plot_images
-from ..detect.validate import COCO_STATS, DetectionEvaluator, dataset_ground_truth, detections_for_plot
+from ..detect.validate import (
+    COCO_STATS,
+    DetectionEvaluator,
+    add_kind_columns,
+    dataset_ground_truth,
+    detections_for_plot,
+)
 
 __all__ = ["SegmentationEvaluator", "target_masks"]
 
@@ -109,14 +115,7 @@ class SegmentationEvaluator(DetectionEvaluator):
 
     def per_class(self, coco_ap: dict[str, np.ndarray] | None) -> list[dict]:
         rows = super().per_class(coco_ap)
-        masks = self.mask_metrics.compute()
-        by_class = {int(c): k for k, c in enumerate(masks.classes.tolist())}
-        for row in rows:
-            k = by_class[row["class"]]
-            row.update({"precision(M)": float(masks.precision[k]), "recall(M)": float(masks.recall[k]),
-                        "mAP50(M)": float(masks.ap[k, 0]), "mAP50-95(M)": float(masks.ap[k].mean())})
-            if coco_ap is not None:
-                row["coco/AP50-95(M)"] = float(coco_ap["M"][row["class"]])
+        add_kind_columns(rows, self.mask_metrics, coco_ap)
         return rows
 
     def plot_batch(self, batch: dict[str, Any], detections: list[torch.Tensor], protos: torch.Tensor,
