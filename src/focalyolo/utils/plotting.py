@@ -1,5 +1,6 @@
 """Run plots: image grids with boxes (``train_batch*.jpg``, ``val_batch*``), label statistics
-(``labels.jpg``) and training curves (``results.png``).
+(``labels.jpg``) and training curves (``results.png``); the pieces predictions are drawn with (labelled boxes,
+masks, keypoints) at sizes that follow the image's (:func:`annotation_sizes`).
 
 Image grids are drawn with OpenCV's built-in Hershey font and charts with matplotlib's Agg canvas
 (no global backend switch, no font or file downloads).
@@ -10,7 +11,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -19,8 +20,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 __all__ = [
-    "class_colour", "draw_keypoints", "overlay_masks", "plot_class_counts", "plot_images", "plot_labels",
-    "plot_results",
+    "AnnotationSizes", "annotation_sizes", "class_colour", "draw_keypoints", "draw_labelled_box", "overlay_masks",
+    "plot_class_counts", "plot_images", "plot_labels", "plot_results",
 ]
 
 _PALETTE = np.array([
@@ -34,6 +35,40 @@ _PALETTE = np.array([
 def class_colour(cls: int) -> tuple[int, int, int]:
     """A stable BGR colour for class ``cls``."""
     return tuple(int(v) for v in _PALETTE[int(cls) % len(_PALETTE)])
+
+
+class AnnotationSizes(NamedTuple):
+    """Pixel sizes of what is drawn on one image."""
+
+    line_width: int  # box outlines
+    font_scale: float  # OpenCV Hershey simplex scale of the labels
+    font_thickness: int
+    radius: int  # keypoint discs (skeleton lines are half as wide)
+
+
+def annotation_sizes(h: int, w: int) -> AnnotationSizes:
+    """The sizes for an (h, w) image, proportional to its mean side ``s = (h + w) / 2`` so that a label takes the
+    same share of a 160 px picture as of a 1280 px one: lines ``s * 0.003`` px (at least 1), text scale ``s / 1000``
+    (a label about 3.5 % of the image high; at least 0.35, 9 px letters, for legibility: a label 12 px high, 7.5 %
+    of a 160 px image), keypoints ``s * 0.004`` px (at least 2)."""
+    s = (h + w) / 2
+    line_width = max(round(s * 0.003), 1)
+    return AnnotationSizes(line_width, max(s / 1000, 0.35), max(line_width - 1, 1), max(round(s * 0.004), 2))
+
+
+def draw_labelled_box(img: np.ndarray, box: Sequence[int], text: str, colour: tuple[int, int, int],
+                      sizes: AnnotationSizes) -> np.ndarray:
+    """Draw one x1, y1, x2, y2 pixel ``box`` into (h, w, 3) uint8 BGR ``img`` in place, with ``text`` on a
+    filled label above it (inside its top when there is no room above); returns ``img``."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    cv2.rectangle(img, (x1, y1), (x2, y2), colour, sizes.line_width, cv2.LINE_AA)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, sizes.font_scale, sizes.font_thickness)
+    top = y1 - th - base if y1 - th - base >= 0 else y1
+    cv2.rectangle(img, (x1, top), (x1 + tw, top + th + base), colour, -1, cv2.LINE_AA)
+    luminance = 0.114 * colour[0] + 0.587 * colour[1] + 0.299 * colour[2]
+    cv2.putText(img, text, (x1, top + th), cv2.FONT_HERSHEY_SIMPLEX, sizes.font_scale,
+                (0, 0, 0) if luminance > 140 else (255, 255, 255), sizes.font_thickness, cv2.LINE_AA)
+    return img
 
 
 def _as_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -64,13 +99,13 @@ def draw_keypoints(img: np.ndarray, keypoints: np.ndarray | torch.Tensor, classe
         classes: (n,) each pose's class.
         skeleton: pairs of keypoint indices joined by a line; None draws the points only.
         threshold: keypoints whose visibility is below it are not drawn (labels: v 0 is below, 1 and 2 are not).
-        radius: of the points; default from the image size.
+        radius: of the points (skeleton lines are half as wide); default from the image size
+            (:func:`annotation_sizes`).
     """
     points = _as_numpy(keypoints).astype(np.float64)
     if not points.size:
         return img
-    h, w = img.shape[:2]
-    radius = radius or max(round((h + w) / 2 * 0.004), 2)
+    radius = radius or annotation_sizes(*img.shape[:2]).radius
     for pose, cls in zip(points, classes):
         colour = class_colour(int(cls))
         shown = pose[:, 2] >= threshold
