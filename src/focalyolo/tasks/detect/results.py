@@ -2,94 +2,103 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence
+import copy
+from typing import Any, Sequence
 
-import cv2
 import numpy as np
 import torch
 
 from ...metrics import detections_to_coco
-from ...utils.plotting import class_colour
+from ...utils.plotting import annotation_sizes, class_colour, draw_labelled_box
+from ..results import Boxes, ImageResult, warn_deprecated
 
 __all__ = ["Result"]
 
 
-@dataclass
-class Result:
+class Result(ImageResult):
     """Detections of one image (``frame`` None) or one video frame, in original-image pixels.
 
-    Attributes:
-        path: the source file.
-        frame: 0-based frame index in a video, None for an image.
-        orig_shape: (h, w) of the original image.
-        boxes: (n, 4) float xyxy boxes, best score first.
-        scores: (n,) confidences.
-        classes: (n,) int64 class indices.
-        names: class names, index = class id.
-        orig_img: the original (h, w, 3) uint8 BGR image (for :meth:`plot`).
-        speed: ms per image of its batch for ``preprocess``, ``inference`` and ``postprocess`` (NMS).
+    Built from ``boxes`` (n, 4) float xyxy, ``scores`` (n,) and ``classes`` (n,) (best score first), held as
+    ``self.boxes``, a :class:`~focalyolo.tasks.results.Boxes` (``data`` (n, 6), ``xyxy``, ``xywh``, ``conf``,
+    ``cls``, ...). ``len(result)`` is the number of detections; ``result[i]``, a slice, a list or a boolean mask
+    gives a result of those detections. The other attributes are :class:`ImageResult`'s.
     """
 
-    path: str
-    frame: int | None
-    orig_shape: tuple[int, int]
-    boxes: torch.Tensor
-    scores: torch.Tensor
-    classes: torch.Tensor
-    names: Sequence[str]
-    orig_img: np.ndarray = field(repr=False)
-    speed: dict[str, float] = field(default_factory=dict)
+    per_detection: tuple[str, ...] = ("boxes",)  # the attributes indexing a result selects from
+
+    def __init__(self, path: str, frame: int | None, orig_shape: Sequence[int], boxes: torch.Tensor,
+                 scores: torch.Tensor, classes: torch.Tensor, names: Sequence[str], orig_img: np.ndarray,
+                 speed: dict[str, float] | None = None) -> None:
+        super().__init__(path, frame, orig_shape, names, orig_img, speed)
+        data = torch.cat((boxes.float(), scores.float()[:, None], classes.float()[:, None]), 1)
+        self.boxes = Boxes(data, self.orig_shape)
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+    def __getitem__(self, index: Any) -> "Result":
+        """The result of the detections ``index`` selects (an int, a slice, a list or a boolean mask)."""
+        if isinstance(index, tuple):
+            raise TypeError("index a result with an int, a slice, a list or a boolean mask of its detections")
+        part = copy.copy(self)
+        for name in self.per_detection:
+            setattr(part, name, getattr(self, name)[index])
+        return part
+
+    @property
+    def scores(self) -> torch.Tensor:
+        """Deprecated: ``boxes.conf``."""
+        warn_deprecated("result.scores", "result.boxes.conf")
+        return self.boxes.conf
+
+    @property
+    def classes(self) -> torch.Tensor:
+        """Deprecated: ``boxes.cls`` (as int64)."""
+        warn_deprecated("result.classes", "result.boxes.cls")
+        return torch.as_tensor(self.boxes.cls).long()
+
+    def _class_ids(self) -> list[int]:
+        return [int(c) for c in self.boxes.cls.tolist()]
 
     def describe(self) -> str:
         """``"2 circle, 1 star"`` (detections per class, most first), or ``"no detections"``."""
         if not len(self):
             return "no detections"
-        counts = torch.bincount(self.classes.long())
+        counts = torch.bincount(torch.tensor(self._class_ids()))
         order = sorted(counts.nonzero().flatten().tolist(), key=lambda c: -int(counts[c]))
-        return ", ".join(f"{int(counts[c])} {self.names[c] if c < len(self.names) else c}" for c in order)
+        return ", ".join(f"{int(counts[c])} {self._name(c)}" for c in order)
 
     def label(self, i: int) -> str:
         """``"name 0.87"`` of detection ``i``."""
-        c = int(self.classes[i])
-        name = self.names[c] if c < len(self.names) else str(c)
-        return f"{name} {float(self.scores[i]):.2f}"
+        return f"{self._name(int(self.boxes.cls[i]))} {float(self.boxes.conf[i]):.2f}"
 
     def plot(self) -> np.ndarray:
         """A copy of the original image with every box and its label drawn (BGR uint8, OpenCV only)."""
         return self.draw_boxes(self.orig_img.copy())
 
     def draw_boxes(self, img: np.ndarray) -> np.ndarray:
-        """Draw every box and its label into ``img`` (h, w, 3) uint8 BGR of the original size, in place; returns it."""
-        h, w = img.shape[:2]
-        lw = max(round((h + w) / 2 * 0.003), 2)
-        font_scale = lw / 3
-        for i, (x1, y1, x2, y2) in enumerate(self.boxes.round().int().tolist()):
-            colour = class_colour(int(self.classes[i]))
-            cv2.rectangle(img, (x1, y1), (x2, y2), colour, lw, cv2.LINE_AA)
-            text = self.label(i)
-            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, max(lw - 1, 1))
-            inside = y1 - th - base >= 0  # label above the box if it fits, else inside its top
-            top = y1 - th - base if inside else y1
-            cv2.rectangle(img, (x1, top), (x1 + tw, top + th + base), colour, -1, cv2.LINE_AA)
-            luminance = 0.114 * colour[0] + 0.587 * colour[1] + 0.299 * colour[2]
-            cv2.putText(img, text, (x1, top + th), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                        (0, 0, 0) if luminance > 140 else (255, 255, 255), max(lw - 1, 1), cv2.LINE_AA)
+        """Draw every box and its label into ``img`` (h, w, 3) uint8 BGR of the original size, in place, at sizes
+        that follow the image's (:func:`~focalyolo.utils.plotting.annotation_sizes`); returns it."""
+        sizes = annotation_sizes(*img.shape[:2])
+        for i, (box, c) in enumerate(zip(np.asarray(self.boxes.xyxy).round().astype(int), self._class_ids())):
+            draw_labelled_box(img, box.tolist(), self.label(i), class_colour(c), sizes)
         return img
+
+    def summary(self, normalize: bool = False, decimals: int = 5) -> list[dict]:
+        """One row per detection: ``{"name", "class", "confidence", "box": {"x1", "y1", "x2", "y2"}}`` (box in
+        pixels, or divided by the image's width and height when ``normalize``)."""
+        xyxy = np.asarray(self.boxes.xyxyn if normalize else self.boxes.xyxy, np.float64)
+        return [{"name": self._name(c), "class": c, "confidence": round(float(conf), decimals),
+                 "box": dict(zip(("x1", "y1", "x2", "y2"), (round(float(v), decimals) for v in box)))}
+                for c, conf, box in zip(self._class_ids(), np.asarray(self.boxes.conf), xyxy)]
 
     def to_txt_rows(self, conf: bool = True) -> list[str]:
         """YOLO label lines ``cls cx cy w h [conf]``, box normalised to the original image."""
-        h, w = self.orig_shape
-        xyxy = self.boxes.detach().double().cpu() / torch.tensor([w, h, w, h], dtype=torch.float64)
-        cxcy, wh = (xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]
-        rows = []
-        for c, (x, y), (bw, bh), s in zip(self.classes.tolist(), cxcy.tolist(), wh.tolist(), self.scores.tolist()):
-            rows.append(f"{c} {x:.6f} {y:.6f} {bw:.6f} {bh:.6f}" + (f" {s:.5f}" if conf else ""))
-        return rows
+        xywhn = Boxes(torch.as_tensor(self.boxes.data).double(), self.orig_shape).xywhn.tolist()
+        return [f"{c} {x:.6f} {y:.6f} {bw:.6f} {bh:.6f}" + (f" {s:.5f}" if conf else "")
+                for c, (x, y, bw, bh), s in zip(self._class_ids(), xywhn, self.boxes.conf.tolist())]
 
     def to_coco(self, image_id: int | str, label_to_category: Sequence[int] | None = None) -> list[dict]:
         """COCO results rows ``{image_id, category_id, bbox (top-left xywh), score}``."""
-        return detections_to_coco(self.boxes, self.scores, self.classes, image_id, label_to_category)
+        boxes = torch.as_tensor(self.boxes.data)
+        return detections_to_coco(boxes[:, :4], boxes[:, 4], boxes[:, 5].long(), image_id, label_to_category)

@@ -3,43 +3,55 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from ...utils.masks import masks_to_polygons, masks_to_rle
+from ...utils.masks import masks_to_rle
 from ...utils.plotting import overlay_masks
 from ..detect.results import Result
+from ..results import Masks, warn_deprecated
 
 __all__ = ["SegmentResult"]
 
 
-@dataclass
 class SegmentResult(Result):
     """A detection :class:`Result` plus each detection's mask.
 
-    Attributes:
-        masks: (n, h, w) bool over the original image, cropped to each box, in the order of ``boxes``.
+    Built with ``masks`` (n, h, w) bool over the original image, cropped to each box, in the order of ``boxes``;
+    held as ``self.masks``, a :class:`~focalyolo.tasks.results.Masks` (``data``, ``xy`` and ``xyn`` outlines).
     """
 
-    masks: torch.Tensor = field(kw_only=True, repr=False)
+    per_detection = ("boxes", "masks")
+
+    def __init__(self, *args: object, masks: torch.Tensor, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.masks = Masks(masks, self.orig_shape)
 
     def plot(self) -> np.ndarray:
         """The original image with each mask blended in its class colour, then the boxes and labels."""
-        return self.draw_boxes(overlay_masks(self.orig_img.copy(), self.masks, self.classes.tolist()))
+        return self.draw_boxes(overlay_masks(self.orig_img.copy(), self.masks.data, self._class_ids()))
 
     def polygons(self) -> list[np.ndarray]:
-        """Each mask's outline (its largest contour) as (k, 2) float32 x, y in original-image pixels."""
-        return masks_to_polygons(self.masks)
+        """Deprecated: ``masks.xy``."""
+        warn_deprecated("result.polygons()", "result.masks.xy")
+        return self.masks.xy
+
+    def summary(self, normalize: bool = False, decimals: int = 5) -> list[dict]:
+        """:meth:`Result.summary` rows plus ``"segments": {"x": [...], "y": [...]}``, each mask's outline."""
+        rows = super().summary(normalize, decimals)
+        for row, polygon in zip(rows, self.masks.xyn if normalize else self.masks.xy):
+            points = np.asarray(polygon, np.float64).round(decimals)
+            row["segments"] = {"x": points[:, 0].tolist(), "y": points[:, 1].tolist()}
+        return rows
 
     def to_txt_rows(self, conf: bool = True) -> list[str]:
         """YOLO segmentation label lines ``cls x1 y1 x2 y2 ... [conf]``, the outline normalised to the image
         (a detection whose mask is empty is left out)."""
         h, w = self.orig_shape
         rows = []
-        for c, polygon, s in zip(self.classes.tolist(), self.polygons(), self.scores.tolist()):
+        for c, polygon, s in zip(self._class_ids(), self.masks.xy, self.boxes.conf.tolist()):
             if len(polygon) < 3:
                 continue
             points = " ".join(f"{v:.6f}" for v in (polygon / (w, h)).clip(0, 1).reshape(-1).tolist())
@@ -49,6 +61,6 @@ class SegmentResult(Result):
     def to_coco(self, image_id: int | str, label_to_category: Sequence[int] | None = None) -> list[dict]:
         """COCO results rows with the masks' RLE as ``segmentation``."""
         rows = super().to_coco(image_id, label_to_category)
-        for row, rle in zip(rows, masks_to_rle(self.masks)):
+        for row, rle in zip(rows, masks_to_rle(self.masks.data)):
             row["segmentation"] = rle
         return rows
