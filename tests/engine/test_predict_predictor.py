@@ -101,9 +101,9 @@ def test_boxes_come_back_in_original_pixels(folder: Path, tmp_path: Path) -> Non
     assert [Path(p).name for p in skipped] == ["broken.jpg"]
     for r in results:
         (h, w), box = IMAGES[Path(r.path).name]
-        assert r.orig_shape == (h, w) and r.frame is None and r.classes.tolist() == [0]
+        assert r.orig_shape == (h, w) and r.frame is None and r.boxes.cls.tolist() == [0]
         # input scale is 64 / long side, so one input pixel is up to 2 original pixels, plus resize blur
-        np.testing.assert_allclose(r.boxes[0].numpy(), box, atol=3)
+        np.testing.assert_allclose(r.boxes.xyxy[0].numpy(), box, atol=3)
     assert not (tmp_path / "runs").exists()  # the Python API writes nothing
 
 
@@ -124,8 +124,9 @@ def test_predict_api_with_random_model(folder: Path) -> None:
     assert len(results) == 2 and all(isinstance(r, Result) for r in results)
     for r in results:
         h, w = r.orig_shape
-        assert len(r) == 5 and r.boxes.shape == (5, 4) and r.scores.shape == (5,)
-        assert (r.boxes[:, 0::2] <= w).all() and (r.boxes[:, 1::2] <= h).all() and (r.boxes >= 0).all()
+        xyxy = r.boxes.xyxy
+        assert len(r) == 5 and xyxy.shape == (5, 4) and r.boxes.conf.shape == (5,)
+        assert (xyxy[:, 0::2] <= w).all() and (xyxy[:, 1::2] <= h).all() and (xyxy >= 0).all()
         assert set(r.speed) == {"preprocess", "inference", "postprocess"}
 
 
