@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import shlex
 import sys
 import typing
@@ -41,6 +42,11 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], Command], str]] =
 
 class UsageError(FocalYoloError):
     """A command line argparse cannot parse; ``flags`` are the valid flags, for a suggestion."""
+
+
+def _plain_text(text: str) -> str:
+    """reStructuredText markup of a docstring as plain text for ``--help``: ``:mod:`x``` -> x, ````x```` -> x."""
+    return re.sub(r"``([^`]+)``", r"\1", re.sub(r":\w+:`~?([^`]+)`", r"\1", text))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -108,7 +114,8 @@ def given(args: argparse.Namespace, config: type[Config]) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered sub-command."""
-    parser = _Parser(prog="focalyolo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="focalyolo", description=_plain_text(__doc__),
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"focalyolo {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (add_arguments, help_text) in _COMMANDS.items():
@@ -207,7 +214,8 @@ def _val(parser: argparse.ArgumentParser) -> Command:
     return run
 
 
-@command("predict", "detect, segment or classify images, folders, globs or videos; saves annotated copies")
+@command("predict", "detect, segment, estimate poses or classify: images, folders, globs or videos (no cameras or "
+                    "streams); saves annotated copies")
 def _predict(parser: argparse.ArgumentParser) -> Command:
     add_config_arguments(parser, PredictConfig)
 
@@ -253,17 +261,25 @@ def _cfg(parser: argparse.ArgumentParser) -> Command:
     return run
 
 
-@command("info", "print a model's layer table, parameters and GFLOPs")
+@command("info", "print a model's layer table, parameters and GFLOPs, or list the packaged models (--list)")
 def _info(parser: argparse.ArgumentParser) -> Command:
-    parser.add_argument("--model", default="yolov9-c-focal", help="packaged config name, YAML path or checkpoint")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--model", default="yolov9-c-focal",
+                       help="packaged config name, YAML path or checkpoint (default: yolov9-c-focal)")
+    which.add_argument("--list", action="store_true",
+                       help="list the packaged model configs by task (detect, segment, pose, classify) and size")
     parser.add_argument("--imgsz", type=_non_negative_int, default=640,
                         help="input size for the GFLOPs count (0 to skip)")
     parser.add_argument("--nc", type=_positive_int, default=None, help="override the number of classes (configs only)")
 
     def run(args: argparse.Namespace) -> int:
         from .deploy.sources import load_source
-        from .models.summary import format_summary
+        from .models.summary import format_catalogue, format_summary
 
+        if args.list:
+            print(format_catalogue())
+            print("focalyolo info --model <name> prints a model's layers; --model also takes a YAML or a checkpoint")
+            return 0
         model = load_source(args.model, nc=args.nc)
         name = str(args.model).rsplit("/", 1)[-1].removesuffix(".yaml")
         print(format_summary(model, name, args.imgsz or None))
