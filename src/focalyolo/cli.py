@@ -5,17 +5,23 @@
 user typed into that configuration and call the job function that ``focalyolo.YOLO`` calls too. Every user
 error, whether argparse's, a bad value or a bad file, is one line ``focalyolo <command>: error: ...`` with exit
 status 2, and nothing is written.
+Ctrl-C and SIGTERM end a command with one line ``focalyolo <command>: interrupted...`` (training: the command
+that resumes it) and exit status 130 or 143.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import re
 import shlex
+import signal
 import sys
+import threading
 import typing
-from typing import Any, Callable, NoReturn, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from ._version import __version__
 from .cfg import (
@@ -42,6 +48,28 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], Command], str]] =
 
 class UsageError(FocalYoloError):
     """A command line argparse cannot parse; ``flags`` are the valid flags, for a suggestion."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a job ends the way Ctrl-C ends it (exit status 143)."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> NoReturn:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated`; the previous handler comes back afterwards. Only the
+    main thread may set signal handlers: elsewhere (``main`` called from a thread) SIGTERM keeps its handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _plain_text(text: str) -> str:
@@ -167,13 +195,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv  # the command as typed, for re-running it under torchrun
     setup_logging()
     try:
-        return args.run(args)
+        with _sigterm_as_interrupt():
+            return args.run(args)
     except FocalYoloError as exc:
         print(f"{prog}: error: {_error_text(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated); a note says what is left of the job
+        print(f"{prog}: interrupted" + (f": {exc}" if str(exc) else ""), file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+
+
+def _interrupted_note(weights_dir: Path) -> str:
+    """What an interrupted training run leaves: the command that resumes it, or that it has no weights yet."""
+    last = weights_dir / "last.pt"
+    if last.is_file():
+        return f"resume with focalyolo train --resume {shlex.quote(str(last))}"
+    return f"no weights were saved yet ({weights_dir.parent})"
 
 
 @command("train", "train a model (PGI dual loss for yolov9-*, single branch for gelan-*)")
@@ -186,15 +223,19 @@ def _train(parser: argparse.ArgumentParser) -> Command:
     def run(args: argparse.Namespace) -> int:
         import os
 
+        from .engine import trainer
         from .engine.launch import launch, process_count
-        from .engine.trainer import split_batch, train, train_config
 
-        cfg = train_config(**given(args, TrainConfig))
+        cfg = trainer.train_config(**given(args, TrainConfig))
         processes = process_count(getattr(args, "device", ""), args.processes, cfg.resume)
         if processes > 1 and "WORLD_SIZE" not in os.environ:
-            split_batch(cfg.batch, processes)  # fail here, once, rather than in every process
+            trainer.split_batch(cfg.batch, processes)  # fail here, once, rather than in every process
             return launch(args.argv, processes)
-        train(cfg)
+        job = trainer.Trainer(cfg)
+        try:
+            job.train()
+        except KeyboardInterrupt as exc:
+            raise type(exc)(_interrupted_note(job.weights_dir)) from None
         return 0
 
     return run
