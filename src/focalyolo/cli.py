@@ -4,7 +4,7 @@
 :mod:`focalyolo.cfg` (one flag per option, ``--name-with-dashes``; booleans as ``--x/--no-x``), parse what the
 user typed into that configuration and call the job function that ``focalyolo.YOLO`` calls too. Every user
 error, whether argparse's, a bad value or a bad file, is one line ``focalyolo <command>: error: ...`` with exit
-status 2, and nothing is written.
+status 2, and nothing is written; so is a torchvision built for another torch, checked before any command runs.
 Ctrl-C and SIGTERM end a command with one line ``focalyolo <command>: interrupted...`` (training: the command
 that resumes it) and exit status 130 or 143.
 """
@@ -39,6 +39,7 @@ from .cfg.options import closest, option_fields
 from .cfg.schema import THREADS_HELP
 from .errors import FocalYoloError
 from .utils.logging import setup_logging
+from .utils.versions import check_torchvision
 
 __all__ = ["build_parser", "main"]
 
@@ -196,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     try:
         with _sigterm_as_interrupt():
+            check_torchvision()
             return args.run(args)
     except FocalYoloError as exc:
         print(f"{prog}: error: {_error_text(exc)}", file=sys.stderr)

@@ -1,10 +1,13 @@
-"""The command line's own surface: help without docstring markup, the model list."""
+"""The command line's own surface: help without docstring markup, the model list, the torch/torchvision check."""
 
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
+import torch
+import torchvision
 
 from focalyolo.cli import _COMMANDS, build_parser, main
 from focalyolo.models import config_task, packaged_configs
@@ -54,3 +57,27 @@ def test_info_list_and_model_exclude_each_other(capsys):
     assert main(["info", "--list", "--model", "gelan-t"]) == 2
     assert capsys.readouterr().err.strip() == ("focalyolo info: error: argument --model: not allowed with argument "
                                                "--list")
+
+
+def _nms_missing(*args, **kwargs):
+    raise RuntimeError("operator torchvision::nms does not exist")
+
+
+def test_a_torchvision_built_for_another_torch_is_one_line_naming_the_pair(monkeypatch, capsys):
+    monkeypatch.setattr(torchvision.ops, "nms", _nms_missing)
+    monkeypatch.setattr(torch, "__version__", "2.14.1+cpu")
+    assert main(["cfg"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith("focalyolo cfg: error: torch 2.14.1+cpu and torchvision ")
+    assert "operator torchvision::nms does not exist" in line
+    assert line.endswith("install torch 2.14.1 with torchvision 0.29.x, from the same index: pip install "
+                         "torch==2.14.1 \"torchvision==0.29.*\" --index-url https://download.pytorch.org/whl/cpu")
+
+
+def test_a_missing_torchvision_is_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision -> ImportError
+    assert main(["cfg"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("focalyolo cfg: error: torch ") and "install torch " in line
