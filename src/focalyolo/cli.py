@@ -4,17 +4,24 @@
 :mod:`focalyolo.cfg` (one flag per option, ``--name-with-dashes``; booleans as ``--x/--no-x``), parse what the
 user typed into that configuration and call the job function that ``focalyolo.YOLO`` calls too. Every user
 error, whether argparse's, a bad value or a bad file, is one line ``focalyolo <command>: error: ...`` with exit
-status 2, and nothing is written.
+status 2, and nothing is written; so is a torchvision built for another torch, checked before any command runs.
+Ctrl-C and SIGTERM end a command with one line ``focalyolo <command>: interrupted...`` (training: the command
+that resumes it) and exit status 130 or 143.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import re
 import shlex
+import signal
 import sys
+import threading
 import typing
-from typing import Any, Callable, NoReturn, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from ._version import __version__
 from .cfg import (
@@ -32,6 +39,7 @@ from .cfg.options import closest, option_fields
 from .cfg.schema import THREADS_HELP
 from .errors import FocalYoloError
 from .utils.logging import setup_logging
+from .utils.versions import check_torchvision
 
 __all__ = ["build_parser", "main"]
 
@@ -41,6 +49,33 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], Command], str]] =
 
 class UsageError(FocalYoloError):
     """A command line argparse cannot parse; ``flags`` are the valid flags, for a suggestion."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a job ends the way Ctrl-C ends it (exit status 143)."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> NoReturn:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated`; the previous handler comes back afterwards. Only the
+    main thread may set signal handlers: elsewhere (``main`` called from a thread) SIGTERM keeps its handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _plain_text(text: str) -> str:
+    """reStructuredText markup of a docstring as plain text for ``--help``: ``:mod:`x``` -> x, ````x```` -> x."""
+    return re.sub(r"``([^`]+)``", r"\1", re.sub(r":\w+:`~?([^`]+)`", r"\1", text))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -108,7 +143,8 @@ def given(args: argparse.Namespace, config: type[Config]) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered sub-command."""
-    parser = _Parser(prog="focalyolo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="focalyolo", description=_plain_text(__doc__),
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"focalyolo {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (add_arguments, help_text) in _COMMANDS.items():
@@ -160,13 +196,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv  # the command as typed, for re-running it under torchrun
     setup_logging()
     try:
-        return args.run(args)
+        with _sigterm_as_interrupt():
+            check_torchvision()
+            return args.run(args)
     except FocalYoloError as exc:
         print(f"{prog}: error: {_error_text(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated); a note says what is left of the job
+        print(f"{prog}: interrupted" + (f": {exc}" if str(exc) else ""), file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+
+
+def _interrupted_note(weights_dir: Path) -> str:
+    """What an interrupted training run leaves: the command that resumes it, or that it has no weights yet."""
+    last = weights_dir / "last.pt"
+    if last.is_file():
+        return f"resume with focalyolo train --resume {shlex.quote(str(last))}"
+    return f"no weights were saved yet ({weights_dir.parent})"
 
 
 @command("train", "train a model (PGI dual loss for yolov9-*, single branch for gelan-*)")
@@ -179,15 +225,19 @@ def _train(parser: argparse.ArgumentParser) -> Command:
     def run(args: argparse.Namespace) -> int:
         import os
 
+        from .engine import trainer
         from .engine.launch import launch, process_count
-        from .engine.trainer import split_batch, train, train_config
 
-        cfg = train_config(**given(args, TrainConfig))
+        cfg = trainer.train_config(**given(args, TrainConfig))
         processes = process_count(getattr(args, "device", ""), args.processes, cfg.resume)
         if processes > 1 and "WORLD_SIZE" not in os.environ:
-            split_batch(cfg.batch, processes)  # fail here, once, rather than in every process
+            trainer.split_batch(cfg.batch, processes)  # fail here, once, rather than in every process
             return launch(args.argv, processes)
-        train(cfg)
+        job = trainer.Trainer(cfg)
+        try:
+            job.train()
+        except KeyboardInterrupt as exc:
+            raise type(exc)(_interrupted_note(job.weights_dir)) from None
         return 0
 
     return run
@@ -207,7 +257,8 @@ def _val(parser: argparse.ArgumentParser) -> Command:
     return run
 
 
-@command("predict", "detect, segment or classify images, folders, globs or videos; saves annotated copies")
+@command("predict", "detect, segment, estimate poses or classify: images, folders, globs or videos (no cameras or "
+                    "streams); saves annotated copies")
 def _predict(parser: argparse.ArgumentParser) -> Command:
     add_config_arguments(parser, PredictConfig)
 
@@ -253,17 +304,25 @@ def _cfg(parser: argparse.ArgumentParser) -> Command:
     return run
 
 
-@command("info", "print a model's layer table, parameters and GFLOPs")
+@command("info", "print a model's layer table, parameters and GFLOPs, or list the packaged models (--list)")
 def _info(parser: argparse.ArgumentParser) -> Command:
-    parser.add_argument("--model", default="yolov9-c-focal", help="packaged config name, YAML path or checkpoint")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--model", default="yolov9-c-focal",
+                       help="packaged config name, YAML path or checkpoint (default: yolov9-c-focal)")
+    which.add_argument("--list", action="store_true",
+                       help="list the packaged model configs by task (detect, segment, pose, classify) and size")
     parser.add_argument("--imgsz", type=_non_negative_int, default=640,
                         help="input size for the GFLOPs count (0 to skip)")
     parser.add_argument("--nc", type=_positive_int, default=None, help="override the number of classes (configs only)")
 
     def run(args: argparse.Namespace) -> int:
         from .deploy.sources import load_source
-        from .models.summary import format_summary
+        from .models.summary import format_catalogue, format_summary
 
+        if args.list:
+            print(format_catalogue())
+            print("focalyolo info --model <name> prints a model's layers; --model also takes a YAML or a checkpoint")
+            return 0
         model = load_source(args.model, nc=args.nc)
         name = str(args.model).rsplit("/", 1)[-1].removesuffix(".yaml")
         print(format_summary(model, name, args.imgsz or None))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -61,6 +62,15 @@ def _is_media(path: Path) -> bool:
     return path.is_file() and (is_image_file(path) or is_video_file(path))
 
 
+def _unsupported_kind(source: str) -> str | None:
+    """What a source that names no file is, when it is a kind predict does not read: a camera index or a URL."""
+    if source.isdigit():
+        return "a camera index"
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source):
+        return "a URL or stream"
+    return None
+
+
 def expand_source(source: Source) -> list[Path]:
     """The files of a source: a file, a folder (its images and videos, not recursive), a glob
     (``**`` recursive) or a list of those, in sorted order per entry.
@@ -71,11 +81,14 @@ def expand_source(source: Source) -> list[Path]:
     if isinstance(source, (list, tuple)):
         files = [f for entry in source for f in expand_source(entry)]
     else:
-        path = Path(source).expanduser()
+        path = Path(str(source)).expanduser()  # str: a camera index given as an int gets its message too
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if _is_media(p))
         elif path.is_file():
             files = [path]
+        elif kind := _unsupported_kind(str(source)):
+            raise DataError(f"{source}: {kind} is not a supported source; predict reads image and video files, "
+                            "folders and globs")
         elif any(ch in str(source) for ch in "*?["):
             files = sorted(p for p in map(Path, glob.glob(str(path), recursive=True)) if _is_media(p))
         else:

@@ -3,25 +3,30 @@
 The parser knows no module by name: each row's module is looked up in the registry
 (:mod:`focalyolo.nn.registry`), whose channel rule maps input widths and YAML args to constructor args and
 output width. Every fault raises :class:`ConfigError` with one line naming the file, the YAML line, the
-layer index and what is wrong.
+layer index and what is wrong; a string where the constructor's annotation takes a number (``[16, 3, "two"]``)
+is named by its position in the args and the parameter it lands in, before anything computes with it.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
+import inspect
 import re
+import types
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union
 
 import torch.nn as nn
 import yaml
 
 from ..errors import ConfigError
 from ..nn.conv import activation_scope
-from ..nn.registry import LayerContext, lookup
+from ..nn.registry import LayerContext, LayerPlan, lookup
 
 __all__ = [
     "CONFIG_PACKAGE", "LayerRow", "build_layers", "config_task", "layer_dependencies", "load_model_config",
@@ -31,6 +36,7 @@ __all__ = [
 CONFIG_PACKAGE = "focalyolo.models.configs"
 _ACTIVATION = re.compile(r"^nn\.(\w+)\((.*)\)$")
 _CONSTANTS = {"None": None, "True": True, "False": False}
+_MESSAGE_CHARS = 240  # a fault's own text is cut to this: a message is one short line whatever raised it
 
 
 @dataclass
@@ -108,6 +114,77 @@ def _resolve_arg(value: Any, symbols: dict[str, Any]) -> Any:
     except (ValueError, SyntaxError):
         return value
     return literal if isinstance(literal, (int, float)) else value
+
+
+def _admits_str(hint: Any) -> bool:
+    """Whether a constructor parameter annotated ``hint`` takes a string (``str``, ``str | None``, ``Any``,
+    a ``Literal`` of strings)."""
+    if hint is str or hint is Any:
+        return True
+    origin, members = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return any(_admits_str(m) for m in members)
+    return origin is Literal and any(isinstance(m, str) for m in members)
+
+
+def _item_hint(hint: Any) -> Any:
+    """The annotation of the items of a list-valued parameter (``list[int]`` -> int); Any when it names none."""
+    origin, members = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return next((_item_hint(m) for m in members if typing.get_origin(m) in (list, tuple, Sequence)), Any)
+    return members[0] if origin in (list, tuple, Sequence) and members else Any
+
+
+def _stray_string(hint: Any, value: Any) -> str | None:
+    """The first string in ``value`` (or in its nested lists) that stands where ``hint`` admits no string."""
+    if isinstance(value, str):
+        return None if _admits_str(hint) else value
+    if isinstance(value, (list, tuple)):
+        return next((s for v in value if (s := _stray_string(_item_hint(hint), v)) is not None), None)
+    return None
+
+
+def _stray_argument(cls: type, plan: LayerPlan) -> tuple[str, str, Any] | None:
+    """``(parameter, string, annotation)`` of the first constructor parameter of ``cls`` that ``plan`` gives a
+    string its annotation does not admit (``Conv(..., s="abc")``); None when there is none or ``cls`` is not
+    annotated. A wrong number of arguments is left for the constructor to report."""
+    try:
+        bound = inspect.signature(cls).bind(*plan.args, **plan.kwargs)
+        hints = typing.get_type_hints(cls.__init__)
+    except (TypeError, ValueError, NameError):
+        return None
+    for name, value in bound.arguments.items():
+        if name in hints and (text := _stray_string(hints[name], value)) is not None:
+            return name, text, hints[name]
+    return None
+
+
+def _short(text: str, limit: int = _MESSAGE_CHARS) -> str:
+    """``text`` on one line, cut to ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _fault(exc: Exception, ch_in: list[Any], args: list[Any]) -> str:
+    """What a channel rule or a constructor raised, shortened, with the layer's input widths and YAML args."""
+    return f"{_short(str(exc))} (inputs with channels {ch_in}, args {_short(repr(args), 120)})"
+
+
+def _hint_text(hint: Any) -> str:
+    """An annotation as written in code: ``float | tuple[float, ...] | None``."""
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return " | ".join(_hint_text(m) for m in typing.get_args(hint))
+    if hint is type(None):
+        return "None"
+    return hint.__name__ if isinstance(hint, type) and not typing.get_args(hint) else str(hint).replace("typing.", "")
+
+
+def _not_a_number(args: list[Any], text: str, wanted: str) -> str:
+    """The message for a string where a number belongs: which YAML argument holds it (``args[i]``) and what
+    belongs there."""
+    position = next((i for i, arg in enumerate(args) if arg == text or (isinstance(arg, list) and text in arg)), None)
+    where = f"args[{position}]" if position is not None else "an argument"
+    return f"{where} is the string {_short(repr(text), 40)}; {wanted}"
 
 
 def _activation_factory(spec: Any, source: str):
@@ -225,9 +302,20 @@ def build_layers(cfg: dict, source: str, ch: int, nc: int) -> tuple[nn.ModuleLis
             args = _resolve_arg(row.args, symbols)
             try:
                 plan = spec.rule(LayerContext(ch_in, args, repeats, width, nc))
+            except (ValueError, TypeError, IndexError, RuntimeError) as exc:
+                # a rule computes with numbers: on a TypeError, a string among the args is the likely cause
+                text = next((a for a in args if isinstance(a, str)), None) if isinstance(exc, TypeError) else None
+                fault = (_not_a_number(args, text, "a number belongs there") if text is not None
+                         else _fault(exc, ch_in, row.args))
+                raise ConfigError(f"{where}: {fault}") from None
+            stray = _stray_argument(spec.cls, plan)
+            if stray:
+                name, text, hint = stray
+                raise ConfigError(f"{where}: {_not_a_number(args, text, f'argument {name} takes {_hint_text(hint)}')}")
+            try:
                 made = [spec.cls(*plan.args, **plan.kwargs) for _ in range(plan.repeats)]
             except (ValueError, TypeError, IndexError, RuntimeError) as exc:
-                raise ConfigError(f"{where}: {exc} (inputs with channels {ch_in}, args {row.args})") from None
+                raise ConfigError(f"{where}: {_fault(exc, ch_in, row.args)}") from None
             layer = made[0] if len(made) == 1 else nn.Sequential(*made)
             relative = [-1 if a == row.index - 1 else a for a in row.sources]
             layer.i, layer.type = row.index, row.module

@@ -1,14 +1,26 @@
-"""Model summaries: parameter counts, FLOPs (torch's own FLOP counter) and the per-layer table."""
+"""Model summaries: parameter counts, FLOPs (torch's own FLOP counter), the per-layer table, and the catalogue of
+packaged configs by task and size."""
 
 from __future__ import annotations
+
+import re
+import textwrap
 
 import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .model import DetectionModel
+from .parser import config_task, packaged_configs
 
-__all__ = ["count_gflops", "count_parameters", "flop_counter", "format_summary", "layer_table"]
+__all__ = [
+    "config_catalogue", "count_gflops", "count_parameters", "flop_counter", "format_catalogue", "format_summary",
+    "layer_table",
+]
+
+TASK_ORDER = ("detect", "segment", "pose", "classify")
+SIZE_ORDER = ("t", "s", "m", "c", "e")
+_SIZE = re.compile(r"^(?:gelan|yolov9)-([a-z])(?:-|$)")
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -78,4 +90,31 @@ def format_summary(model: DetectionModel, name: str, imgsz: int | None = 640) ->
     if imgsz:
         total += f", {count_gflops(model, imgsz):.1f} GFLOPs at {imgsz}"
     lines.append(total)
+    return "\n".join(lines)
+
+
+def config_catalogue() -> dict[str, dict[str, list[str]]]:
+    """The packaged configs as ``{task: {size: [names]}}``: the task is what each config's head declares (read
+    without building the model), the size the letter after ``gelan-`` / ``yolov9-`` (``other`` when none); tasks
+    and sizes in the order detect, segment, pose, classify and t, s, m, c, e."""
+    catalogue: dict[str, dict[str, list[str]]] = {}
+    for name in packaged_configs():
+        match = _SIZE.match(name)
+        catalogue.setdefault(config_task(name), {}).setdefault(match.group(1) if match else "other", []).append(name)
+
+    def rank(order: tuple[str, ...]):
+        return lambda key: (order.index(key) if key in order else len(order), key)
+
+    return {task: {size: catalogue[task][size] for size in sorted(catalogue[task], key=rank(SIZE_ORDER))}
+            for task in sorted(catalogue, key=rank(TASK_ORDER))}
+
+
+def format_catalogue(width: int = 118) -> str:
+    """The printable ``info --list`` output: one block per task, one line per size (wrapped at ``width``)."""
+    lines = []
+    for task, sizes in config_catalogue().items():
+        lines.append(f"{task} ({sum(map(len, sizes.values()))} configs)")
+        for size, names in sizes.items():
+            lines += textwrap.wrap("  ".join(names), width, initial_indent=f"  {size:<6}", subsequent_indent=" " * 8,
+                                   break_on_hyphens=False)
     return "\n".join(lines)

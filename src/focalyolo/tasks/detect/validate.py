@@ -201,9 +201,10 @@ def format_table(results: dict[str, Any], n_images: int, kinds: Sequence[str] = 
     per_class = results["per_class"]
     columns = ("P", "R", "mAP50", "mAP50-95")
     keys = ("precision", "recall", "mAP50", "mAP50-95")
-    fmt = "{:>20}{:>11}{:>11}" + "{:>11.3f}" * (4 * len(kinds))
     header = [c if len(kinds) == 1 else f"{c}({k})" for k in kinds for c in columns]
-    lines = [("{:>20}{:>11}{:>11}" + "{:>11}" * len(header)).format("class", "images", "instances", *header)]
+    width = max(11, 2 + max(map(len, header)))  # "mAP50-95(B)" is 11 characters: it would touch its neighbour
+    fmt = "{:>20}{:>11}{:>11}" + f"{{:>{width}.3f}}" * len(header)
+    lines = [("{:>20}{:>11}{:>11}" + f"{{:>{width}}}" * len(header)).format("class", "images", "instances", *header)]
     lines.append(fmt.format("all", n_images, sum(r["instances"] for r in per_class),
                             *(results[f"metrics/{key}({k})"] for k in kinds for key in keys)))
     if len(per_class) > 1:
