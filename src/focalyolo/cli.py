@@ -408,7 +408,8 @@ def _benchmark(parser: argparse.ArgumentParser) -> Command:
     return run
 
 
-@command("compare", "train models over several seeds under one schedule and write the ablation table (resumable)")
+@command("compare", "train models over several seeds under one schedule; tabulate them and what the seeds show "
+                    "against a baseline (resumable)")
 def _compare(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--models", type=_name_list, default=_name_list("gelan-t,gelan-t-focal,gelan-t-attn"),
                         help="comma-separated config names or YAMLs")
@@ -416,7 +417,13 @@ def _compare(parser: argparse.ArgumentParser) -> Command:
                         "or a built-in set: 'synthetic', 'synthetic-seg', 'synthetic-cls', 'synthetic-pose'")
     parser.add_argument("--epochs", type=_positive_int, default=10)
     parser.add_argument("--imgsz", type=_positive_int, default=160)
-    parser.add_argument("--seeds", type=_int_list, default=_int_list("0,1,2"))
+    parser.add_argument("--seeds", type=_int_list, default=_int_list("0,1,2,3,4"),
+                        help="comma-separated seeds; every model trains once per seed (default: 0,1,2,3,4)")
+    parser.add_argument("--baseline", default=None,
+                        help="the model the others are compared with, seed by seed (default: the first of --models)")
+    parser.add_argument("--parallel", type=_positive_int, default=None,
+                        help="runs trained at once, each in its own process with its own threads (default: 2 with "
+                             "at least 4 cores, else 1); a run's figures equal a serial run's with the same --threads")
     parser.add_argument("--batch", type=_positive_int, default=16)
     parser.add_argument("--hyp", default=None, help="hyper-parameter YAML or packaged name: scratch-high (default), "
                         "cpu-short (short CPU runs)")
@@ -439,7 +446,8 @@ def _compare(parser: argparse.ArgumentParser) -> Command:
         compare(args.models, args.data, args.epochs, args.imgsz, args.seeds, args.batch, args.hyp, args.device,
                 args.workers, args.project, args.name, args.latency_runs, args.plots,
                 command=_command_text("compare", args, parser.parse_args([])), optimizer=args.optimizer,
-                val_interval=args.val_interval, threads=args.threads)
+                val_interval=args.val_interval, threads=args.threads, baseline=args.baseline,
+                parallel=args.parallel)
         return 0
 
     return run
