@@ -414,7 +414,8 @@ def _compare(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--models", type=_name_list, default=_name_list("gelan-t,gelan-t-focal,gelan-t-attn"),
                         help="comma-separated config names or YAMLs")
     parser.add_argument("--data", default="synthetic", help="data YAML, COCO JSON, image-folder root (classifiers), "
-                        "or a built-in set: 'synthetic', 'synthetic-seg', 'synthetic-cls', 'synthetic-pose'")
+                        "or a built-in set: 'synthetic', 'synthetic-seg', 'synthetic-cls', 'synthetic-pose', "
+                        "'synthetic-context', 'synthetic-small'")
     parser.add_argument("--epochs", type=_positive_int, default=10)
     parser.add_argument("--imgsz", type=_positive_int, default=160)
     parser.add_argument("--seeds", type=_int_list, default=_int_list("0,1,2,3,4"),
