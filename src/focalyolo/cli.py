@@ -453,3 +453,40 @@ def _compare(parser: argparse.ArgumentParser) -> Command:
 
     return run
 
+
+
+def _location(text: str) -> tuple[float, float]:
+    """``"80,40"`` -> (80.0, 40.0): an x,y position in input pixels."""
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected x,y in pixels, got {text!r}") from None
+    return x, y
+
+
+@command("explain", "pictures of what the focal / attention block sees and the effective receptive field of a "
+                    "head cell")
+def _explain(parser: argparse.ArgumentParser) -> Command:
+    parser.add_argument("--model", required=True, help="packaged config name, model YAML or checkpoint (.pt)")
+    parser.add_argument("--source", required=True, help="an image, a folder of images or a glob (the ERF is "
+                        "averaged over them)")
+    parser.add_argument("--output", default=None, help="output folder (default: runs/explain/exp, numbered)")
+    parser.add_argument("--imgsz", type=_positive_int, default=None,
+                        help="network input size (default: the checkpoint's training size, else 640)")
+    parser.add_argument("--location", type=_location, default=None,
+                        help="x,y in input pixels: the query whose attention is drawn (default: the centre)")
+    parser.add_argument("--level", type=_non_negative_int, default=0,
+                        help="head level of the ERF cell, 0 the finest (P3 for detection)")
+    parser.add_argument("--device", default="cpu", help="cpu or a CUDA device")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from .benchmark.explain import explain
+        from .utils.files import increment_path
+
+        output = Path(args.output) if args.output else increment_path(Path("runs/explain/exp"), mkdir=True)
+        explain(args.model, args.source, output, args.imgsz, args.location, args.level, args.device)
+        return 0
+
+    return run
