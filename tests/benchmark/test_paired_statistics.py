@@ -38,10 +38,11 @@ def test_t_interval_and_test_equal_scipys():
 
 
 def test_bootstrap_interval_equals_scipys_percentile_bootstrap():
-    for seed in (0, 7):
-        ref = stats.bootstrap((DIFFS,), np.mean, n_resamples=9999, confidence_level=0.95, method="percentile",
+    spread = np.random.default_rng(1).normal(0.01, 0.02, 12)  # many distinct means: interpolation matters
+    for diffs, seed, resamples in ((DIFFS, 0, 9999), (DIFFS, 7, 9999), (spread, 3, 999)):
+        ref = stats.bootstrap((diffs,), np.mean, n_resamples=resamples, confidence_level=0.95, method="percentile",
                               rng=np.random.default_rng(seed)).confidence_interval
-        low, high = bootstrap_interval(DIFFS, seed=seed)
+        low, high = bootstrap_interval(diffs, resamples=resamples, seed=seed)
         assert low == pytest.approx(ref.low, abs=1e-9) and high == pytest.approx(ref.high, abs=1e-9)
 
 
