@@ -485,7 +485,7 @@ def _explain(parser: argparse.ArgumentParser) -> Command:
         from .benchmark.explain import explain
         from .utils.files import increment_path
 
-        output = Path(args.output) if args.output else increment_path(Path("runs/explain/exp"), mkdir=True)
+        output = Path(args.output) if args.output else increment_path(Path("runs/explain/exp"))
         explain(args.model, args.source, output, args.imgsz, args.location, args.level, args.device)
         return 0
 

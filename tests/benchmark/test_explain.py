@@ -75,4 +75,4 @@ def test_explain_command_writes_its_pictures(tmp_path: Path, capsys) -> None:
         assert "90 % within" in capsys.readouterr().out
     assert main(["explain", "--model", str(FOCAL), "--source", str(image), "--level", "3",
                  "--output", str(tmp_path / "x")]) == 2
-    assert "level 3 does not exist" in capsys.readouterr().err
+    assert "level 3 does not exist" in capsys.readouterr().err and not (tmp_path / "x").exists()

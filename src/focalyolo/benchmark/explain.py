@@ -227,6 +227,7 @@ def explain(model_source: str | Path, source: str | Path, output: str | Path, im
     from ..utils.torch_utils import select_device
 
     model = load_source(model_source, select_device(device))
+    feature = head_level_feature(model, level)  # a level the head lacks fails before anything is written
     stride = int(model.stride.max())
     imgsz = imgsz or int(model.train_args.get("imgsz") or 640)
     files, images = _load_images(source)
@@ -250,7 +251,7 @@ def explain(model_source: str | Path, source: str | Path, output: str | Path, im
                            12, 2)
             written.append(output / f"{path.stem}_attn{k}.png")
             cv2.imwrite(str(written[-1]), picture)
-    field = effective_receptive_field(head_level_feature(model, level), x)
+    field = effective_receptive_field(feature, x)
     written.append(plot_receptive_field(field, views[0], output / f"erf_level{level}.png"))
     log(f"effective receptive field of the centre cell {field.cell} of head level {level} (stride "
         f"{field.stride:g}) over {len(files)} image(s) at {width}x{height}: 50 % of the gradient within "
