@@ -17,8 +17,8 @@ It is resumable: a (model, seed) whose ``compare.json`` exists is not retrained,
 part-way continues from its ``weights/last.pt``. Run the same command again after an interruption.
 
 Independent runs can train side by side (``parallel`` processes, each with its own torch thread count and data
-workers from its share of the cores). A run's figures depend on its seed and thread count only, so a parallel
-comparison records the same numbers as a serial one with the same ``threads``.
+workers from its share of the cores). On one machine with the same libraries a run's figures depend on its seed
+and thread count only, so a parallel comparison records the same numbers as a serial one with the same ``threads``.
 """
 
 from __future__ import annotations
