@@ -467,15 +467,23 @@ def _benchmark(parser: argparse.ArgumentParser) -> Command:
     return run
 
 
-@command("compare", "train models over several seeds under one schedule and write the ablation table (resumable)")
+@command("compare", "train models over several seeds under one schedule; tabulate them and what the seeds show "
+                    "against a baseline (resumable)")
 def _compare(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--models", type=_name_list, default=_name_list("gelan-t,gelan-t-focal,gelan-t-attn"),
                         help="comma-separated config names or YAMLs")
     parser.add_argument("--data", default="synthetic", help="data YAML, COCO JSON, image-folder root (classifiers), "
-                        "or a built-in set: 'synthetic', 'synthetic-seg', 'synthetic-cls', 'synthetic-pose'")
+                        "or a built-in set: 'synthetic', 'synthetic-seg', 'synthetic-cls', 'synthetic-pose', "
+                        "'synthetic-context', 'synthetic-small'")
     parser.add_argument("--epochs", type=_positive_int, default=10)
     parser.add_argument("--imgsz", type=_positive_int, default=160)
-    parser.add_argument("--seeds", type=_int_list, default=_int_list("0,1,2"))
+    parser.add_argument("--seeds", type=_int_list, default=_int_list("0,1,2,3,4"),
+                        help="comma-separated seeds; every model trains once per seed (default: 0,1,2,3,4)")
+    parser.add_argument("--baseline", default=None,
+                        help="the model the others are compared with, seed by seed (default: the first of --models)")
+    parser.add_argument("--parallel", type=_positive_int, default=None,
+                        help="runs trained at once, each in its own process with its own threads (default: 2 with "
+                             "at least 4 cores, else 1); a run's figures equal a serial run's with the same --threads")
     parser.add_argument("--batch", type=_positive_int, default=16)
     parser.add_argument("--hyp", default=None, help="hyper-parameter YAML or packaged name: scratch-high (default), "
                         "cpu-short (short CPU runs)")
@@ -498,8 +506,46 @@ def _compare(parser: argparse.ArgumentParser) -> Command:
         compare(args.models, args.data, args.epochs, args.imgsz, args.seeds, args.batch, args.hyp, args.device,
                 args.workers, args.project, args.name, args.latency_runs, args.plots,
                 command=_command_text("compare", args, parser.parse_args([])), optimizer=args.optimizer,
-                val_interval=args.val_interval, threads=args.threads)
+                val_interval=args.val_interval, threads=args.threads, baseline=args.baseline,
+                parallel=args.parallel)
         return 0
 
     return run
 
+
+
+def _location(text: str) -> tuple[float, float]:
+    """``"80,40"`` -> (80.0, 40.0): an x,y position in input pixels."""
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected x,y in pixels, got {text!r}") from None
+    return x, y
+
+
+@command("explain", "pictures of what the focal / attention block sees and the effective receptive field of a "
+                    "head cell")
+def _explain(parser: argparse.ArgumentParser) -> Command:
+    parser.add_argument("--model", required=True, help="packaged config name, model YAML or checkpoint (.pt)")
+    parser.add_argument("--source", required=True, help="an image, a folder of images or a glob (the ERF is "
+                        "averaged over them)")
+    parser.add_argument("--output", default=None, help="output folder (default: runs/explain/exp, numbered)")
+    parser.add_argument("--imgsz", type=_positive_int, default=None,
+                        help="network input size (default: the checkpoint's training size, else 640)")
+    parser.add_argument("--location", type=_location, default=None,
+                        help="x,y in input pixels: the query whose attention is drawn (default: the centre)")
+    parser.add_argument("--level", type=_non_negative_int, default=0,
+                        help="head level of the ERF cell, 0 the finest (P3 for detection)")
+    parser.add_argument("--device", default="cpu", help="cpu or a CUDA device")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from .benchmark.explain import explain
+        from .utils.files import increment_path
+
+        output = Path(args.output) if args.output else increment_path(Path("runs/explain/exp"))
+        explain(args.model, args.source, output, args.imgsz, args.location, args.level, args.device)
+        return 0
+
+    return run

@@ -7,16 +7,29 @@ COCO figures in that folder's ``compare.json``, and writes ``ablation.csv`` and 
 as mean ± std over the seeds (detection: mAP50, mAP50-95, APs, APm, APl; segmentation adds mask mAP50 and
 mAP50-95; classification: top-1 and top-5 accuracy). The models of one comparison share a task.
 
+Beside the mean ± std table it states what the seeds show: each model against the baseline (the first model
+unless named), metric by metric, as the paired per-seed difference with 95 % t and bootstrap intervals, a verdict
+(``ahead`` / ``behind`` / ``not separable with N seeds``) and the seeds a gap of that size would need
+(:mod:`focalyolo.benchmark.paired_report`), in ``ablation.md`` and ``paired.csv``; ``ablation.png`` shows every
+seed's value and each model's interval.
+
 It is resumable: a (model, seed) whose ``compare.json`` exists is not retrained, and a run that stopped
 part-way continues from its ``weights/last.pt``. Run the same command again after an interruption.
+
+Independent runs can train side by side (``parallel`` processes, each with its own torch thread count and data
+workers from its share of the cores). On one machine with the same libraries a run's figures depend on its seed
+and thread count only, so a parallel comparison records the same numbers as a serial one with the same ``threads``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -31,15 +44,21 @@ from ..models import build_model
 from ..models.summary import count_parameters
 from ..tasks import get_task
 from ..utils.files import write_atomically
-from ..utils.threads import configure_threads
+from ..utils.logging import setup_logging
+from ..utils.threads import available_cores, configure_threads, default_threads, default_workers
 from .flops import model_gflops
+from .paired_report import BOOTSTRAP_SEED, model_label, paired_columns, paired_rows, plot_ablation
 from .table import Column, render_markdown, render_text, write_csv
 from .timing import LoadMonitor, machine_info, measure
 
 __all__ = [
-    "RESULT_FILE", "TASK_METRICS", "SCHEDULE_KEYS", "Schedule", "ablation_columns", "ablation_rows", "compare",
-    "final_metrics_of", "mean_std", "model_costs", "read_result", "run_name", "train_one",
+    "DEFAULT_SEEDS", "RESULT_FILE", "TASK_METRICS", "SCHEDULE_KEYS", "Schedule", "ablation_columns", "ablation_rows",
+    "compare", "default_parallel", "final_metrics_of", "mean_std", "model_costs", "read_result", "run_name",
+    "train_all", "train_one",
 ]
+
+DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+"""Five seeds: with fewer, a paired t-interval is so wide that only gaps of several seed spreads separate."""
 
 RESULT_FILE = "compare.json"
 _BOX_METRICS = {"mAP50": "coco/AP50", "mAP50-95": "coco/AP50-95", "APs": "coco/APs", "APm": "coco/APm",
@@ -78,7 +97,7 @@ class Schedule:
 
 
 def run_name(model: str, seed: int) -> str:
-    return f"{Path(str(model)).name.removesuffix('.yaml')}-seed{seed}"
+    return f"{model_label(model)}-seed{seed}"
 
 
 def read_result(run_dir: Path, schedule: Schedule) -> dict[str, Any] | None:
@@ -195,7 +214,7 @@ def ablation_rows(results: list[dict[str, Any]], costs: dict[str, dict[str, Any]
     rows = []
     for model in dict.fromkeys(r["model"] for r in results):
         mine = [r for r in results if r["model"] == model]
-        row: dict[str, Any] = {"model": Path(str(model)).name.removesuffix(".yaml"), **costs[model],
+        row: dict[str, Any] = {"model": model_label(model), **costs[model],
                                "seeds": ",".join(str(r["seed"]) for r in mine), "n": len(mine)}
         for name, key in metrics.items():
             mean, std = mean_std([r["metrics"].get(key, math.nan) for r in mine])
@@ -205,17 +224,85 @@ def ablation_rows(results: list[dict[str, Any]], costs: dict[str, dict[str, Any]
     return rows
 
 
-def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[int], batch: int = 16,
-            hyp: str | None = None, device: str = "", workers: int | None = None, project: str = "runs/compare",
-            name: str = "exp", latency_runs: int = 20, plots: bool = False, verbose: bool = True,
-            command: str = "", log: Callable[[str], None] = print, optimizer: str = "SGD",
-            val_interval: int = 1, threads: int | None = None) -> Path:
-    """Train every (model, seed) not yet recorded, then write ``ablation.csv``/``ablation.md``; return the folder.
+def default_parallel() -> int:
+    """Runs trained side by side when none is asked for: 2 with at least 4 cores (each run then keeps a core or
+    more for its compute threads and one for its data workers), else 1."""
+    return 2 if available_cores() >= 4 else 1
+
+
+def _start_worker(threads: int) -> None:
+    """Set-up of a process that trains runs of a parallel comparison: its thread count and its logger."""
+    setup_logging()
+    configure_threads(threads)
+
+
+def train_all(models: list[str], seeds: list[int], schedule: Schedule, root: Path, device: str = "",
+              workers: int | None = None, plots: bool = False, verbose: bool = True, threads: int | None = None,
+              parallel: int = 1, log: Callable[[str], None] = print, first: tuple[str, str] | None = None,
+              ) -> list[dict[str, Any]]:
+    """Train every (model, seed) (:func:`train_one`), ``parallel`` at a time in processes of their own, and return
+    the results in (model, seed) order. In parallel each process gets ``threads`` (default: this process's default
+    share, at least 1), data workers from its share of the cores, and trains quietly; one line is logged per run.
+    ``first``: (column, key) of the metric that line shows."""
+    runs = [(model, seed) for model in models for seed in seeds]
+    results: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def report(model: str, seed: int, result: dict[str, Any]) -> None:
+        state = ("already done, not retrained" if result["skipped"] else f"trained in {result['train_seconds']:.0f} s")
+        shown = f"; {first[0]} {result['metrics'].get(first[1], math.nan):.4f}" if first else ""
+        log(f"{run_name(model, seed)}: {state}{shown}")
+        results[model, seed] = result
+
+    todo = [(m, s) for m, s in runs if read_result(root / run_name(m, s), schedule) is None]
+    for model, seed in runs:
+        if (model, seed) not in todo:
+            report(model, seed, train_one(model, seed, schedule, root, device, workers, plots, verbose, threads))
+    if parallel <= 1 or len(todo) <= 1:
+        for model, seed in todo:
+            report(model, seed, train_one(model, seed, schedule, root, device, workers, plots, verbose, threads))
+    else:
+        from ..utils.torch_utils import select_device
+
+        run_threads = threads or max(1, default_threads() // parallel)
+        run_workers = workers if workers is not None else default_workers(select_device(device).type, run_threads,
+                                                                          parallel)
+        context = multiprocessing.get_context("spawn")  # no fork of a process that holds OpenMP threads
+        with ProcessPoolExecutor(min(parallel, len(todo)), context, _start_worker, (run_threads,)) as pool:
+            futures = {pool.submit(train_one, m, s, schedule, root, device, run_workers, plots, False, run_threads):
+                       (m, s) for m, s in todo}
+            try:
+                for future, (model, seed) in futures.items():
+                    report(model, seed, future.result())
+            except BrokenProcessPool:
+                raise FocalYoloError("a training process of the comparison died (out of memory?); the runs that "
+                                     "finished are recorded: run the same command again to resume") from None
+    return [results[run] for run in runs]
+
+
+def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[int] = DEFAULT_SEEDS,
+            batch: int = 16, hyp: str | None = None, device: str = "", workers: int | None = None,
+            project: str = "runs/compare", name: str = "exp", latency_runs: int = 20, plots: bool = False,
+            verbose: bool = True, command: str = "", log: Callable[[str], None] = print, optimizer: str = "SGD",
+            val_interval: int = 1, threads: int | None = None, baseline: str | None = None,
+            parallel: int | None = None) -> Path:
+    """Train every (model, seed) not yet recorded, then write ``ablation.csv``, ``paired.csv``, ``ablation.md``
+    and ``ablation.png``; return the folder.
 
     The folder is ``<project>/<name>`` itself (not numbered), so running the same command again resumes it.
+    ``baseline`` (default: the first model) is what the other models are compared with; ``parallel`` (default
+    :func:`default_parallel`) how many runs train at once.
     """
     if not models or not seeds:
         raise FocalYoloError("compare needs at least one model and one seed")
+    if len(set(seeds)) != len(seeds) or len(set(models)) != len(models):
+        raise FocalYoloError("compare needs distinct models and distinct seeds")
+    named = [m for m in models if baseline in (m, model_label(m))] if baseline is not None else models[:1]
+    if not named:
+        raise FocalYoloError(f"the baseline {baseline!r} is not one of the models ({', '.join(models)})")
+    baseline = named[0]
+    parallel = default_parallel() if parallel is None else parallel
+    if parallel < 1:
+        raise FocalYoloError(f"parallel must be at least 1, got {parallel}")
     tasks = {model: model_task(model) for model in models}
     if len(set(tasks.values())) > 1:
         listed = ", ".join(f"{m} ({t})" for m, t in tasks.items())
@@ -228,14 +315,8 @@ def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[i
     root.mkdir(parents=True, exist_ok=True)
     schedule = Schedule(data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, hyp=hyp, optimizer=optimizer,
                         val_interval=val_interval)
-    results = []
-    for model in models:
-        for seed in seeds:
-            result = train_one(model, seed, schedule, root, device, workers, plots, verbose, threads)
-            state = ("already done, not retrained" if result["skipped"]
-                     else f"trained in {result['train_seconds']:.0f} s")
-            log(f"{run_name(model, seed)}: {state}; {first} {result['metrics'].get(metrics[first], math.nan):.4f}")
-            results.append(result)
+    results = train_all(models, list(seeds), schedule, root, device, workers, plots, verbose, threads, parallel,
+                        log, (first, metrics[first]))
     nc = get_task(task).load_data(data).nc
     costs = {model: model_costs(model, imgsz, latency_runs, nc) for model in models}
     rows = ablation_rows(results, costs, metrics)
@@ -243,6 +324,10 @@ def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[i
     keys = (["model", "params", "gflops", "latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_load",
              "seeds", "n"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
     write_csv(rows, root / "ablation.csv", keys)
+    paired = paired_rows(results, metrics, baseline)
+    write_csv(paired, root / "paired.csv", ["model", "baseline", "metric", "n", "diff_mean", "diff_sd", "t_low",
+                                            "t_high", "boot_low", "boot_high", "p_value", "verdict", "seeds_needed"])
+    plot_ablation(results, metrics, root / "ablation.png")
     info = machine_info()
     notes = [f"schedule: data {data}, {epochs} epochs, imgsz {imgsz}, batch {batch}, hyp {hyp or 'default'}, "
              f"{optimizer}, validation every {val_interval} epoch(s); "
@@ -254,9 +339,23 @@ def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[i
              f"runs; machine: {info.line()}"]
     if command:
         notes.insert(0, f"command: `{command}`")
-    (root / "ablation.md").write_text("\n".join(["# Ablation", ""] + [f"- {n}" for n in notes] + ["",
-                                                 render_markdown(rows, columns), ""]))
+    paired_notes = [
+        f"each model minus {model_label(baseline)}, seed by seed (paired), in points (100 × the metric); the "
+        "intervals are 95 % intervals of the mean difference: Student's t and a percentile bootstrap "
+        f"(9,999 resamples, generator seed {BOOTSTRAP_SEED})",
+        "verdict: ahead / behind when the t-interval excludes 0, else not separable with the seeds run; seeds for "
+        "80% power: the fewest seeds a paired two-sided t-test (alpha 0.05) needs to separate a gap of the observed "
+        "mean and spread 8 times in 10",
+        "a metric no seed has for both models ('–' above: no objects of that size) has no row",
+        "figure: ablation.png (every seed's value, each model's mean and 95 % t-interval)"]
+    (root / "ablation.md").write_text("\n".join(
+        ["# Ablation", ""] + [f"- {n}" for n in notes] + ["", render_markdown(rows, columns), "",
+         f"## Against {model_label(baseline)}", ""] + [f"- {n}" for n in paired_notes]
+        + ["", render_markdown(paired, paired_columns()) if paired else "(one model: nothing to compare)", ""]))
     log("")
     log(render_text(rows, columns))
-    log(f"\nwrote {root / 'ablation.csv'} and {root / 'ablation.md'}")
+    if paired:
+        log("")
+        log(render_text(paired, paired_columns()))
+    log(f"\nwrote {root / 'ablation.csv'}, {root / 'paired.csv'}, {root / 'ablation.md'} and {root / 'ablation.png'}")
     return root

@@ -48,7 +48,7 @@ __all__ = [
 LOGGER = logging.getLogger("focalyolo")
 
 SYNTHETIC = "synthetic"
-SYNTHETIC_DATA = (SYNTHETIC, "synthetic-seg", "synthetic-cls", "synthetic-pose")
+SYNTHETIC_DATA = (SYNTHETIC, "synthetic-seg", "synthetic-cls", "synthetic-pose", "synthetic-context", "synthetic-small")
 """The built-in datasets (focalyolo.data.synthetic): on them, training defaults to a short CPU run."""
 """The name of the built-in dataset."""
 

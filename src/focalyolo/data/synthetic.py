@@ -17,6 +17,11 @@ stretching; 2-8 per image. Backgrounds are muted gradients with low-frequency bl
   5 x ``x y 2``) and the data.yaml carries ``kpt_shape``, ``flip_idx`` and ``skeleton``.
 - ``synthetic-cls`` (classification): one pale object per image, 35-80 % of the image wide, wholly inside it, on
   the background darkened to 60 %; the classes are balanced (image ``i`` shows class ``i mod 5``).
+- ``synthetic-context`` (detection, a probe of context): identical grey squares whose class (red-cue, blue-cue) is
+  the colour of a marker half the image away on the same row, beyond the plain model's effective receptive field
+  (:func:`render_context_image`).
+- ``synthetic-small`` (detection, a probe of small objects): the five shapes at 1.5-2.5 % of the image side, in
+  low contrast among strokes and dots of the same size (:func:`render_small_image`); generated at 320 px.
 
 A thin line may be drawn over objects in all of them. Every image is generated from ``(seed, split, index)`` alone,
 so output is deterministic and independent of generation order. The layout is the usual YOLO one
@@ -39,9 +44,11 @@ from ..errors import DataError
 from .paths import focalyolo_home
 
 __all__ = [
-    "CLASS_NAMES", "DEFAULT_SIZES", "OBJECTS_PER_IMAGE", "POSE_FLIP_IDX", "POSE_KPT_SHAPE", "POSE_NAMES",
-    "POSE_SKELETON", "SMALL_FRACTION", "VERSIONS", "ensure_synthetic", "generate_synthetic",
-    "render_classification_image", "render_image", "render_pose_image",
+    "CLASS_NAMES", "CONTEXT_CUES", "CONTEXT_DISTANCE", "CONTEXT_MARKER", "CONTEXT_NAMES", "CONTEXT_SQUARE",
+    "DEFAULT_SIZES", "OBJECTS_PER_IMAGE", "POSE_FLIP_IDX", "POSE_KPT_SHAPE", "POSE_NAMES", "POSE_SKELETON",
+    "SMALL_FRACTION", "SMALL_SIZE", "VERSIONS", "ensure_synthetic", "generate_synthetic",
+    "render_classification_image", "render_context_image", "render_image", "render_pose_image",
+    "render_small_image",
 ]
 
 CLASS_NAMES = ("circle", "square", "triangle", "cross", "star")
@@ -50,11 +57,13 @@ POSE_KPT_SHAPE = [5, 3]
 POSE_FLIP_IDX = [0, 2, 1, 4, 3]  # a mirror swaps upper-left/upper-right and lower-left/lower-right
 POSE_SKELETON = [[0, 1], [0, 2], [1, 3], [2, 4], [3, 4]]  # the outline through the five points
 VERSIONS = {"synthetic": "synthetic-v2", "synthetic-seg": "synthetic-seg-v1", "synthetic-pose": "synthetic-pose-v1",
-            "synthetic-cls": "synthetic-cls-v1"}
+            "synthetic-cls": "synthetic-cls-v1", "synthetic-context": "synthetic-context-v1",
+            "synthetic-small": "synthetic-small-v1"}
 """Built-in dataset name -> the folder it is generated into; bump a version whenever its images or labels change."""
 _SHAPES_SIZE = {"n_train": 400, "n_val": 100, "imgsz": 160, "seed": 0}
 DEFAULT_SIZES = {"synthetic": _SHAPES_SIZE, "synthetic-seg": _SHAPES_SIZE, "synthetic-pose": _SHAPES_SIZE,
-                 "synthetic-cls": {"n_train": 1000, "n_val": 250, "imgsz": 96, "seed": 0}}
+                 "synthetic-cls": {"n_train": 1000, "n_val": 250, "imgsz": 96, "seed": 0},
+                 "synthetic-context": _SHAPES_SIZE, "synthetic-small": {**_SHAPES_SIZE, "imgsz": 320}}
 """Built-in dataset name -> the size it is generated at (images per split, image side, seed)."""
 CLASSIFY_SIZE = (0.35, 0.8)  # object diameter in synthetic-cls, as a fraction of the image side
 SMALL_FRACTION = 0.10
@@ -62,6 +71,16 @@ OBJECTS_PER_IMAGE = (2, 8)
 POSE_OBJECTS_PER_IMAGE = (2, 6)
 POSE_MIN_SIZE = 20  # px diameter (boxes >= ~16 px): smaller objects' five keypoints are too close to mean much
 POSE_MAX_TILT = 25.0  # degrees
+CONTEXT_NAMES = ("red-cue", "blue-cue")
+CONTEXT_CUES = ((0, 0, 230), (230, 0, 0))  # BGR marker colour of each class of synthetic-context
+CONTEXT_SQUARE = 0.1  # side of synthetic-context's grey squares, as a fraction of the image side
+CONTEXT_MARKER = 0.025  # radius of its cue markers, as a fraction of the image side
+CONTEXT_DISTANCE = 0.5  # from a square's centre to its marker's centre, as a fraction of the image side
+CONTEXT_OBJECTS_PER_IMAGE = (1, 3)
+SMALL_SIZE = (0.015, 0.025)  # object diameter in synthetic-small, as a fraction of the image side (<= 16 px at 640)
+SMALL_OBJECTS_PER_IMAGE = (3, 10)
+SMALL_CLUTTER = (30, 60)  # clutter strokes and dots per synthetic-small image
+SMALL_CONTRAST = (35.0, 60.0)  # L2 distance (BGR) of an object's or a clutter mark's colour from the background
 _SHIFT = 4  # fixed-point bits for sub-pixel polygon drawing
 
 
@@ -233,6 +252,88 @@ def render_pose_image(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray,
     return img, np.array(labels, np.float64).reshape(-1, 5), np.array(keypoints, np.float64).reshape(-1, 5, 3)
 
 
+def render_context_image(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One (imgsz, imgsz, 3) BGR image of synthetic-context, its (n, 5) [cls, cx, cy, w, h] normalised labels and
+    each object's (n, 2) marker centre (x, y normalised).
+
+    Every object is the same mid-grey square (side :data:`CONTEXT_SQUARE` of the image, a black outline); its class
+    is told only by the colour (:data:`CONTEXT_CUES`) of a disc (radius :data:`CONTEXT_MARKER`) on the same row,
+    :data:`CONTEXT_DISTANCE` of the image to its right. Objects occupy rows of their own, so no other marker lies on
+    a square's row; squares and markers lie wholly inside the image."""
+    img = _background(rng, imgsz)
+    side, radius, distance = CONTEXT_SQUARE * imgsz, CONTEXT_MARKER * imgsz, CONTEXT_DISTANCE * imgsz
+    band = max(side, 2 * radius) / 2 + 2  # half the height of the rows an object takes
+    labels, markers, rows = [], [], []
+    for _ in range(int(rng.integers(CONTEXT_OBJECTS_PER_IMAGE[0], CONTEXT_OBJECTS_PER_IMAGE[1] + 1))):
+        cls = int(rng.integers(len(CONTEXT_NAMES)))
+        for _attempt in range(20):
+            cx = rng.uniform(side / 2 + 1, imgsz - distance - radius - 1)
+            cy = rng.uniform(band, imgsz - band)
+            if all(abs(cy - other) >= 2 * band for other in rows):
+                break
+        else:
+            continue
+        rows.append(cy)
+        box = np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2])
+        corners = np.round(box.reshape(2, 2) * (1 << _SHIFT)).astype(np.int32)
+        cv2.rectangle(img, tuple(int(v) for v in corners[0]), tuple(int(v) for v in corners[1]), (128, 128, 128),
+                      -1, cv2.LINE_AA, _SHIFT)
+        cv2.rectangle(img, tuple(int(v) for v in corners[0]), tuple(int(v) for v in corners[1]), (0, 0, 0), 1,
+                      cv2.LINE_AA, _SHIFT)
+        marker = (cx + distance, cy)
+        cv2.circle(img, tuple(int(round(v * (1 << _SHIFT))) for v in marker), int(round(radius * (1 << _SHIFT))),
+                   CONTEXT_CUES[cls], -1, cv2.LINE_AA, _SHIFT)
+        labels.append(_box_row(cls, box, imgsz))
+        markers.append(np.array(marker) / imgsz)
+    return img, np.array(labels, np.float64).reshape(-1, 5), np.array(markers, np.float64).reshape(-1, 2)
+
+
+def _colour_near(rng: np.random.Generator, under: np.ndarray) -> tuple[int, int, int]:
+    """A BGR colour at an L2 distance in :data:`SMALL_CONTRAST` from ``under`` (kept inside 0-255)."""
+    direction = rng.normal(size=3)
+    direction /= np.linalg.norm(direction) + 1e-9
+    direction = np.where((under + direction * SMALL_CONTRAST[1] > 255) | (under + direction * SMALL_CONTRAST[1] < 0),
+                         -direction, direction)  # turn back from the side of the cube it would leave
+    colour = (under + direction * rng.uniform(*SMALL_CONTRAST)).clip(0, 255)
+    return tuple(int(v) for v in colour)
+
+
+def render_small_image(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, np.ndarray]:
+    """One (imgsz, imgsz, 3) BGR image of synthetic-small and its (n, 5) [cls, cx, cy, w, h] normalised labels.
+
+    The shapes of ``synthetic`` (its five classes), boxes whose longer side is :data:`SMALL_SIZE` of the image side
+    (at most 16 px at 640), in colours close to the background under them (:data:`SMALL_CONTRAST`), wholly inside
+    the image and apart, among :data:`SMALL_CLUTTER` strokes and dots of the same size and contrast."""
+    img = _background(rng, imgsz)
+    low, high = SMALL_SIZE[0] * imgsz, SMALL_SIZE[1] * imgsz
+    for _ in range(int(rng.integers(SMALL_CLUTTER[0], SMALL_CLUTTER[1] + 1))):
+        start = rng.uniform(0, imgsz, 2)
+        under = img[int(start[1]), int(start[0])].astype(float)
+        if rng.random() < 0.5:  # a short stroke
+            end = start + rng.normal(size=2) / np.sqrt(2) * rng.uniform(low, 2 * high)
+            cv2.line(img, tuple(int(v) for v in start), tuple(int(v) for v in end), _colour_near(rng, under), 1,
+                     cv2.LINE_AA)
+        else:  # a dot
+            cv2.circle(img, tuple(int(v) for v in start), int(rng.integers(1, 3)), _colour_near(rng, under), -1,
+                       cv2.LINE_AA)
+    boxes, labels = [], []
+    for _ in range(int(rng.integers(SMALL_OBJECTS_PER_IMAGE[0], SMALL_OBJECTS_PER_IMAGE[1] + 1))):
+        cls = int(rng.integers(len(CLASS_NAMES)))
+        shape = _unit_polygon(cls) @ _rotation(rng.uniform(0, 2 * np.pi)).T
+        shape *= rng.uniform(low, high) / np.ptp(shape, 0).max()  # the box's longer side is the drawn size
+        placed = _place(rng, shape, imgsz, boxes, 1.0, 0.0)
+        if placed is None:
+            continue
+        offset, box = placed
+        x1, y1, x2, y2 = box.astype(int)
+        under = img[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)].reshape(-1, 3).mean(0)
+        cv2.fillPoly(img, [np.round((shape + offset) * (1 << _SHIFT)).astype(np.int32)], _colour_near(rng, under),
+                     cv2.LINE_AA, shift=_SHIFT)
+        boxes.append(box)
+        labels.append(_box_row(cls, box, imgsz))
+    return img, np.array(labels, np.float64).reshape(-1, 5)
+
+
 def _pale_colour(rng: np.random.Generator) -> tuple[int, int, int]:
     """A light BGR colour of random hue (HSV saturation <= 60, value >= 225)."""
     hsv = np.array([[[rng.integers(0, 180), rng.integers(0, 61), rng.integers(225, 256)]]], np.uint8)
@@ -292,11 +393,19 @@ def _pose_label_rows(labels: np.ndarray, keypoints: np.ndarray) -> str:
                    for r, points in zip(labels, keypoints))
 
 
+_BOX_SETS = {"synthetic-context": lambda rng, imgsz: render_context_image(rng, imgsz)[:2],
+             "synthetic-small": render_small_image}
+"""Built-in box sets beyond ``synthetic``: name -> (rng, imgsz) -> (BGR image, (n, 5) label rows)."""
+
+
 def _render_labelled(rng: np.random.Generator, imgsz: int, name: str) -> tuple[np.ndarray, str]:
-    """One image of the built-in set ``name`` (synthetic, synthetic-seg or synthetic-pose) and its label text."""
+    """One image of the built-in set ``name`` (any but synthetic-cls) and its label text."""
     if name == "synthetic-pose":
         img, labels, keypoints = render_pose_image(rng, imgsz)
         return img, _pose_label_rows(labels, keypoints)
+    if name in _BOX_SETS:
+        img, labels = _BOX_SETS[name](rng, imgsz)
+        return img, _label_rows(labels, [], False)
     polygons = name == "synthetic-seg"
     img, labels, outlines = render_image(rng, imgsz, polygons)
     return img, _label_rows(labels, outlines, polygons)
@@ -315,13 +424,14 @@ def _generate_detection(root: Path, n_train: int, n_val: int, imgsz: int, seed: 
     if name == "synthetic-pose":
         return {**config, "names": list(POSE_NAMES), "kpt_shape": POSE_KPT_SHAPE, "flip_idx": POSE_FLIP_IDX,
                 "skeleton": POSE_SKELETON}
-    return {**config, "names": list(CLASS_NAMES)}
+    return {**config, "names": list(CONTEXT_NAMES if name == "synthetic-context" else CLASS_NAMES)}
 
 
 def generate_synthetic(root: Path, n_train: int = 400, n_val: int = 100, imgsz: int = 160, seed: int = 0,
                        name: str = "synthetic") -> Path:
-    """Write the built-in dataset ``name`` (``synthetic``, ``synthetic-seg``, ``synthetic-pose`` or
-    ``synthetic-cls``) under ``root`` and return its ``data.yaml``.
+    """Write the built-in dataset ``name`` (a key of :data:`VERSIONS`: ``synthetic``, ``synthetic-seg``,
+    ``synthetic-pose``, ``synthetic-cls``, ``synthetic-context`` or ``synthetic-small``) under ``root`` and return
+    its ``data.yaml``.
 
     Image ``i`` of split ``s`` depends only on ``(seed, s, i)``: the same arguments give identical
     bytes. Images are JPEG (quality 90), ``imgsz`` x ``imgsz``.
