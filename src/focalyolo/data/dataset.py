@@ -102,7 +102,7 @@ def polygons_to_masks(segments: list[np.ndarray], hw: tuple[int, int], ratio: in
             fill_centres(mask, polygon / ratio)
     if not overlap:
         return masks, np.arange(len(segments))
-    order = np.argsort(-masks.reshape(len(masks), -1).sum(1), kind="stable")
+    order = np.argsort(-masks.sum((1, 2)), kind="stable")
     index = np.zeros(size, np.int32)  # a mosaic with mixup can hold more than 255 instances
     for j, i in enumerate(order):
         index[masks[i] > 0] = j + 1
