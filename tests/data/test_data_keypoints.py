@@ -49,7 +49,8 @@ def test_pose_rows_parse_into_boxes_and_keypoints(tmp_path):
     np.testing.assert_allclose(parsed.labels, [[0, 0.5, 0.5, 0.4, 0.4]])
     assert len(parsed.keypoints) == 1 and parsed.keypoints[0].dtype == np.float32
     np.testing.assert_allclose(parsed.keypoints[0], [[0.4, 0.4, 2], [0.6, 0.4, 1], [0, 0, 0]])
-    assert "3 row(s) with a wrong column count (pose rows have 5 + 3x3 = 14 values) dropped" in parsed.notes
+    assert ("3 row(s) with a wrong column count (5, 7, 9 values; kpt_shape [3, 3] needs 5 + 3x3 = 14) dropped"
+            in parsed.notes)
     assert "1 row(s) with NaN/inf value dropped" in parsed.notes
 
     two = read_label_file(write_label(tmp_path / "b.txt", "1 0.5 0.5 0.2 0.2 0.45 0.5 0.55 0.5\n"), 2, (2, 2))

@@ -107,7 +107,8 @@ def load_classification_data(data: str | Path) -> ClassificationData:
     """Resolve a classification dataset (see the module docstring) into samples per split and class names.
 
     Without ``val/`` the ``test/`` split is validated on (with a message); without either it is an error, as is a
-    YAML ``names`` list that does not name the class folders.
+    YAML ``names`` list that does not name the class folders. A class folder of ``train/`` without images is a
+    warning, and an error when the validation split has no image of that class either.
 
     Raises:
         DataError: one line naming the folder or file and the problem.
@@ -135,7 +136,26 @@ def load_classification_data(data: str | Path) -> ClassificationData:
     for split in ("train", "val"):
         if not splits[split]:
             raise DataError(f"{source}: no images in {folders[split]}")
+    _check_empty_classes(splits, names, folders, source)
     return ClassificationData(root, splits["train"], splits["val"], splits["test"], names, len(names), source)
+
+
+def _check_empty_classes(splits: Mapping[str, list[Sample]], names: list[str], folders: Mapping[str, Path | None],
+                         source: str) -> None:
+    """A class folder of ``train/`` without images: one warning line (the model never learns that class); a
+    DataError when the class has no validation image either (nothing to learn it from or score it on)."""
+    def without_images(split: str) -> set[int]:
+        return set(range(len(names))) - {c for _, c in splits[split]}
+
+    untrained = sorted(without_images("train"))
+    if not untrained:
+        return
+    unseen = [names[c] for c in untrained if c in without_images("val")]
+    if unseen:
+        raise DataError(f"{source}: class folder(s) {', '.join(unseen)} of {folders['train']} hold no image, nor "
+                        f"does {folders['val']}: remove them or add images")
+    LOGGER.warning(f"{source}: class folder(s) {', '.join(names[c] for c in untrained)} of {folders['train']} hold "
+                   f"no image: those classes get no training image (only validation images)")
 
 
 def train_transform(imgsz: int, hyp: Mapping[str, Any]) -> v2.Compose:

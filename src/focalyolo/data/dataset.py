@@ -30,7 +30,7 @@ from .augment import (
 )
 from .config import check_flip_idx, check_kpt_shape
 from .image_io import ImageReadError, read_image
-from .scan import BACKGROUND, scan_dataset, summarize
+from .scan import BACKGROUND, require_labels, scan_dataset, summarize
 
 LOGGER = logging.getLogger("focalyolo")
 
@@ -102,7 +102,7 @@ def polygons_to_masks(segments: list[np.ndarray], hw: tuple[int, int], ratio: in
             fill_centres(mask, polygon / ratio)
     if not overlap:
         return masks, np.arange(len(segments))
-    order = np.argsort(-masks.reshape(len(masks), -1).sum(1), kind="stable")
+    order = np.argsort(-masks.sum((1, 2)), kind="stable")
     index = np.zeros(size, np.int32)  # a mosaic with mixup can hold more than 255 instances
     for j, i in enumerate(order):
         index[masks[i] > 0] = j + 1
@@ -169,6 +169,8 @@ class YOLODataset(Dataset):
             visibility) of the labels (``cls cx cy w h`` + nk x ndim values); each sample then carries keypoints.
         flip_idx: pose data: a permutation of range(nk); after a mirror (either flip) keypoint i becomes keypoint
             ``flip_idx[i]`` (left <-> right). Needed when training with ``fliplr`` or ``flipud`` > 0.
+        need_labels: a set to train or score on: one without a usable label row is a one-line :class:`DataError`
+            (see :func:`~focalyolo.data.scan.require_labels`), raised before the summary is logged.
 
     Attributes:
         mosaic: whether training samples are mosaics; the trainer sets it False for the last epochs.
@@ -199,6 +201,7 @@ class YOLODataset(Dataset):
         overlap: bool = True,
         kpt_shape: Sequence[int] | None = None,
         flip_idx: Sequence[int] | None = None,
+        need_labels: bool = False,
     ) -> None:
         files = [str(f) for f in img_files]
         if not files:
@@ -210,6 +213,8 @@ class YOLODataset(Dataset):
         if not scan.im_files:
             first = next((f"{p}: {r}" for p, r in scan.report if r != BACKGROUND), "")
             raise DataError(f"{prefix}{Path(files[0]).parent}: none of {len(files)} images is usable ({first})")
+        if need_labels:
+            require_labels(scan, prefix)
         self.scan_result = scan
         self.counts: dict[str, int] = scan.counts
         self.im_files: list[str] = scan.im_files
@@ -252,15 +257,10 @@ class YOLODataset(Dataset):
             raise DataError(f"{self.prefix}{Path(self.im_files[0]).parent}: none of the {sum(map(len, segments))} "
                             "labelled instances has an outline; segmentation needs polygon rows (class x1 y1 x2 y2 "
                             "...) or a COCO JSON with segmentations")
-        kept = []
         for i, polygons in enumerate(segments):
-            has = np.array([len(p) > 0 for p in polygons], bool)
-            if not has.all():
-                self.report.append((self.im_files[i], f"{int((~has).sum())} box row(s) without a polygon dropped "
-                                                      f"(segmentation needs outlines)"))
-                self.labels[i] = self.labels[i][has]
-            kept.append([p for p, h in zip(polygons, has) if h])
-        return kept
+            self.scan_result.drop_rows(i, np.array([len(p) > 0 for p in polygons], bool),
+                                       "box row(s) without a polygon dropped (segmentation needs outlines)")
+        return self.scan_result.segments
 
     def _sort_for_rect(self, batch_size: int, pad: float) -> None:
         order = np.argsort(self.shapes[:, 0] / self.shapes[:, 1], kind="stable")

@@ -35,6 +35,8 @@ def decode_image(data: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as pil:
             rgb = np.asarray(ImageOps.exif_transpose(pil).convert("RGB"))
+    except UnidentifiedImageError as exc:  # its message names the in-memory buffer, not the file
+        raise ImageReadError("not an image (unknown format)") from exc
     except Exception as exc:  # Pillow raises many exception types for broken files
         raise ImageReadError(f"cannot decode ({type(exc).__name__}: {exc})") from exc
     return np.ascontiguousarray(rgb[..., ::-1])

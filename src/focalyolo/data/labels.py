@@ -60,11 +60,11 @@ def _numeric_rows(lines: list[str]) -> tuple[list[np.ndarray], int]:
     return rows, bad_num
 
 
-def _parse_rows(lines: list[str]) -> tuple[np.ndarray, list[np.ndarray], None, int, int]:
+def _parse_rows(lines: list[str]) -> tuple[np.ndarray, list[np.ndarray], None, list[int], int]:
     """Box rows and polygon rows: (n, 5) float64 [cls, cx, cy, w, h] (a polygon's box), each row's polygon
-    ((0, 2) for box rows), no keypoints, #rows with a wrong column count and #non-numeric rows."""
+    ((0, 2) for box rows), no keypoints, the column count of each row with a wrong one and #non-numeric rows."""
     numeric, bad_num = _numeric_rows(lines)
-    rows, polygons, bad_cols = [], [], 0
+    rows, polygons, bad_cols = [], [], []
     for values in numeric:
         if len(values) == 5:
             rows.append(values)
@@ -75,14 +75,15 @@ def _parse_rows(lines: list[str]) -> tuple[np.ndarray, list[np.ndarray], None, i
             rows.append(np.array([values[0], *(lo + hi) / 2, *(hi - lo)]))
             polygons.append(xy.astype(np.float32))
         else:
-            bad_cols += 1
+            bad_cols.append(len(values))
     return np.array(rows, np.float64).reshape(-1, 5), polygons, None, bad_cols, bad_num
 
 
 def _parse_pose_rows(lines: list[str],
-                     kpt_shape: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, int, int]:
+                     kpt_shape: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, list[int], int]:
     """Pose rows ``cls cx cy w h`` + nk x ndim keypoint values: (n, 5) float64 rows, (0, 2) polygons, (n, nk, 3)
-    float64 keypoints [x, y, v] (v = 2 when ndim is 2), #rows with another column count and #non-numeric rows."""
+    float64 keypoints [x, y, v] (v = 2 when ndim is 2), the column count of each row with another one and
+    #non-numeric rows."""
     nk, ndim = kpt_shape
     numeric, bad_num = _numeric_rows(lines)
     good = [values for values in numeric if len(values) == 5 + nk * ndim]
@@ -91,7 +92,7 @@ def _parse_pose_rows(lines: list[str],
     if ndim == 2:
         points = np.concatenate((points, np.full((len(points), nk, 1), 2.0)), 2)
     polygons = [np.zeros((0, 2), np.float32) for _ in range(len(table))]
-    return table[:, :5], polygons, points, len(numeric) - len(good), bad_num
+    return table[:, :5], polygons, points, [len(v) for v in numeric if len(v) != 5 + nk * ndim], bad_num
 
 
 def validate_rows(rows: np.ndarray, nc: int | None,
@@ -166,12 +167,15 @@ def decode_lines(raw: bytes) -> tuple[list[str], int]:
     return lines, bad
 
 
-def _column_note(kpt_shape: tuple[int, int] | None) -> str:
-    """What a row with a wrong column count is dropped for (pose rows name the count they need)."""
+def _column_note(kpt_shape: tuple[int, int] | None, found: list[int]) -> str:
+    """What rows with a wrong column count are dropped for: the counts ``found`` and, for pose rows, the count
+    ``kpt_shape`` asks for (a data YAML whose ``kpt_shape`` disagrees with its labels shows here)."""
+    counts = ", ".join(map(str, sorted(set(found))))
     if kpt_shape is None:
-        return "with a wrong column count"
+        return f"with a wrong column count ({counts} values)"
     nk, ndim = kpt_shape
-    return f"with a wrong column count (pose rows have 5 + {nk}x{ndim} = {5 + nk * ndim} values)"
+    return (f"with a wrong column count ({counts} values; kpt_shape {list(kpt_shape)} needs 5 + {nk}x{ndim} = "
+            f"{5 + nk * ndim})")
 
 
 def read_label_file(path: Path, nc: int | None, kpt_shape: tuple[int, int] | None = None) -> LabelFile:
@@ -191,7 +195,7 @@ def read_label_file(path: Path, nc: int | None, kpt_shape: tuple[int, int] | Non
     rows, polygons, points, bad_cols, bad_num = (_parse_rows(lines) if kpt_shape is None
                                                   else _parse_pose_rows(lines, kpt_shape))
     notes = []
-    for count, what in ((bad_text, "that are not UTF-8 text"), (bad_cols, _column_note(kpt_shape)),
+    for count, what in ((bad_text, "that are not UTF-8 text"), (len(bad_cols), _column_note(kpt_shape, bad_cols)),
                         (bad_num, "with non-numeric values")):
         if count:
             notes.append(f"{count} row(s) {what} dropped")

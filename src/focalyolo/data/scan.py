@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
+from ..errors import DataError
 from ..utils.files import write_atomically
 from .image_io import ImageReadError, inspect_image
 from .labels import LabelFile, read_label_file
@@ -29,7 +30,7 @@ from .paths import focalyolo_home, img2label_path
 
 __all__ = [
     "BACKGROUND", "CACHE_VERSION", "COUNT_KEYS", "ScanResult", "cache_path_for", "dataset_hash", "load_cache",
-    "save_cache", "scan_dataset", "summarize",
+    "require_labels", "save_cache", "scan_dataset", "summarize",
 ]
 
 CACHE_VERSION = 3  # 2: polygons cached beside the boxes; 3: keypoints too
@@ -71,6 +72,25 @@ class ScanResult:
     counts: dict[str, int] = field(default_factory=dict)
     cache_path: Path | None = None
     from_cache: bool = False
+
+    def drop_rows(self, index: int, keep: np.ndarray, reason: str) -> None:
+        """Drop the label rows of kept image ``index`` where the (k,) bool ``keep`` is False, for a task that cannot
+        use them (segmentation: box rows without a polygon), keeping the report and the counts true: the label
+        file is reported with ``reason`` and counted as fixed (once), the boxes leave ``instances``."""
+        dropped = int((~keep).sum())
+        if not dropped:
+            return
+        label_file = str(img2label_path(self.im_files[index]))
+        if not any(path == label_file for path, _ in self.report):  # a file with notes is already counted fixed
+            self.counts["fixed"] += 1
+            self.counts["labelled"] -= 1
+        self.report.append((label_file, f"{dropped} {reason}"))
+        self.counts["instances"] -= dropped
+        self.labels[index] = self.labels[index][keep]
+        if self.segments:
+            self.segments[index] = [p for p, k in zip(self.segments[index], keep) if k]
+        if self.keypoints:
+            self.keypoints[index] = self.keypoints[index][keep]
 
 
 def _stat_token(path: str) -> str:
@@ -255,6 +275,23 @@ def scan_dataset(im_files: list[str], nc: int | None = None, verbose: bool = Tru
     result.report += orphans
     result.counts["orphan_labels"] = len(orphans)
     return result
+
+
+def require_labels(result: ScanResult, prefix: str = "") -> None:
+    """Raise a one-line :class:`DataError` when no kept image of a scan has a usable label row: nothing to learn
+    from or to score against. The line names why: the first note of a label file whose rows were all dropped
+    (such as a ``kpt_shape`` the rows do not have), the missing label files (an image-folder set), or empty ones."""
+    if result.counts.get("instances", 0) or not result.im_files:
+        return
+    kept = {str(img2label_path(f)) for f in result.im_files}
+    dropped = next((f"{path}: {reason}" for path, reason in result.report if path in kept), None)
+    n, first = len(result.im_files), result.im_files[0]
+    if dropped:
+        raise DataError(f"{prefix}no usable label row in {n} images, every row was dropped ({dropped})")
+    if result.counts.get("background", 0) == n:
+        raise DataError(f"{prefix}none of {n} images has a label file (such as {img2label_path(first)}): nothing "
+                        f"to learn from; an image-folder set is for classifiers (-cls models)")
+    raise DataError(f"{prefix}the label files of {n} images hold no rows (such as {img2label_path(first)})")
 
 
 def summarize(result: ScanResult, prefix: str = "") -> str:

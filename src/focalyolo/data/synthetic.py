@@ -31,6 +31,7 @@ so output is deterministic and independent of generation order. The layout is th
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -50,6 +51,8 @@ __all__ = [
     "render_classification_image", "render_context_image", "render_image", "render_pose_image",
     "render_small_image",
 ]
+
+LOGGER = logging.getLogger("focalyolo")
 
 CLASS_NAMES = ("circle", "square", "triangle", "cross", "star")
 POSE_NAMES = ("star", "house")
@@ -450,7 +453,8 @@ def generate_synthetic(root: Path, n_train: int = 400, n_val: int = 100, imgsz: 
 
 
 def ensure_synthetic(name: str = "synthetic") -> Path:
-    """The built-in dataset ``name``'s ``data.yaml`` (default size), generating it once (atomically) if absent.
+    """The built-in dataset ``name``'s ``data.yaml`` (default size), generating it once (atomically) if absent, with
+    one INFO line saying so (it takes a while, and the folder is where the images are).
 
     It lives in ``$FOCALYOLO_HOME/datasets/<version>`` (:data:`VERSIONS`); generation goes to a temporary sibling
     folder that is renamed into place, so an interrupted or concurrent run never leaves half a dataset.
@@ -462,9 +466,12 @@ def ensure_synthetic(name: str = "synthetic") -> Path:
     if (root / "data.yaml").is_file():
         return root / "data.yaml"
     root.parent.mkdir(parents=True, exist_ok=True)
+    size = DEFAULT_SIZES[name]
+    LOGGER.info(f"{name}: generating the synthetic set ({size['n_train']} train + {size['n_val']} val images, "
+                f"{size['imgsz']} px) in {root} (once)")
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root.parent))
     try:
-        generate_synthetic(tmp, **DEFAULT_SIZES[name], name=name)
+        generate_synthetic(tmp, **size, name=name)
         tmp.chmod(0o755)  # mkdtemp makes it private
         if root.exists() and not (root / "data.yaml").is_file():
             shutil.rmtree(root)

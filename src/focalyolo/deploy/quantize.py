@@ -28,7 +28,7 @@ def calibration_dataset(task: str, data: str | Path, imgsz: int) -> Dataset:
     for detection, centre crops for classification), unaugmented."""
     handler = get_task(task)
     config = handler.load_data(data)
-    return handler.build_dataset(config.train, imgsz, augment=False, rect=False, verbose=False,
+    return handler.build_dataset(config.train, imgsz, augment=False, rect=False, verbose=False, need_labels=False,
                                  prefix="calibration: ", **handler.dataset_options(config))
 
 

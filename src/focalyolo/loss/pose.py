@@ -4,9 +4,11 @@ assignment.
 For every foreground anchor, with the keypoints of the object it is assigned to:
 
 - ``pose``: 1 - OKS of the predicted keypoints against the labelled ones (v > 0), the object's area being its
-  box's and the sigmas :func:`focalyolo.utils.keypoints.keypoint_sigmas` (COCO's for 17 points, else 1 / nk); the
-  mean over the anchors whose object has a labelled keypoint. OKS is scale-invariant and, unlike an L1 distance,
-  weighs each keypoint by how precisely it can be placed.
+  box's and the sigmas :func:`focalyolo.utils.keypoints.keypoint_sigmas` (COCO's for 17 points, else 1 / nk);
+  summed over the anchors whose object has a labelled keypoint and divided by all the foreground anchors, so an
+  object without labelled keypoints (COCO's persons with ``num_keypoints = 0``) adds 0 to the sum and 1 to the
+  count, as in Ultralytics, whose ``pose`` gain (12.0) was tuned with that average. OKS is scale-invariant and,
+  unlike an L1 distance, weighs each keypoint by how precisely it can be placed.
 - ``kobj`` (3-value keypoints only): BCE of each keypoint's visibility logit against "labelled and inside the
   image" (v > 0), the mean over the anchors' keypoints.
 
@@ -40,14 +42,15 @@ def keypoint_terms(pred: torch.Tensor, target: torch.Tensor, boxes: torch.Tensor
         sigmas: (nk,) OKS sigmas.
 
     Returns:
-        pose: mean 1 - OKS over the anchors whose object has a labelled keypoint (0 if none has);
+        pose: 1 - OKS summed over the anchors whose object has a labelled keypoint, divided by all n anchors (an
+            anchor of an object without labelled keypoints counts as 0; 0 if no object has one);
         kobj: mean visibility BCE over every keypoint (0 for 2-value keypoints).
     """
     labelled = target[..., 2] > 0
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     scored = labelled.any(-1)
     oks = keypoint_oks(pred[scored], target[scored], areas[scored], sigmas)
-    pose = (1 - oks).mean() if bool(scored.any()) else pred.sum() * 0.0
+    pose = (1 - oks).sum() / len(pred) if bool(scored.any()) else pred.sum() * 0.0
     if pred.shape[-1] < 3:
         return pose, pred.new_zeros(())
     return pose, F.binary_cross_entropy_with_logits(pred[..., 2], labelled.to(pred.dtype))

@@ -40,6 +40,21 @@ def _as_numpy(x: ArrayLike, dtype: type, width: int | None = None) -> np.ndarray
     return arr.reshape(-1, width) if width else arr.reshape(-1)
 
 
+def _per_row(x: ArrayLike, n: int) -> np.ndarray:
+    """(n, ...) tensor / array / list -> (n, k) float64, the k values of each row flattened.
+
+    Unlike ``reshape(n, -1)`` it accepts no rows: numpy cannot infer ``-1`` from an empty array, and an image
+    without objects or detections has none.
+
+    Raises:
+        ValueError: the values do not split into ``n`` equal rows.
+    """
+    arr = _as_numpy(x, np.float64)
+    if (arr.size % n if n else arr.size):
+        raise ValueError(f"{arr.size} values do not split into {n} rows")
+    return arr.reshape(n, arr.size // n if n else 0)
+
+
 def _category_ids(labels: np.ndarray, label_to_category: Sequence[int] | None) -> np.ndarray:
     """(n,) class indices -> (n,) COCO category ids (identity when no map is given)."""
     if label_to_category is None:
@@ -92,7 +107,7 @@ def detections_to_coco(
         for row, segmentation in zip(rows, segmentations):
             row["segmentation"] = segmentation
     if keypoints is not None:
-        points = _as_numpy(keypoints, np.float64).reshape(len(rows), -1)
+        points = _per_row(keypoints, len(rows))
         for row, flat in zip(rows, (points.round(3) if rounded else points).tolist()):
             row["keypoints"] = flat
     return rows
@@ -128,10 +143,9 @@ def _annotations(
             annotation["segmentation"] = polygons
             annotation["area"] = float(mask_utils.area(rle))
     if keypoints is not None:
-        points = _as_numpy(keypoints, np.float64).reshape(len(annotations), -1, 3)
-        for annotation, pose in zip(annotations, points):
-            annotation["keypoints"] = pose.reshape(-1).tolist()
-            annotation["num_keypoints"] = int((pose[:, 2] > 0).sum())
+        for annotation, pose in zip(annotations, _per_row(keypoints, len(annotations))):
+            annotation["keypoints"] = pose.tolist()
+            annotation["num_keypoints"] = int((pose[2::3] > 0).sum())
     return annotations
 
 

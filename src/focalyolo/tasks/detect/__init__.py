@@ -54,9 +54,11 @@ class DetectTask(Task):
         """:class:`DetectionLoss` with the loss gains and assigner settings of ``hyp``."""
         return DetectionLoss(model.head, hyp)
 
-    def build_dataset(self, files: Sequence[str | Path], imgsz: int, **options: Any) -> Dataset:
-        """:class:`YOLODataset` (YOLO txt box labels; options as its constructor's)."""
-        return YOLODataset(files, imgsz, **options)
+    def build_dataset(self, files: Sequence[str | Path], imgsz: int, need_labels: bool = True,
+                      **options: Any) -> Dataset:
+        """:class:`YOLODataset` (YOLO txt box labels; options as its constructor's); with ``need_labels`` a split
+        without a usable box is a :class:`DataError`."""
+        return YOLODataset(files, imgsz, need_labels=need_labels, **options)
 
     def targets(self, batch: Mapping[str, Any], device: torch.device) -> torch.Tensor:
         """(N, 6) [image index, class, cx, cy, w, h] rows, normalised to the batch images."""

@@ -331,17 +331,19 @@ def build_val_loader(model: torch.nn.Module, files: Sequence[str | Path], imgsz:
                      nc: int, prefix: str = "val: ", **dataset_options: Any) -> torch.utils.data.DataLoader:
     """The evaluation loader for ``model``: rect batches (each padded to a stride multiple around ``imgsz``), or,
     for an exported file with a fixed input size (``model.input_shape``), square letterboxes of that size.
-    ``dataset_options`` go to :class:`YOLODataset` (segmentation: ``masks=True``)."""
+    ``dataset_options`` go to :class:`YOLODataset` (segmentation: ``masks=True``); a split without a usable label
+    row is a :class:`DataError`."""
     from ...data import YOLODataset, build_dataloader
 
     fixed = getattr(model, "input_shape", (None,) * 4)[2:]
     if all(fixed):
         if max(fixed) != imgsz:
             LOGGER.info(f"{prefix}the model takes {fixed[0]}x{fixed[1]} inputs: evaluating at imgsz {max(fixed)}")
-        dataset = YOLODataset(files, max(fixed), rect=False, nc=nc, prefix=prefix, **dataset_options)
+        dataset = YOLODataset(files, max(fixed), rect=False, nc=nc, prefix=prefix, need_labels=True,
+                              **dataset_options)
     else:
         dataset = YOLODataset(files, imgsz, rect=True, batch_size=batch, stride=int(model.stride.max()), nc=nc,
-                              prefix=prefix, **dataset_options)
+                              prefix=prefix, need_labels=True, **dataset_options)
     return build_dataloader(dataset, batch, workers, shuffle=False)
 
 

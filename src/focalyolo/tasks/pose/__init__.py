@@ -74,9 +74,12 @@ class PoseTask(DetectTask):
         """:class:`PoseLoss` with the loss gains and assigner settings of ``hyp``."""
         return PoseLoss(model.head, hyp)
 
-    def build_dataset(self, files: Sequence[str | Path], imgsz: int, **options: Any) -> Dataset:
-        """:class:`YOLODataset` over pose labels (``options`` must hold ``kpt_shape``; ``flip_idx`` for flips)."""
-        return YOLODataset(files, imgsz, **options)
+    def build_dataset(self, files: Sequence[str | Path], imgsz: int, need_labels: bool = True,
+                      **options: Any) -> Dataset:
+        """:class:`YOLODataset` over pose labels (``options`` must hold ``kpt_shape``; ``flip_idx`` for flips); with
+        ``need_labels`` a split without a usable pose row (e.g. rows of another ``kpt_shape``) is a
+        :class:`DataError`."""
+        return YOLODataset(files, imgsz, need_labels=need_labels, **options)
 
     def targets(self, batch: Mapping[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, 6) box rows as detection's, and the (N, nk, 3) keypoints normalised to the batch images."""

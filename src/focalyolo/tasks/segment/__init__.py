@@ -47,9 +47,11 @@ class SegmentTask(DetectTask):
         """:class:`SegmentationLoss` (index-coded masks) with the loss gains and assigner settings of ``hyp``."""
         return SegmentationLoss(model.head, hyp, overlap=True)
 
-    def build_dataset(self, files: Sequence[str | Path], imgsz: int, **options: Any) -> Dataset:
-        """:class:`YOLODataset` with index-coded masks at 1/4 resolution (YOLO polygon labels)."""
-        return YOLODataset(files, imgsz, masks=True, mask_ratio=4, overlap=True, **options)
+    def build_dataset(self, files: Sequence[str | Path], imgsz: int, need_labels: bool = True,
+                      **options: Any) -> Dataset:
+        """:class:`YOLODataset` with index-coded masks at 1/4 resolution (YOLO polygon labels); with ``need_labels``
+        a split without a usable outline is a :class:`DataError`."""
+        return YOLODataset(files, imgsz, masks=True, mask_ratio=4, overlap=True, need_labels=need_labels, **options)
 
     def targets(self, batch: Mapping[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, 6) box rows as detection's, and the (B, h, w) index-coded masks."""
