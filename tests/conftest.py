@@ -12,6 +12,30 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 
+LEARNING_TESTS = "tests/engine/test_train_learns.py"
+LEARNING_ORDER = (
+    "test_tiny_focal_model_learns_synthetic_shapes", "test_tiny_focal_segmentation_model_learns_synthetic_outlines",
+    "test_tiny_focal_pose_model_learns_synthetic_keypoints", "test_tiny_focal_classifier_learns_synthetic_shapes",
+)
+"""The learning tests in the order they start. Under ``pytest -n 2`` the first
+four units go to the two workers in turns (detection and pose to one, segmentation and classification to the
+other: about 260 s and 310 s), and the short tests fill in behind them."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Schedule for ``pytest -n 2 --dist loadgroup`` (the README's test command).
+
+    The learning tests, minutes each, start first and each on its own, so the two workers share them and no
+    long test is left for the end. Every other test joins its module's ``xdist_group``, so a module's fixtures
+    (trained models, exports) are built once, on one worker. Without xdist this only reorders the tests.
+    """
+    learning = sorted((i for i in items if i.nodeid.startswith(LEARNING_TESTS)),
+                      key=lambda i: LEARNING_ORDER.index(i.name))
+    others = [i for i in items if not i.nodeid.startswith(LEARNING_TESTS)]
+    for item in others:
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    items[:] = learning + others
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _thread_policy():
