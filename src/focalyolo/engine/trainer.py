@@ -238,6 +238,7 @@ class Trainer:
 
     def _run_epochs(self) -> Path:
         cfg = self.cfg
+        self.start_batches(self.start_epoch)  # the workers start while the labels are plotted
         if self.main_process:
             self._write_args()
             if cfg.plots and not self.resume_state:
