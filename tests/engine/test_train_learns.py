@@ -14,7 +14,9 @@ Spread, measured 2026-12-01 on a 2-core AMD EPYC (torch 2.14.1) with
 mAP50 for seeds 0 / 1 / 2 / 3 / 4 with AVX-512 kernels 0.606 / 0.573 / 0.605 / 0.667 / 0.578 (mean 0.606), with
 AVX2 kernels (what an AVX2-only CPU runs) 0.568 / 0.639 / 0.553 / 0.565 / 0.567 (mean 0.578); all ten runs: mean
 0.592, sample sd 0.037, range 0.553-0.667. Another machine's rounding moves this seed's run like a draw from that
-spread (this test's seed 0: 0.606 AVX-512, 0.568 AVX2). The bar, 0.45, is 0.142 (3.9 sd) below the mean and the
+spread (this test's seed 0: 0.606 AVX-512, 0.568 AVX2). Those runs drew the augmentation from one generator per
+process; since each sample draws from a generator of its own (seed, epoch, index), seed 0 with AVX-512 kernels
+scores 0.575 (2026-12-04), inside that spread. The bar, 0.45, is 0.142 (3.9 sd) below the mean and the
 worst of the ten runs clears it by 0.103. About 180-210 s per run two at a time (60 epochs gained 0.02 mAP50 and
 cost a third more time, past the suite's 4-minute budget per learning test on a busy machine).
 

@@ -108,15 +108,20 @@ def ctrl_c_raises():
     signal.signal(signal.SIGINT, previous)
 
 
-def test_interrupted_run_resumes_to_identical_weights(tmp_path, tiny_model, tiny_data, ctrl_c_raises):
-    reference = Trainer(tiny_args(tmp_path, tiny_model, tiny_data, name="ref", epochs=3)).train()
+@pytest.mark.parametrize("workers", [0, 2])
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, tiny_model, tiny_data, ctrl_c_raises, workers):
+    """Also with two persistent workers (and close_mosaic in the last epoch): each sample is a function of the
+    seed, its epoch and its index, whichever process builds it and wherever the run restarted."""
+    reference = Trainer(tiny_args(tmp_path, tiny_model, tiny_data, name="ref", epochs=3, workers=workers)).train()
 
     def interrupt(trainer: Trainer, step: int) -> None:
         if step == 3:  # second epoch (2 steps per epoch), mid-epoch
             os.kill(os.getpid(), signal.SIGINT)
 
+    cut = Trainer(tiny_args(tmp_path, tiny_model, tiny_data, name="cut", epochs=3, workers=workers), on_step=interrupt)
+    assert cut.train_loader.num_workers == workers and cut.train_loader.persistent_workers == (workers > 0)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(tiny_args(tmp_path, tiny_model, tiny_data, name="cut", epochs=3), on_step=interrupt).train()
+        cut.train()
     last = tmp_path / "runs" / "cut" / "weights" / "last.pt"
     assert torch.load(last, weights_only=True)["epoch"] == 0
     resumed = Trainer(resume_config(last, verbose=False)).train()
@@ -127,6 +132,20 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, tiny_model, tiny
         assert torch.allclose(expected[key].float(), got[key].float(), atol=1e-6), key
     rows = list(csv.reader((resumed / "results.csv").open()))
     assert [r[0] for r in rows[1:]] == ["1", "2", "3"]
+
+
+def test_close_mosaic_turns_mosaic_off_in_the_last_epochs_with_persistent_workers(tmp_path, tiny_model, tiny_data):
+    """epochs 4, close_mosaic 2: mosaics in epochs 1-2, letterboxed images in 3-4, though the workers started in
+    epoch 1 persist. At imgsz 32 a letterboxed 64 px image has gain 0.5; a mosaic's ratio_pad is the identity. The
+    epochs' batches are started the way the trainer starts them (the next one during validation)."""
+    trainer = Trainer(tiny_args(tmp_path, tiny_model, tiny_data, epochs=4, close_mosaic=2, imgsz=32, workers=2,
+                                mosaic=1.0, cache="ram"))
+    assert trainer.train_loader.persistent_workers and len(trainer.train_set.image_cache.entries) == 16
+    pads = []
+    for epoch in range(4):
+        pads.append({pad for batch in trainer.epoch_batches(epoch) for pad in batch["ratio_pads"]})
+        trainer.start_batches(epoch + 1)
+    assert pads == [{((1.0, 1.0), (0.0, 0.0))}] * 2 + [{((0.5, 0.5), (0.0, 0.0))}] * 2
 
 
 def test_bad_images_and_labels_are_reported_and_training_completes(tmp_path, tiny_model, tiny_data, caplog):

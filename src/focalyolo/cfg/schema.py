@@ -162,6 +162,9 @@ class TrainConfig(Config):
     batch: int = option(None, "total batch size, split across DDP processes (default: 8 on synthetic data, "
                               "else 16)", "data", POSITIVE_INT)
     workers: int | None = _workers()
+    cache: str | None = option(None, "ram: keep every decoded, resized image in memory for the whole run, when the "
+                                     "available memory allows (checked first; else a warning and no cache)", "data",
+                               choices=("ram",))
     # optimizer
     optimizer: str = hyper("SGD", "SGD (Nesterov) or AdamW", "optimizer", choices=("SGD", "AdamW"))
     lr0: float = hyper(0.01, "initial learning rate", "optimizer", POSITIVE)

@@ -4,14 +4,15 @@ from .augment import hide_keypoints_outside, letterbox
 from .coco import flip_idx_from_names
 from .config import DataConfig, load_data_config
 from .dataset import YOLODataset
-from .loader import build_dataloader, seed_worker
+from .loader import build_dataloader, release_workers, seed_worker
 from .paths import focalyolo_home, img2label_path
+from .sampling import EpochSampler, SampleKey
 from .synthetic import CLASS_NAMES as SYNTHETIC_NAMES
 from .synthetic import POSE_NAMES as SYNTHETIC_POSE_NAMES
 from .synthetic import ensure_synthetic, generate_synthetic
 
 __all__ = [
-    "DataConfig", "SYNTHETIC_NAMES", "SYNTHETIC_POSE_NAMES", "YOLODataset", "build_dataloader", "ensure_synthetic",
-    "flip_idx_from_names", "focalyolo_home", "generate_synthetic", "hide_keypoints_outside", "img2label_path",
-    "letterbox", "load_data_config", "seed_worker",
+    "DataConfig", "EpochSampler", "SYNTHETIC_NAMES", "SYNTHETIC_POSE_NAMES", "SampleKey", "YOLODataset",
+    "build_dataloader", "ensure_synthetic", "flip_idx_from_names", "focalyolo_home", "generate_synthetic",
+    "hide_keypoints_outside", "img2label_path", "letterbox", "load_data_config", "release_workers", "seed_worker",
 ]

@@ -16,6 +16,7 @@ evaluation images are resized (short side ``imgsz``) and centre-cropped to ``img
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from ..utils.files import write_atomically
 from .config import parse_names, read_data_yaml
 from .image_io import ImageReadError, inspect_image, read_image
 from .paths import is_image_file
+from .sampling import SampleKey
 from .scan import cache_path_for, dataset_hash
 from .synthetic import VERSIONS, ensure_synthetic
 
@@ -229,8 +231,9 @@ class ClassificationDataset(Dataset):
         prefix: text in front of messages (``"train: "``).
         verbose: log the scan summary.
 
-    Augmentation draws from torch's global generator, which the data loader seeds per worker (and the trainer per
-    epoch), so a run is reproducible under its seed.
+    The transforms draw from torch's global generator: for a loader's :class:`SampleKey` it is seeded from the key
+    for that sample alone (and restored afterwards), so a run's samples depend on its seed, epoch and index only,
+    never on the number of workers; a bare index draws from the generator as it stands.
     """
 
     def __init__(self, samples: Sequence[Sample], imgsz: int, augment: bool = False,
@@ -265,10 +268,12 @@ class ClassificationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        path, cls = self.samples[index]
+    def __getitem__(self, key: int | SampleKey) -> dict[str, Any]:
+        path, cls = self.samples[key.index if isinstance(key, SampleKey) else key]
         image = torch.from_numpy(np.ascontiguousarray(read_image(path)[..., ::-1].transpose(2, 0, 1)))
-        return {"img": self.transform(image), "cls": cls, "path": str(path)}
+        with key.torch_seeded() if isinstance(key, SampleKey) else contextlib.nullcontext():
+            img = self.transform(image)
+        return {"img": img, "cls": cls, "path": str(path)}
 
     @staticmethod
     def collate_fn(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -4,13 +4,13 @@ or mosaic-augmented (train) samples."""
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from ..cfg.schema import load_hyp
 from ..errors import DataError
@@ -28,15 +28,18 @@ from .augment import (
     rect_batch_shapes,
     resize_long_side,
 )
+from .cache import ImageCache, ram_cache_capacity
 from .config import check_flip_idx, check_kpt_shape
 from .image_io import ImageReadError, read_image
+from .sampling import SampleKey
 from .scan import BACKGROUND, require_labels, scan_dataset, summarize
 
 LOGGER = logging.getLogger("focalyolo")
 
-__all__ = [
-    "ImageCache", "YOLODataset", "kept_boxes", "norm_to_pixel_xyxy", "pixel_xyxy_to_norm", "polygons_to_masks",
-]
+__all__ = ["YOLODataset", "kept_boxes", "norm_to_pixel_xyxy", "pixel_xyxy_to_norm", "polygons_to_masks"]
+
+RAM_PROBE_IMAGES = 16
+"""Images decoded to estimate what ``cache="ram"`` needs (spread over the dataset; they stay cached)."""
 
 
 def norm_to_pixel_xyxy(labels: np.ndarray, w: float, h: float, pad_w: float = 0.0, pad_h: float = 0.0) -> np.ndarray:
@@ -109,36 +112,6 @@ def polygons_to_masks(segments: list[np.ndarray], hw: tuple[int, int], ratio: in
     return index, order
 
 
-class ImageCache:
-    """Least-recently-used store of decoded, resized images, bounded in bytes (0 turns it off).
-
-    A mosaic reads four images, so without it every epoch decodes each JPEG about four times; with it a
-    small dataset is decoded once per process (per worker per epoch when workers are re-created). Entries
-    are exactly what decoding would return, so results do not depend on what is cached.
-    """
-
-    def __init__(self, capacity_bytes: int):
-        self.capacity = capacity_bytes
-        self.used = 0
-        self.entries: OrderedDict[int, tuple[Any, int]] = OrderedDict()
-
-    def get(self, key: int) -> Any | None:
-        entry = self.entries.get(key)
-        if entry is None:
-            return None
-        self.entries.move_to_end(key)
-        return entry[0]
-
-    def put(self, key: int, value: Any, size: int) -> None:
-        if size > self.capacity or key in self.entries:
-            return
-        while self.used + size > self.capacity:
-            _, (_, freed) = self.entries.popitem(last=False)
-            self.used -= freed
-        self.entries[key] = (value, size)
-        self.used += size
-
-
 class YOLODataset(Dataset):
     """Detection dataset over image files with YOLO txt labels.
 
@@ -158,9 +131,16 @@ class YOLODataset(Dataset):
         pad: extra strides of padding on rect shapes (0.5 as in the official validation).
         prefix: text in front of log messages (e.g. ``"train: "``).
         nc: number of classes; rows with class ids >= nc are dropped (``None``: not checked).
-        seed: seed of the augmentation generator (workers reseed it, see :func:`seed_worker`).
+        seed: seed of the generator of samples asked for by a bare index; a loader's :class:`SampleKey` carries
+            the run's seed instead, and the sample draws from a generator of its own (see :meth:`__getitem__`).
         verbose: log the scan summary (pass ``False`` on non-zero ranks).
         cache_mb: memory for decoded, resized images (:class:`ImageCache`, per process); 0 turns it off.
+        cache: ``"ram"``: decode and resize every image now, into a cache that holds them all for the life of the
+            dataset, when the memory allows (:func:`ram_cache_capacity`; else a one-line warning and the
+            ``cache_mb`` cache). Loader workers forked later share it.
+        mosaic_epochs: samples of epochs from this one on are not mosaics (the trainer's ``close_mosaic``: epochs
+            minus close_mosaic); None: every epoch's are. Read from each :class:`SampleKey`'s epoch, so workers
+            that persist across epochs follow it.
         masks: segmentation samples: each carries instance masks rasterised from the label polygons (label rows
             without a polygon are dropped and reported).
         mask_ratio: masks are 1/``mask_ratio`` of the image size (4: the prototypes' resolution).
@@ -173,7 +153,8 @@ class YOLODataset(Dataset):
             (see :func:`~focalyolo.data.scan.require_labels`), raised before the summary is logged.
 
     Attributes:
-        mosaic: whether training samples are mosaics; the trainer sets it False for the last epochs.
+        mosaic: whether training samples are mosaics (with probability ``hyp["mosaic"]``): augmented, not rect,
+            and for keyed samples an epoch before ``mosaic_epochs``.
         report: (path, reason) for every skipped file, fixed label file, background image and orphan.
         counts: totals of the scan (see :data:`focalyolo.data.scan.COUNT_KEYS`).
         scan_result: the full :class:`ScanResult` (cache path, whether the cache was reused).
@@ -196,6 +177,8 @@ class YOLODataset(Dataset):
         seed: int = 0,
         verbose: bool = True,
         cache_mb: float = 256,
+        cache: str | None = None,
+        mosaic_epochs: int | None = None,
         masks: bool = False,
         mask_ratio: int = 4,
         overlap: bool = True,
@@ -225,7 +208,7 @@ class YOLODataset(Dataset):
         self.segments: list[list[np.ndarray]] | None = self._outlined_rows(scan.segments) if masks else None
         self.keypoints: list[np.ndarray] | None = scan.keypoints if self.kpt_shape else None
         self.imgsz, self.augment, self.rect, self.stride = imgsz, augment, rect, stride
-        self.mosaic = augment and not rect
+        self.mosaic, self.mosaic_epochs = augment and not rect, mosaic_epochs
         self.rng = np.random.default_rng(seed)
         self.batch_shapes: np.ndarray | None = None
         self.batch_index = np.zeros(len(self.im_files), int)
@@ -235,6 +218,10 @@ class YOLODataset(Dataset):
         if verbose:
             problems = any(r != BACKGROUND for _, r in self.report)
             LOGGER.log(logging.WARNING if problems else logging.INFO, self.summary())
+        if cache == "ram":
+            self._cache_in_ram(verbose)
+        elif cache is not None:
+            raise DataError(f"{prefix}cache={cache!r}: expected 'ram' or None")
 
     def _check_keypoint_args(self, kpt_shape: Sequence[int] | None, flip_idx: Sequence[int] | None, augment: bool,
                              first: str) -> tuple[tuple[int, int] | None, list[int] | None]:
@@ -278,9 +265,18 @@ class YOLODataset(Dataset):
         """Counts of kept/skipped/fixed files and the first problems with their paths."""
         return summarize(self.scan_result, self.prefix)
 
-    def reseed(self, seed: int) -> None:
-        """Restart the augmentation generator (called in each worker with a per-worker seed)."""
-        self.rng = np.random.default_rng(seed)
+    def _cache_in_ram(self, verbose: bool) -> None:
+        """Fill the image cache with every image (progress bar when ``verbose``), once the size estimated from
+        :data:`RAM_PROBE_IMAGES` decoded images is known to fit (:func:`ram_cache_capacity`)."""
+        probes = np.unique(np.linspace(0, len(self) - 1, min(len(self), RAM_PROBE_IMAGES)).round().astype(int))
+        estimate = np.mean([self.load_image(int(i))[0].nbytes for i in probes]) * len(self)
+        capacity = ram_cache_capacity(len(self), int(estimate), self.prefix, verbose)
+        if capacity is None:
+            return
+        self.image_cache.capacity = max(capacity, self.image_cache.capacity)
+        for i in tqdm(range(len(self)), desc=f"{self.prefix}caching images", disable=not verbose,
+                      bar_format="{l_bar}{bar:10}{r_bar}"):
+            self.load_image(i)
 
     def all_labels(self) -> np.ndarray:
         """(N, 5) [cls, cx, cy, w, h] of every box in the dataset (for label statistics plots)."""
@@ -321,10 +317,10 @@ class YOLODataset(Dataset):
         points[..., :2] = points[..., :2] * (w, h) + (pad_w, pad_h)
         return points
 
-    def _load_mosaic(self, index: int) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints]:
+    def _load_mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints]:
         """A 4-image mosaic with random affine, cropped to (imgsz, imgsz); labels in pixel xyxy (polygons and
         keypoints in pixels)."""
-        indices = [index, *self.rng.integers(0, len(self), 3).tolist()]
+        indices = [index, *rng.integers(0, len(self), 3).tolist()]
         images, labels, segments, keypoints = [], [], [], []
         for i in indices:
             img, _ = self.load_image(i)
@@ -332,15 +328,15 @@ class YOLODataset(Dataset):
             labels.append(norm_to_pixel_xyxy(self.labels[i], img.shape[1], img.shape[0]))
             segments.append(self._pixel_segments(i, img.shape[1], img.shape[0]))
             keypoints.append(self._pixel_keypoints(i, img.shape[1], img.shape[0]))
-        canvas, merged, moved, points = mosaic4(images, labels, self.imgsz, self.rng,
+        canvas, merged, moved, points = mosaic4(images, labels, self.imgsz, rng,
                                                 segments if self.segments is not None else None,
                                                 keypoints if self.keypoints is not None else None)
-        return self._affine(canvas, merged, (self.imgsz, self.imgsz), moved, points)
+        return self._affine(canvas, merged, (self.imgsz, self.imgsz), moved, points, rng)
 
     def _affine(self, img: np.ndarray, labels: np.ndarray, out_hw: tuple[int, int], segments: Segments,
-                keypoints: Keypoints) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints]:
+                keypoints: Keypoints, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints]:
         h = self.hyp
-        return random_affine(img, labels, self.rng, out_hw, degrees=h["degrees"], translate=h["translate"],
+        return random_affine(img, labels, rng, out_hw, degrees=h["degrees"], translate=h["translate"],
                              scale=h["scale"], shear=h["shear"], perspective=h["perspective"], segments=segments,
                              keypoints=keypoints)
 
@@ -355,29 +351,40 @@ class YOLODataset(Dataset):
         keypoints = self._pixel_keypoints(index, nw, nh, pad_w, pad_h)
         return boxed, labels, segments, keypoints, (h0, w0), ((nh / h0, nw / w0), (pad_w, pad_h))
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        """One sample: ``img`` (3, H, W) uint8 RGB, ``labels`` (n, 5) [cls, cx, cy, w, h] normalised to
-        ``img``, ``path``, ``ori_shape`` (h0, w0) and ``ratio_pad`` ((gain_h, gain_w), (pad_w, pad_h))
-        mapping ``img`` pixels back to the original: x0 = (x - pad_w) / gain_w. Segmentation samples add
+    def _plan(self, key: int | SampleKey) -> tuple[int, np.random.Generator, bool]:
+        """The image index of ``key``, the generator the sample draws from and whether it may be a mosaic: for a
+        :class:`SampleKey` its own generator and its epoch against ``mosaic_epochs``, for a bare index the
+        dataset's generator and :attr:`mosaic`."""
+        if isinstance(key, SampleKey):
+            closed = self.mosaic_epochs is not None and key.epoch >= self.mosaic_epochs
+            return key.index, key.generator(), self.mosaic and not closed
+        return int(key), self.rng, self.mosaic
+
+    def __getitem__(self, key: int | SampleKey) -> dict[str, Any]:
+        """One sample (of a bare index, or of a loader's :class:`SampleKey`: then a function of the key alone,
+        every random draw from the key's generator): ``img`` (3, H, W) uint8 RGB, ``labels`` (n, 5) [cls, cx, cy, w,
+        h] normalised to ``img``, ``path``, ``ori_shape`` (h0, w0) and ``ratio_pad`` ((gain_h, gain_w), (pad_w,
+        pad_h)) mapping ``img`` pixels back to the original: x0 = (x - pad_w) / gain_w. Segmentation samples add
         ``masks``: (H / r, W / r) int32 index-coded (overlap; value j + 1 = row j of ``labels``) or (n, H / r, W / r)
         0/1, r = ``mask_ratio``. Pose samples add ``keypoints``: (n, nk, 3) float32 [x / W, y / H, v], rows aligned
         with ``labels``; points outside the image or not labelled have v = 0 and x = y = 0."""
         h = self.hyp
-        if self.mosaic and self.rng.random() < h["mosaic"]:
-            img, labels, segments, keypoints = self._load_mosaic(index)
-            if self.rng.random() < h["mixup"]:
+        index, rng, mosaic = self._plan(key)
+        if mosaic and rng.random() < h["mosaic"]:
+            img, labels, segments, keypoints = self._load_mosaic(index, rng)
+            if rng.random() < h["mixup"]:
                 img, labels, segments, keypoints = mixup(
-                    img, labels, segments, keypoints, *self._load_mosaic(int(self.rng.integers(len(self)))), self.rng)
+                    img, labels, segments, keypoints, *self._load_mosaic(int(rng.integers(len(self))), rng), rng)
             ori_shape, ratio_pad = tuple(int(v) for v in self.shapes[index]), ((1.0, 1.0), (0.0, 0.0))
         else:
             img, labels, segments, keypoints, ori_shape, ratio_pad = self._letterboxed(index)
             if self.augment:
-                img, labels, segments, keypoints = self._affine(img, labels, img.shape[:2], segments, keypoints)
+                img, labels, segments, keypoints = self._affine(img, labels, img.shape[:2], segments, keypoints, rng)
         if self.augment:
-            img = augment_hsv(img, self.rng, h["hsv_h"], h["hsv_s"], h["hsv_v"])
-            if self.rng.random() < h["flipud"]:
+            img = augment_hsv(img, rng, h["hsv_h"], h["hsv_s"], h["hsv_v"])
+            if rng.random() < h["flipud"]:
                 img, labels, segments, keypoints = flip_ud(img, labels, segments, keypoints, self.flip_idx)
-            if self.rng.random() < h["fliplr"]:
+            if rng.random() < h["fliplr"]:
                 img, labels, segments, keypoints = flip_lr(img, labels, segments, keypoints, self.flip_idx)
         chw = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))
         sample = {"img": torch.from_numpy(chw), "path": self.im_files[index], "ori_shape": ori_shape,

@@ -14,7 +14,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -23,7 +23,7 @@ import yaml
 from tqdm import tqdm
 
 from ..cfg import TrainConfig
-from ..data import build_dataloader
+from ..data import build_dataloader, release_workers
 from ..deploy.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from ..deploy.convert import deployment_form
 from ..deploy.sources import read_source_checkpoint, source_kind
@@ -48,7 +48,7 @@ CLASSIFIER_IMGSZ = {"synthetic-cls": 96}
 """A classifier's default training size on a built-in set (its images' size); 224 on other data, as for ImageNet."""
 CLASSIFIER_DEFAULT_IMGSZ = 224
 
-RESUME_CHANGES = frozenset({"resume", "device", "threads", "workers", "verbose", "plots"})
+RESUME_CHANGES = frozenset({"resume", "device", "threads", "workers", "cache", "verbose", "plots"})
 """Options a resumed run may change; the rest are those the run was started with."""
 
 
@@ -169,20 +169,28 @@ class Trainer:
         return model.to(self.device).to(memory_format=torch.channels_last)
 
     def _build_data(self) -> None:
+        """The datasets (``--cache ram`` filled here, before any loader worker forks) and their loaders: mosaic off
+        from epoch ``epochs - close_mosaic`` on, decided per sample from its epoch; batches pinned for CUDA."""
         cfg, verbose = self.cfg, self.main_process and self.cfg.verbose
-        options = self.task.dataset_options(self.data)
+        options = {**self.task.dataset_options(self.data), "cache": cfg.cache}
         self.train_set = self.task.build_dataset(self.data.train, cfg.imgsz, augment=True,
                                                  hyp=cfg.group("augmentation"), batch_size=cfg.batch,
                                                  stride=self.stride, prefix="train: ", nc=self.data.nc, seed=cfg.seed,
-                                                 verbose=verbose, **options)
+                                                 verbose=verbose, mosaic_epochs=cfg.epochs - cfg.close_mosaic,
+                                                 **options)
+        if cfg.cache and not hasattr(self.train_set, "image_cache"):
+            self.log(f"--cache {cfg.cache}: this task's images are read from their files each time; ignored")
+        pin = self.device.type == "cuda"
         self.train_loader = build_dataloader(self.train_set, self.batch_per_rank, self.workers, shuffle=True,
-                                             seed=cfg.seed, rank=self.rank, world_size=self.world_size)
+                                             seed=cfg.seed, rank=self.rank, world_size=self.world_size, pin_memory=pin)
+        self.next_batches: tuple[int, Iterator] | None = None  # an epoch's batches, started ahead of it
         self.val_loader = None
         if self.main_process and cfg.val:
             val_set = self.task.build_dataset(self.data.val, cfg.imgsz, rect=True, batch_size=cfg.batch * 2,
                                               stride=self.stride, prefix="val: ", nc=self.data.nc, verbose=verbose,
                                               **options)
-            self.val_loader = build_dataloader(val_set, cfg.batch * 2, self.workers, shuffle=False, seed=cfg.seed)
+            self.val_loader = build_dataloader(val_set, cfg.batch * 2, self.workers, shuffle=False, seed=cfg.seed,
+                                               pin_memory=pin)
 
     def _wrap_distributed(self, model: nn.Module) -> nn.Module:
         if self.world_size <= 1:
@@ -219,6 +227,10 @@ class Trainer:
         try:
             return self._run_epochs()
         finally:
+            self.next_batches = None
+            for loader in (self.train_loader, self.val_loader):
+                if loader is not None:
+                    release_workers(loader)
             if self.board is not None:
                 self.board.close()
             if self.owns_process_group and dist.is_initialized():
@@ -226,6 +238,7 @@ class Trainer:
 
     def _run_epochs(self) -> Path:
         cfg = self.cfg
+        self.start_batches(self.start_epoch)  # the workers start while the labels are plotted
         if self.main_process:
             self._write_args()
             if cfg.plots and not self.resume_state:
@@ -237,9 +250,9 @@ class Trainer:
                  f"device {self.device}, {self.threads} thread(s), {self.workers} data worker(s); results in "
                  f"{self.save_dir}")
         for epoch in range(self.start_epoch, cfg.epochs):
-            if epoch >= cfg.epochs - cfg.close_mosaic and hasattr(self.train_set, "mosaic"):
-                self.train_set.mosaic = False
             stats = self.train_epoch(epoch)
+            if epoch + 1 < cfg.epochs:
+                self.start_batches(epoch + 1)  # the workers prepare them during validation and checkpointing
             stop = False
             if self.main_process:
                 scored = self._validates_after(epoch)
@@ -284,16 +297,23 @@ class Trainer:
         return (epoch + 1) % self.cfg.val_interval == 0 or epoch + 1 == self.cfg.epochs
 
     def _seed_epoch(self, epoch: int) -> None:
-        """Make each epoch's shuffling and augmentation a function of (seed, epoch) alone, so resume is exact."""
-        epoch_seed = self.cfg.seed * 100_003 + epoch
-        if self.train_loader.generator is not None:
-            self.train_loader.generator.manual_seed(epoch_seed)
-        sampler = self.train_loader.sampler
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
-        if hasattr(self.train_set, "reseed"):  # datasets with their own generator (detection's numpy one)
-            self.train_set.reseed(epoch_seed + max(self.rank, 0))
-        torch.manual_seed(epoch_seed + max(self.rank, 0))
+        """Make each epoch's randomness a function of (seed, epoch) alone, so resume is exact: the data's through
+        the loader's keys (:meth:`start_batches`: the order, and every sample's augmentation, whatever the
+        workers), the model's (torch's global generator, on this process) here."""
+        torch.manual_seed(self.cfg.seed * 100_003 + epoch + max(self.rank, 0))
+
+    def start_batches(self, epoch: int) -> None:
+        """Start ``epoch``'s batches: persistent workers begin on its first ones at once, so called before the
+        previous epoch's validation and checkpointing, the epoch's first step does not wait for them."""
+        self.train_loader.sampler.set_epoch(epoch)
+        self.next_batches = (epoch, iter(self.train_loader))
+
+    def epoch_batches(self, epoch: int) -> Iterator[dict[str, Any]]:
+        """``epoch``'s batches: those :meth:`start_batches` started, or started now."""
+        if self.next_batches is None or self.next_batches[0] != epoch:
+            self.start_batches(epoch)
+        batches, self.next_batches = self.next_batches[1], None
+        return batches
 
     def _bar_header(self) -> str:
         """``epoch  RAM  box  cls  dfl  inst  size``: the columns of the progress bar (losses of the task)."""
@@ -312,7 +332,8 @@ class Trainer:
         show = self.main_process and self.cfg.verbose
         if show:
             tqdm.write(self._bar_header())
-        bar = tqdm(enumerate(self.train_loader), total=nb, disable=not show, bar_format="{l_bar}{bar:10}{r_bar}")
+        batches = self.epoch_batches(epoch)
+        bar = tqdm(enumerate(batches), total=nb, disable=not show, bar_format="{l_bar}{bar:10}{r_bar}")
         self.optimizer.zero_grad(set_to_none=True)
         for i, batch in bar:
             ni = i + nb * epoch
