@@ -325,8 +325,10 @@ def export_converted(model: DetectionModel, format: str, output: str | Path, *, 
                                           1 if dynamic else batch, symmetric=True)
             paths = [build_engine(onnx_path, output.with_suffix(".engine"), batch=batch, imgsz=imgsz,
                                   dynamic=dynamic)]
-    tolerance = FP16 if half else FP32
-    tolerances = [tolerance, None] if format == "openvino" else [None if int8 else tolerance]  # None: INT8
+    if format == "openvino":
+        tolerances = [FP16 if half else FP32, None]  # None: the INT8 IR
+    else:  # TensorRT may run fp32 layers in TF32 (10-bit mantissa)
+        tolerances = [None if int8 else FP16]
     for path, checked in zip(paths, tolerances):
         _runtime_check(path, runner(path), model, imgsz, batch, checked)
     return paths
