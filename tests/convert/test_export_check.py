@@ -124,12 +124,12 @@ def test_an_export_beyond_the_tolerance_gets_one_warning_naming_the_difference(f
         focalyolo_log.clear()
         path = tmp_path / f"skewed-{nms is not None}.onnx"
         traced = write_onnx(Skewed(0.3).eval(), example, path, nms=nms)
-        log_check("onnxruntime", onnx_check(path, traced, example, FP32, nms), example, FP32)
+        log_check("onnxruntime", onnx_check(path, traced, example, FP32), example, FP32)
         warnings = [r.getMessage() for r in focalyolo_log if r.levelno >= logging.WARNING]
         assert len(warnings) == 1 and "\n" not in warnings[0], warnings
         assert expected in warnings[0] and "beyond the tolerance (|difference| <= 0.001 + 0.001 x" in warnings[0]
     focalyolo_log.clear()
     path = tmp_path / "straight.onnx"
     traced = write_onnx(Skewed(0.0).eval(), example, path, nms=(0.25, 0.7, 20))
-    log_check("onnxruntime", onnx_check(path, traced, example, FP32, (0.25, 0.7, 20)), example, FP32)
+    log_check("onnxruntime", onnx_check(path, traced, example, FP32), example, FP32)
     assert [r.levelno for r in focalyolo_log] == [logging.INFO]

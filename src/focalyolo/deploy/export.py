@@ -123,11 +123,10 @@ def log_check(label: str, comparison: Comparison | None, example: torch.Tensor, 
                        f"({tolerance.describe()}): the export does not compute what PyTorch does")
 
 
-def onnx_check(path: Path, net: torch.nn.Module, example: torch.Tensor, tolerance: Tolerance,
-               nms: NmsSettings | None = None) -> Comparison | None:
+def onnx_check(path: Path, net: torch.nn.Module, example: torch.Tensor, tolerance: Tolerance) -> Comparison | None:
     """Run the ONNX file on ``example`` in onnxruntime (CPU provider) and compare with ``net`` (what was traced):
-    raw outputs, or, for an :class:`NmsExport` with its settings ``nms``, detections (:mod:`focalyolo.deploy.check`);
-    None (with a message) if onnxruntime cannot run it."""
+    raw outputs, or, for an :class:`NmsExport`, detections (:mod:`focalyolo.deploy.check`); None (with a message)
+    if onnxruntime cannot run it."""
     try:
         import onnxruntime
     except ImportError:
@@ -143,6 +142,7 @@ def onnx_check(path: Path, net: torch.nn.Module, example: torch.Tensor, toleranc
         want = [t.float().cpu().numpy() for t in output_tensors(net(example))]
         if isinstance(net, NmsExport):
             predictions = output_tensors(net.net(example))[0].float().cpu().numpy()
+            nms = (float(net.conf), float(net.iou), net.max_det)
             return compare_detections(got, want, predictions, net.nc, nms, tolerance)
     return compare_outputs(got, want, [o.name for o in session.get_outputs()], tolerance)
 
@@ -226,7 +226,7 @@ def export_onnx(model: DetectionModel, path: str | Path, imgsz: int = 640, batch
     if simplify:
         _simplify(path)
     tolerance = FP16 if half else FP32
-    log_check("onnxruntime", onnx_check(path, traced, example, tolerance, nms), example, tolerance)
+    log_check("onnxruntime", onnx_check(path, traced, example, tolerance), example, tolerance)
     return path
 
 
