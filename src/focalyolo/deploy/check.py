@@ -43,14 +43,15 @@ class Tolerance:
     iou: float
 
     def describe(self) -> str:
+        """The tolerance in words, for the check's warning."""
         return (f"|difference| <= {self.atol:g} + {self.rtol:g} x |value|; detections: same class, box IoU >= "
                 f"{self.iou:g}, score within {self.score:g}")
 
 
 FP32 = Tolerance(rtol=1e-3, atol=1e-3, score=1e-3, iou=0.99)
-"""fp32 exports: onnxruntime, OpenVINO and TensorRT differ from PyTorch by about 1e-5 relative."""
+"""fp32 exports: onnxruntime and OpenVINO differ from PyTorch by about 1e-5 relative."""
 FP16 = Tolerance(rtol=1e-2, atol=1e-2, score=1e-2, iou=0.98)
-"""fp16 exports (``--half``): about 1e-3 relative."""
+"""fp16 exports (``--half``): about 1e-3 relative; also TensorRT engines, which may compute fp32 layers in TF32."""
 
 
 @dataclass(frozen=True)
