@@ -369,10 +369,11 @@ def export_model(model: DetectionModel, format: str = "onnx", output: str | Path
 
 def default_output(model: str | None, nms: bool = False) -> Path:
     """Where an export goes without ``--output``: next to the model, named after it (``runs/.../best`` for
-    ``best.pt``; ``model`` without one), with ``-nms`` appended for an NMS export (``best-nms.onnx``), so that it
-    and a plain export of the same checkpoint do not overwrite each other. The format adds its suffix."""
+    ``best.pt``; ``model`` without one; the format adds its suffix), or for an NMS export (ONNX only) that name with
+    ``-nms.onnx`` (``best-nms.onnx``), so that it and a plain export of the same checkpoint do not overwrite each
+    other."""
     output = Path(str(model or "model")).with_suffix("")
-    return output.with_name(f"{output.name}-nms") if nms else output
+    return output.with_name(f"{output.name}-nms.onnx") if nms else output
 
 
 def export(cfg: ExportConfig, model: DetectionModel | None = None) -> list[Path]:
