@@ -328,8 +328,8 @@ class ExportConfig(Config):
     conf: float = option(0.25, "--nms: confidence threshold", "nms", FRACTION)
     iou: float = option(0.7, "--nms: IoU threshold", "nms", OPEN_FRACTION)
     max_det: int = option(300, "--nms: detections kept per image", "nms", POSITIVE_INT)
-    output: str | None = option(None, "output file (default: next to the model, with the format's suffix)",
-                                "runtime")
+    output: str | None = option(None, "output file (default: next to the model, with the format's suffix; --nms: "
+                                      "<model>-nms.onnx)", "runtime")
     device: str = _device()
     threads: int | None = _threads()
 

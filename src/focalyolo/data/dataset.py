@@ -128,7 +128,8 @@ class YOLODataset(Dataset):
             the smallest stride-multiple shape that fits it. Turns mosaic off; use an unshuffled loader.
         batch_size: batch size the rect shapes are computed for.
         stride: the model's largest stride; rect shapes are multiples of it.
-        pad: extra strides of padding on rect shapes (0.5 as in the official validation).
+        pad: extra strides of padding on rect shapes (0: none, the letterbox predict uses and an export of the
+            trained size takes; the official validation's 0.5 adds a half-stride grey border).
         prefix: text in front of log messages (e.g. ``"train: "``).
         nc: number of classes; rows with class ids >= nc are dropped (``None``: not checked).
         seed: seed of the generator of samples asked for by a bare index; a loader's :class:`SampleKey` carries
@@ -171,7 +172,7 @@ class YOLODataset(Dataset):
         rect: bool = False,
         batch_size: int = 16,
         stride: int = 32,
-        pad: float = 0.5,
+        pad: float = 0.0,
         prefix: str = "",
         nc: int | None = None,
         seed: int = 0,

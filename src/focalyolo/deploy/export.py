@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 import torch
 
 from ..cfg import ExportConfig
@@ -35,14 +34,15 @@ from ..models import DetectionModel
 from ..nn.head import DDetect
 from ..tasks import task_of
 from ..utils.threads import configure_threads
+from .check import FP16, FP32, Comparison, NmsSettings, Tolerance, compare_detections, compare_outputs
 from .convert import deployment_form
 from .nms_graph import NMS_OUTPUTS, NmsExport
 from .onnx_model import INPUT_AXES, INPUT_NAME
 from .quantize import calibration_dataset, quantize_int8
 from .sources import load_source, source_kind
 
-__all__ = ["ExportError", "export", "export_converted", "export_model", "export_onnx", "export_torchscript",
-           "inference_model", "to_half", "write_onnx"]
+__all__ = ["ExportError", "default_output", "export", "export_converted", "export_model", "export_onnx",
+           "export_torchscript", "inference_model", "log_check", "onnx_check", "to_half", "write_onnx"]
 
 LOGGER = logging.getLogger("focalyolo")
 
@@ -108,9 +108,25 @@ def output_tensors(out: torch.Tensor | tuple) -> list[torch.Tensor]:
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 
-def onnx_max_difference(path: Path, net: torch.nn.Module, example: torch.Tensor) -> float | None:
-    """Max |onnxruntime - PyTorch| over all outputs on ``example`` with the CPU provider; None (with a message) if
-    it cannot run."""
+def log_check(label: str, comparison: Comparison | None, example: torch.Tensor, tolerance: Tolerance | None) -> None:
+    """Log an export check in one line: info when within ``tolerance`` (or when there is none: INT8), else a warning
+    naming the largest difference and the tolerance. Nothing for ``None`` (the check could not run; said already)."""
+    if comparison is None:
+        return
+    shape = tuple(example.shape)
+    if tolerance is None:
+        LOGGER.info(f"{label} check: {comparison.line} on input {shape} (INT8: not held to the fp32 tolerance)")
+    elif comparison.ok:
+        LOGGER.info(f"{label} check: {comparison.line} on input {shape}, within the tolerance")
+    else:
+        LOGGER.warning(f"{label} check: {comparison.line} on input {shape}, beyond the tolerance "
+                       f"({tolerance.describe()}): the export does not compute what PyTorch does")
+
+
+def onnx_check(path: Path, net: torch.nn.Module, example: torch.Tensor, tolerance: Tolerance) -> Comparison | None:
+    """Run the ONNX file on ``example`` in onnxruntime (CPU provider) and compare with ``net`` (what was traced):
+    raw outputs, or, for an :class:`NmsExport`, detections (:mod:`focalyolo.deploy.check`); None (with a message)
+    if onnxruntime cannot run it."""
     try:
         import onnxruntime
     except ImportError:
@@ -124,11 +140,11 @@ def onnx_max_difference(path: Path, net: torch.nn.Module, example: torch.Tensor)
         return None
     with torch.no_grad():
         want = [t.float().cpu().numpy() for t in output_tensors(net(example))]
-    return max(float(np.abs(g.astype(np.float32) - w).max()) for g, w in zip(got, want))
-
-
-NmsSettings = tuple[float, float, int]
-"""``(conf, iou, max_det)`` of an export that ends in NMS."""
+        if isinstance(net, NmsExport):
+            predictions = output_tensors(net.net(example))[0].float().cpu().numpy()
+            nms = (float(net.conf), float(net.iou), net.max_det)
+            return compare_detections(got, want, predictions, net.nc, nms, tolerance)
+    return compare_outputs(got, want, [o.name for o in session.get_outputs()], tolerance)
 
 
 def write_onnx(net: DetectionModel, example: torch.Tensor, path: Path, dynamic: bool = False, opset: int = 17,
@@ -199,8 +215,8 @@ def export_onnx(model: DetectionModel, path: str | Path, imgsz: int = 640, batch
 
     ``dynamic`` makes batch, height and width symbolic; ``half`` exports fp16 (CUDA only); ``simplify``
     runs onnxsim if installed; ``nms`` (conf, iou, max_det) ends the graph in NMS (outputs ``detections``,
-    ``count``; :mod:`focalyolo.deploy.nms_graph`). The file is then run in onnxruntime on a random input and the
-    max absolute difference to PyTorch is printed.
+    ``count``; :mod:`focalyolo.deploy.nms_graph`). The file is then run in onnxruntime on a random input against
+    PyTorch (:mod:`focalyolo.deploy.check`: fp32 or fp16 tolerance); a difference beyond it is a one-line warning.
     """
     _require_onnx()
     path = Path(path)
@@ -209,15 +225,14 @@ def export_onnx(model: DetectionModel, path: str | Path, imgsz: int = 640, batch
     traced = write_onnx(net, example, path, dynamic, opset, nms)
     if simplify:
         _simplify(path)
-    diff = onnx_max_difference(path, traced, example)
-    if diff is not None:
-        LOGGER.info(f"onnxruntime check: max abs difference to PyTorch {diff:.3g} on input {tuple(example.shape)}")
+    tolerance = FP16 if half else FP32
+    log_check("onnxruntime", onnx_check(path, traced, example, tolerance), example, tolerance)
     return path
 
 
 def export_torchscript(model: DetectionModel, path: str | Path, imgsz: int = 640, batch: int = 1,
                        half: bool = False) -> Path:
-    """Write ``model``'s inference form as a traced TorchScript file, reload it and print the max difference.
+    """Write ``model``'s inference form as a traced TorchScript file, reload it and check it against PyTorch.
 
     PyTorch has deprecated TorchScript (it warns on trace/load); ONNX is the maintained route.
     """
@@ -230,8 +245,9 @@ def export_torchscript(model: DetectionModel, path: str | Path, imgsz: int = 640
     traced.save(str(path))
     with torch.no_grad():
         got = output_tensors(torch.jit.load(str(path), map_location=example.device)(example))
-        diff = max((g - w).abs().max().item() for g, w in zip(got, output_tensors(net(example))))
-    LOGGER.info(f"TorchScript check: max abs difference to PyTorch {diff:.3g} on input {tuple(example.shape)}")
+        want = output_tensors(net(example))
+    tolerance = FP16 if half else FP32
+    log_check("TorchScript", _compare_tensors(got, want, tolerance), example, tolerance)
     return path
 
 
@@ -260,14 +276,21 @@ def _require_runtime(format: str, int8: bool) -> None:
             raise ExportError(f"TensorRT export needs {TENSORRT_NEEDS}")
 
 
-def _runtime_check(path: Path, runner: torch.nn.Module, model: DetectionModel, imgsz: int, batch: int) -> None:
-    """Log the max |runtime - PyTorch| of a converted export over all outputs on a random input."""
+def _compare_tensors(got: list[torch.Tensor], want: list[torch.Tensor], tolerance: Tolerance) -> Comparison:
+    """:func:`compare_outputs` of torch outputs (named ``output0``, ``output1``, ...)."""
+    return compare_outputs([t.float().cpu().numpy() for t in got], [t.float().cpu().numpy() for t in want],
+                           [f"output{k}" for k in range(len(want))], tolerance)
+
+
+def _runtime_check(path: Path, runner: torch.nn.Module, model: DetectionModel, imgsz: int, batch: int,
+                   tolerance: Tolerance | None) -> None:
+    """Check a converted export against PyTorch's fp32 model on a random input (``tolerance`` None: INT8, the
+    difference is only reported)."""
     net = inference_model(model)
     example = example_input(net, imgsz, batch)
     with torch.no_grad():
-        pairs = zip(output_tensors(runner(example)), output_tensors(net(example)))
-        diff = max(float((got.float().cpu() - want).abs().max()) for got, want in pairs)
-    LOGGER.info(f"{path.name} check: max abs difference to PyTorch {diff:.3g} on input {tuple(example.shape)}")
+        got, want = output_tensors(runner(example)), output_tensors(net(example))
+    log_check(path.name, _compare_tensors(got, want, tolerance or FP32), example, tolerance)
 
 
 def export_converted(model: DetectionModel, format: str, output: str | Path, *, imgsz: int = 640, batch: int = 1,
@@ -277,7 +300,8 @@ def export_converted(model: DetectionModel, format: str, output: str | Path, *, 
     ``<output>_openvino_model/`` (``half``: fp16 weights) and, with ``int8``, ``<output>_int8_openvino_model/``
     quantized by NNCF; "engine" builds ``<output>.engine`` with TensorRT (``half``: fp16; ``int8``: from a Q/DQ
     graph calibrated by onnxruntime). INT8 calibrates on ``calib_images`` of ``data``'s train images. Each result is
-    run on a random input against PyTorch and the max difference is printed. Returns the written paths."""
+    run on a random input against PyTorch and checked (fp32 / fp16 tolerance; INT8 only reported). Returns the
+    written paths."""
     _require_onnx()
     _require_runtime(format, int8)
     output = Path(output)
@@ -301,8 +325,12 @@ def export_converted(model: DetectionModel, format: str, output: str | Path, *, 
                                           1 if dynamic else batch, symmetric=True)
             paths = [build_engine(onnx_path, output.with_suffix(".engine"), batch=batch, imgsz=imgsz,
                                   dynamic=dynamic)]
-    for path in paths:
-        _runtime_check(path, runner(path), model, imgsz, batch)
+    if format == "openvino":
+        tolerances = [FP16 if half else FP32, None]  # None: the INT8 IR
+    else:  # TensorRT may run fp32 layers in TF32 (10-bit mantissa)
+        tolerances = [None if int8 else FP16]
+    for path, checked in zip(paths, tolerances):
+        _runtime_check(path, runner(path), model, imgsz, batch, checked)
     return paths
 
 
@@ -339,10 +367,19 @@ def export_model(model: DetectionModel, format: str = "onnx", output: str | Path
     return paths
 
 
+def default_output(model: str | None, nms: bool = False) -> Path:
+    """Where an export goes without ``--output``: next to the model, named after it (``runs/.../best`` for
+    ``best.pt``; ``model`` without one; the format adds its suffix), or for an NMS export (ONNX only) that name with
+    ``-nms.onnx`` (``best-nms.onnx``), so that it and a plain export of the same checkpoint do not overwrite each
+    other."""
+    output = Path(str(model or "model")).with_suffix("")
+    return output.with_name(f"{output.name}-nms.onnx") if nms else output
+
+
 def export(cfg: ExportConfig, model: DetectionModel | None = None) -> list[Path]:
     """The ``export`` job (``focalyolo export`` and ``YOLO.export``): export ``cfg.model`` (or ``model``) as
-    ``cfg.format``; image size (and, for INT8, the calibration data) default to the model's training run.
-    Returns the written files (the INT8 one last)."""
+    ``cfg.format`` to ``cfg.output`` (default: :func:`default_output`); image size (and, for INT8, the calibration
+    data) default to the model's training run. Returns the written files (the INT8 one last)."""
     configure_threads(cfg.threads)
     if model is None:
         if cfg.model is None:
@@ -353,7 +390,7 @@ def export(cfg: ExportConfig, model: DetectionModel | None = None) -> list[Path]
     _check_int8(cfg.int8, cfg.format, cfg.half, data)
     if cfg.model is not None and source_kind(cfg.model) == "config":
         LOGGER.warning(f"{cfg.model} is a model config, not trained weights: exporting random weights")
-    output = cfg.output or Path(str(cfg.model or "model")).with_suffix("")
+    output = cfg.output or default_output(cfg.model, cfg.nms)
     return export_model(model, cfg.format, output, imgsz=cfg.imgsz, batch=cfg.batch, dynamic=cfg.dynamic,
                         half=cfg.half, simplify=cfg.simplify, opset=cfg.opset, int8=cfg.int8, data=data,
                         calib_images=cfg.calib_images, nms=(cfg.conf, cfg.iou, cfg.max_det) if cfg.nms else None)

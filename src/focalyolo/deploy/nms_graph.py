@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.ops import batched_nms
+from torchvision.ops import nms
 
 from ..utils.boxes import xywh2xyxy
 
@@ -32,7 +32,11 @@ NMS_OUTPUTS = {"detections": {0: "batch"}, "count": {0: "batch"}}
 
 class _NonMaxSuppression(torch.autograd.Function):
     """ONNX ``NonMaxSuppression`` (opset 10+, corner boxes): exported as the operator, run in PyTorch with the same
-    meaning (for tracing and the export check)."""
+    meaning (for tracing and the export check).
+
+    The PyTorch side is a plain loop of :func:`torchvision.ops.nms` over the (image, class) groups: torchvision's
+    ``batched_nms`` scripts its helpers when called under the tracer (``torch.jit.script``, deprecated), and its
+    one-NMS-for-all-groups coordinate shift rounds the boxes of high group numbers."""
 
     @staticmethod
     def forward(ctx, boxes: torch.Tensor, scores: torch.Tensor, max_per_class: torch.Tensor, iou: torch.Tensor,
@@ -40,14 +44,13 @@ class _NonMaxSuppression(torch.autograd.Function):
         """boxes (B, A, 4) corners, scores (B, C, A) -> selected (K, 3) int64 [batch, class, box]: per image and
         class, the boxes scoring above ``score_threshold`` that survive NMS, at most ``max_per_class``, by score."""
         image, cls, box = (scores > score_threshold).nonzero(as_tuple=True)
-        score = scores[image, cls, box]
+        score = scores[image, cls, box].float()
+        corners = boxes[image, box].float()
         group = image * scores.shape[1] + cls
-        kept = batched_nms(boxes[image, box].float(), score.float(), group, float(iou))  # by descending score
-        kept = kept[torch.argsort(group[kept], stable=True)]  # grouped, still by score within a group
-        group = group[kept]
-        first = torch.searchsorted(group, group)
-        kept = kept[torch.arange(len(kept), device=kept.device) - first < int(max_per_class)]
-        return torch.stack((image[kept], cls[kept], box[kept]), 1)
+        kept = [members[nms(corners[members], score[members], float(iou))][: int(max_per_class)]  # by score
+                for members in (torch.nonzero(group == g)[:, 0] for g in torch.unique(group))]
+        selected = torch.cat(kept) if kept else group.new_zeros(0)
+        return torch.stack((image[selected], cls[selected], box[selected]), 1)
 
     @staticmethod
     def symbolic(g, boxes, scores, max_per_class, iou, score_threshold):  # noqa: ANN001, ANN205 (ONNX graph values)

@@ -329,21 +329,21 @@ def _step(model: torch.nn.Module, batch: dict[str, Any], device: torch.device, h
 
 def build_val_loader(model: torch.nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
                      nc: int, prefix: str = "val: ", **dataset_options: Any) -> torch.utils.data.DataLoader:
-    """The evaluation loader for ``model``: rect batches (each padded to a stride multiple around ``imgsz``), or,
-    for an exported file with a fixed input size (``model.input_shape``), square letterboxes of that size.
-    ``dataset_options`` go to :class:`YOLODataset` (segmentation: ``masks=True``); a split without a usable label
-    row is a :class:`DataError`."""
+    """The evaluation loader for ``model``: rect batches, each letterboxed to the smallest stride-multiple shape
+    around ``imgsz`` (long side) that fits it, the same for a checkpoint and its export. An exported file with a
+    fixed input size (``model.input_shape``) is evaluated at that size: its rect batches fit inside it and the
+    model pads them at the bottom / right (:class:`~focalyolo.deploy.onnx_model.ExportedModel`), which moves no
+    box, so an export of the trained size sees the checkpoint's inputs. ``dataset_options`` go to
+    :class:`YOLODataset` (segmentation: ``masks=True``); a split without a usable label row is a
+    :class:`DataError`."""
     from ...data import YOLODataset, build_dataloader
 
     fixed = getattr(model, "input_shape", (None,) * 4)[2:]
-    if all(fixed):
-        if max(fixed) != imgsz:
-            LOGGER.info(f"{prefix}the model takes {fixed[0]}x{fixed[1]} inputs: evaluating at imgsz {max(fixed)}")
-        dataset = YOLODataset(files, max(fixed), rect=False, nc=nc, prefix=prefix, need_labels=True,
-                              **dataset_options)
-    else:
-        dataset = YOLODataset(files, imgsz, rect=True, batch_size=batch, stride=int(model.stride.max()), nc=nc,
-                              prefix=prefix, need_labels=True, **dataset_options)
+    if all(fixed) and max(fixed) != imgsz:
+        LOGGER.info(f"{prefix}the model takes {fixed[0]}x{fixed[1]} inputs: evaluating at imgsz {max(fixed)}")
+        imgsz = max(fixed)
+    dataset = YOLODataset(files, imgsz, rect=True, batch_size=batch, stride=int(model.stride.max()), nc=nc,
+                          prefix=prefix, need_labels=True, **dataset_options)
     return build_dataloader(dataset, batch, workers, shuffle=False)
 
 
