@@ -75,9 +75,9 @@ class SegmentationLoss(DetectionLoss):
         branches = list(zip(maps, coefficients, protos)) if self.is_dual else [(maps, coefficients, protos)]
         boxes, masks = targets
         batch, stride, gt = self.prepare(branches[0][0][0], boxes)
-        image_index = boxes[:, 0].long().to(stride.device)
+        image_index = boxes[:, 0].long().to(stride.device, non_blocking=True)
         grid = branches[0][2].shape[-2:]  # the prototype grid; masks at another resolution are resized once
-        masks = masks.to(stride.device)
+        masks = masks.to(stride.device, non_blocking=True)
         if tuple(masks.shape[-2:]) != tuple(grid):
             masks = F.interpolate(masks[None].float(), tuple(grid), mode="nearest")[0]
         parts = sum(
@@ -86,8 +86,8 @@ class SegmentationLoss(DetectionLoss):
             for weight, (level_maps, branch_coefficients, branch_protos), assigner in zip(
                 self.branch_weights, branches, self.assigners)
         )
-        gains = torch.tensor([self.gains[0], self.seg_gain / batch, self.gains[1], self.gains[2]],
-                             device=stride.device)
+        gains = torch.tensor([self.gains[0], self.seg_gain / batch, self.gains[1], self.gains[2]])
+        gains = gains.to(stride.device, non_blocking=True)
         items = parts * gains
         return items.sum() * batch, items.detach()
 
@@ -99,9 +99,10 @@ class SegmentationLoss(DetectionLoss):
         protos = protos.float()
         coefficients = coefficients.float().transpose(1, 2)  # (B, A, nm)
         mask_h, mask_w = protos.shape[-2:]
-        imgsz = torch.tensor(level_maps[0].shape[-2:], device=protos.device, dtype=torch.float32) * stride[0]
-        to_unit = imgsz.flip(0).repeat(2)  # (w, h, w, h) in pixels
-        to_grid = torch.tensor([mask_w, mask_h, mask_w, mask_h], device=protos.device, dtype=torch.float32)
+        height, width = (size * self.host_strides()[0] for size in level_maps[0].shape[-2:])
+        to_unit = torch.tensor([width, height, width, height]).to(protos.device, non_blocking=True)  # pixels
+        to_grid = torch.tensor([mask_w, mask_h, mask_w, mask_h], dtype=torch.float32).to(protos.device,
+                                                                                          non_blocking=True)
         # every prototype and coefficient takes part in the graph, also when no anchor is foreground
         seg = (protos.sum() + coefficients.sum()) * 0.0
         for i in range(protos.shape[0]):
