@@ -44,6 +44,7 @@ __all__ = ["RESUME_CHANGES", "Trainer", "model_task", "resume_config", "split_ba
 
 LOGGER = logging.getLogger("focalyolo")
 MAX_BAD_STEPS = 10
+HOST = torch.device("cpu")
 BAR_SECONDS = 0.25
 """The progress bar's losses are read from the device (a wait for its queue) at most this often."""
 
@@ -344,7 +345,7 @@ class Trainer:
                 self._set_lr(epoch)
             images = batch["img"].to(self.device, non_blocking=True).float() / 255
             images = images.contiguous(memory_format=torch.channels_last)
-            targets = self.task.targets(batch, self.device)
+            targets = self.task.targets(batch, HOST)  # the loss pads them on the host, then copies them over
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
                 preds = self.net(images)
             loss, items = self.loss_fn(preds, targets)
