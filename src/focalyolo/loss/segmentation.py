@@ -105,16 +105,26 @@ class SegmentationLoss(DetectionLoss):
                                                                                           non_blocking=True)
         # every prototype and coefficient takes part in the graph, also when no anchor is foreground
         seg = (protos.sum() + coefficients.sum()) * 0.0
-        for i in range(protos.shape[0]):
-            fg = assignment.fg_mask[i]
-            if not fg.any():
+        # the foreground anchors of all images, image by image, and how many each image has: two host reads per
+        # branch (not one per image); each image's mask term is then a slice of these rows
+        images, anchors = assignment.fg_mask.nonzero(as_tuple=True)
+        counts = torch.bincount(images, minlength=protos.shape[0]).tolist()
+        slots = assignment.gt_index[images, anchors]
+        unit = assignment.boxes[images, anchors] / to_unit
+        fg_coefficients = coefficients[images, anchors]
+        if not self.overlap:  # the target row of (image, slot): rows sorted by image, as pad_targets orders them
+            per_image = torch.bincount(image_index, minlength=protos.shape[0])
+            rows = torch.argsort(image_index, stable=True)[(per_image.cumsum(0) - per_image)[images] + slots]
+        start = 0
+        for i, n in enumerate(counts):
+            if not n:
                 continue
-            slots = assignment.gt_index[i][fg]
+            part = slice(start, start + n)
+            start += n
             if self.overlap:
-                gt_masks = (masks[i] == (slots + 1).view(-1, 1, 1)).float()
+                gt_masks = (masks[i] == (slots[part] + 1).view(-1, 1, 1)).float()
             else:
-                gt_masks = masks[image_index == i][slots].float()
-            unit = assignment.boxes[i][fg] / to_unit
-            seg = seg + mask_loss(coefficients[i][fg], protos[i], gt_masks, unit * to_grid,
-                                  xyxy2xywh(unit)[:, 2:].prod(1))
+                gt_masks = masks[rows[part]].float()
+            seg = seg + mask_loss(fg_coefficients[part], protos[i], gt_masks, unit[part] * to_grid,
+                                  xyxy2xywh(unit[part])[:, 2:].prod(1))
         return torch.cat((terms[:1], seg[None], terms[1:]))
