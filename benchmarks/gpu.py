@@ -126,7 +126,9 @@ def part_readme(plan: Plan, device: str, folder: Path) -> list[dict[str, Any]]:
     seconds = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(f"focalyolo {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-    setting = "focalyolo " + " ".join(a for a in args if not a.startswith(str(folder)) and a != "--project")
+    shown = ["train", "--device", device, *plan.readme_args] + (["--data", "(8 generated images)"] if plan.readme_args
+                                                                 else [])
+    setting = "focalyolo " + " ".join(shown)
     return [{"part": "a", "what": "README command, wall time", "setting": setting, "value": seconds, "unit": "s"}]
 
 
