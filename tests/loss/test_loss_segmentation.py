@@ -124,3 +124,17 @@ def test_a_batch_without_objects_has_a_zero_mask_term_and_keeps_the_graph():
     assert items[1] == 0 and torch.isfinite(loss)
     loss.backward()
     assert preds[2].grad is not None and preds[1].grad is not None
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_the_mask_term_reads_the_device_once_per_branch_not_per_image(overlap):
+    """``nonzero`` calls (boolean-mask indexing too; on a GPU each waits for its queue) in the loss of a batch of 6
+    images: the assigner's candidate list and the mask term's foreground list, whatever the number of images."""
+    from torch.profiler import ProfilerActivity, profile
+
+    targets = torch.cat([box_targets() + torch.tensor([2.0 * k, 0, 0, 0, 0, 0]) for k in range(3)])
+    masks = torch.cat([overlap_masks()] * 3) if overlap else torch.cat([instance_masks()] * 3)
+    loss_fn = SegmentationLoss(head(), overlap=overlap)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        loss_fn(predictions(batch=6), (targets, masks))
+    assert sum(e.name == "aten::nonzero" for e in prof.events()) == 2

@@ -219,8 +219,12 @@ class TrainConfig(Config):
     device: str = _device()
     threads: int | None = _threads()
     seed: int = option(0, "seed of initialisation, shuffling and augmentation", "runtime", NON_NEGATIVE_INT)
-    deterministic: bool = option(True, "ask torch for reproducible kernels", "runtime")
+    deterministic: bool = option(True, "ask torch for reproducible kernels (off: on CUDA, cuDNN times "
+                                                 "and picks the fastest kernels)", "runtime")
     amp: bool = option(True, "mixed precision on CUDA", "runtime")
+    amp_dtype: str = option("fp16", "--amp's type: fp16 (loss scaling) or bf16 (GPUs from Ampere on: float32's range, "
+                                    "no scaling)", "runtime", choices=("fp16", "bf16"))
+    compile: bool = option(False, "torch.compile the model for training (the first steps compile it)", "runtime")
     sync_bn: bool = option(False, "SyncBatchNorm under DDP (CUDA only)", "runtime")
     project: str = _project("runs/train")
     name: str = _name()

@@ -36,6 +36,7 @@ from ..utils.plotting import plot_results
 from ..utils.threads import configure_threads, default_workers
 from ..utils.torch_utils import distributed_env, init_seeds, memory_text, select_device
 from .ema import ModelEMA, unwrap
+from .finite import FiniteGuard
 from .optim import build_optimizer, lr_lambda
 from .tensorboard import TensorBoard
 
@@ -43,12 +44,15 @@ __all__ = ["RESUME_CHANGES", "Trainer", "model_task", "resume_config", "split_ba
 
 LOGGER = logging.getLogger("focalyolo")
 MAX_BAD_STEPS = 10
+HOST = torch.device("cpu")
+BAR_SECONDS = 0.25
+"""The progress bar's losses are read from the device (a wait for its queue) at most this often."""
 
 CLASSIFIER_IMGSZ = {"synthetic-cls": 96}
 """A classifier's default training size on a built-in set (its images' size); 224 on other data, as for ImageNet."""
 CLASSIFIER_DEFAULT_IMGSZ = 224
 
-RESUME_CHANGES = frozenset({"resume", "device", "threads", "workers", "cache", "verbose", "plots"})
+RESUME_CHANGES = frozenset({"resume", "device", "threads", "workers", "cache", "verbose", "plots", "compile"})
 """Options a resumed run may change; the rest are those the run was started with."""
 
 
@@ -104,6 +108,11 @@ class Trainer:
                 torch.cuda.set_device(self.device)
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         init_seeds(cfg.seed + 1 + max(self.rank, 0), cfg.deterministic)
+        # training batches all have one size (imgsz x imgsz): let cuDNN time its kernels once and keep the fastest
+        torch.backends.cudnn.benchmark = self.device.type == "cuda" and not cfg.deterministic
+        if self.amp and cfg.amp_dtype == "bf16" and not torch.cuda.is_bf16_supported():
+            raise ConfigError(f"--amp-dtype bf16: {torch.cuda.get_device_name(self.device)} has no bfloat16 support; "
+                              f"use --amp-dtype fp16")
         from_checkpoint = source_kind(cfg.model) == "checkpoint"
         self.model_source = read_source_checkpoint(cfg.model) if from_checkpoint else None
         model_config = self.model_source["model_yaml"] if self.model_source else cfg.model
@@ -126,17 +135,25 @@ class Trainer:
         warmup = max(round(cfg.warmup_epochs * nb), cfg.warmup_min_steps) if cfg.warmup_epochs > 0 else 0
         self.warmup_iters = min(warmup, max(cfg.epochs * nb // 2, 1))
         self.lf = lr_lambda(cfg.epochs, cfg.lrf, cfg.cos_lr)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        self.guard = FiniteGuard(self.device, self.world_size)
+        self.skipped = 0
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau) if self.main_process else None
         self.start_epoch, self.best_fitness = 0, float("-inf")  # without validation fitness is -loss
-        self.bad_steps_in_a_row = 0
         if self.resume_state:
             self._restore(self.resume_state)
         self.net = self._wrap_distributed(self.model)
+        if cfg.compile:
+            self.net = torch.compile(self.net)
 
     @property
     def amp(self) -> bool:
         return self.cfg.amp and self.device.type == "cuda"
+
+    @property
+    def amp_dtype(self) -> torch.dtype:
+        """The autocast type of ``--amp``: float16 (with loss scaling) or bfloat16 (same range as float32)."""
+        return torch.bfloat16 if self.cfg.amp_dtype == "bf16" else torch.float16
 
     def _make_save_dir(self) -> Path:
         if self.cfg.resume:
@@ -321,19 +338,25 @@ class Trainer:
         return "".join(f"{c:>9}" for c in ("epoch", mem, *self.task.loss_names, "inst", "size"))
 
     def train_epoch(self, epoch: int) -> EpochStats:
-        """One pass over the training data with gradient accumulation; returns the mean losses."""
+        """One pass over the training data with gradient accumulation; returns the mean losses.
+
+        The step body reads nothing back from the device: losses are summed and non-finite steps counted there
+        (:class:`FiniteGuard`, read once per optimizer step), and the progress bar reads the running mean at
+        most every :data:`BAR_SECONDS`."""
         start = time.perf_counter()
         self._seed_epoch(epoch)
         self.net.train()
         nb = len(self.train_loader)
-        mean_loss = torch.zeros(len(self.task.loss_names), device=self.device)
-        skipped = 0
+        loss_sum = torch.zeros(len(self.task.loss_names), device=self.device)
+        finite_steps = torch.zeros((), device=self.device)
+        self.skipped = 0
         last_step = (epoch * nb) - 1 if epoch else -1
         show = self.main_process and self.cfg.verbose
         if show:
             tqdm.write(self._bar_header())
         batches = self.epoch_batches(epoch)
         bar = tqdm(enumerate(batches), total=nb, disable=not show, bar_format="{l_bar}{bar:10}{r_bar}")
+        next_bar = 0.0
         self.optimizer.zero_grad(set_to_none=True)
         for i, batch in bar:
             ni = i + nb * epoch
@@ -343,52 +366,50 @@ class Trainer:
                 self._set_lr(epoch)
             images = batch["img"].to(self.device, non_blocking=True).float() / 255
             images = images.contiguous(memory_format=torch.channels_last)
-            targets = self.task.targets(batch, self.device)
-            with torch.autocast(self.device.type, enabled=self.amp):
+            targets = self.task.targets(batch, HOST)  # the loss pads them on the host, then copies them over
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
                 preds = self.net(images)
             loss, items = self.loss_fn(preds, targets)
             if self.world_size > 1:
                 loss = loss * self.world_size
-            if not self._finite_everywhere(loss):
-                skipped += 1
-                self.bad_steps_in_a_row += 1
-                self.optimizer.zero_grad(set_to_none=True)
-                LOGGER.warning(f"epoch {epoch + 1} step {i}: non-finite loss {items.tolist()}, step skipped")
-                if self.bad_steps_in_a_row >= MAX_BAD_STEPS:
-                    raise FocalYoloError(f"training diverged: {self.bad_steps_in_a_row} non-finite losses in a row at "
-                                         f"epoch {epoch + 1}; lower lr0 (now {self.cfg.lr0}) or disable AMP with "
-                                         f"--no-amp")
-                continue
-            self.bad_steps_in_a_row = 0
+            finite = self.guard.record(loss)
             self.scaler.scale(loss).backward()
+            loss_sum += torch.where(finite, items, 0.0)
+            finite_steps += finite
             if ni - last_step >= self.accumulate or i == nb - 1:
-                self._optimizer_step()
+                self._optimizer_step(epoch, i)
                 last_step = ni
-            mean_loss = (mean_loss * i + items.to(self.device)) / (i + 1)
-            if show:
+            if show and (time.perf_counter() >= next_bar or i == nb - 1):  # a host read: a few times a second
+                next_bar = time.perf_counter() + BAR_SECONDS
                 values = [f"{epoch + 1}/{self.cfg.epochs}", memory_text(self.device),
-                          *(f"{v:.4g}" for v in mean_loss.tolist()), self.task.instances(batch), images.shape[-1]]
-                bar.set_description("".join(f"{v:>9}" for v in values))
+                          *(f"{v:.4g}" for v in (loss_sum / finite_steps.clamp(min=1)).tolist()),
+                          self.task.instances(batch), images.shape[-1]]
+                bar.set_description("".join(f"{v:>9}" for v in values), refresh=False)
             if self.main_process and self.cfg.plots and epoch == self.start_epoch and i < 3:
                 self.task.plot_batch(batch, self.data.names, self.save_dir / f"train_batch{i}.jpg")
             if self.on_step is not None:
                 self.on_step(self, ni)
-        if skipped:
-            LOGGER.warning(f"epoch {epoch + 1}: skipped {skipped} step(s) with non-finite loss")
+        if self.skipped:
+            LOGGER.warning(f"epoch {epoch + 1}: skipped {self.skipped} step(s) with non-finite loss")
+        mean_loss = loss_sum / finite_steps.clamp(min=1)
         if self.world_size > 1:  # report the mean over all processes' slices, as one process would
             dist.all_reduce(mean_loss)
             mean_loss /= self.world_size
-        return EpochStats(mean_loss.cpu(), nb, skipped, time.perf_counter() - start)
+        return EpochStats(mean_loss.cpu(), nb, self.skipped, time.perf_counter() - start)
 
-    def _finite_everywhere(self, loss: torch.Tensor) -> bool:
-        """Whether the loss is finite on every process: under DDP all must skip a step together, or the
-        gradient all-reduces of the next steps would pair up across different iterations."""
-        finite = torch.isfinite(loss.detach()).float()
-        if self.world_size > 1:
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        return bool(finite)
-
-    def _optimizer_step(self) -> None:
+    def _optimizer_step(self, epoch: int, step: int) -> None:
+        """Update from the accumulated gradients, unless a step of the window had a non-finite loss: then drop
+        them (all processes alike), and stop the run after :data:`MAX_BAD_STEPS` such steps in a row."""
+        bad, in_a_row = self.guard.read()
+        if bad:
+            self.skipped += bad
+            self.optimizer.zero_grad(set_to_none=True)
+            LOGGER.warning(f"epoch {epoch + 1} step {step}: non-finite loss in {bad} step(s) since the last update, "
+                           f"update skipped")
+            if in_a_row >= MAX_BAD_STEPS:
+                raise FocalYoloError(f"training diverged: {in_a_row} non-finite losses in a row at epoch {epoch + 1}; "
+                                     f"lower lr0 (now {self.cfg.lr0}) or disable AMP with --no-amp")
+            return
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=self.cfg.grad_clip, foreach=True)
         self.scaler.step(self.optimizer)

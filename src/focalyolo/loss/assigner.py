@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..utils.boxes import bbox_ciou
 
@@ -94,8 +93,8 @@ class TaskAlignedAssigner(nn.Module):
         target_labels = labels.gather(1, target_gt_idx) * fg_mask
         target_bboxes = gt_bboxes.gather(1, target_gt_idx[..., None].expand(-1, -1, 4)) * fg_mask[..., None]
         score_scale = self._score_scale(align, overlaps, mask_pos)
-        target_scores = F.one_hot(target_labels, self.num_classes).to(pd_scores.dtype)
-        target_scores = target_scores * (score_scale * fg_mask)[..., None]
+        target_scores = pd_scores.new_zeros(batch, num_anchors, self.num_classes)  # one-hot, without one_hot's check
+        target_scores.scatter_(-1, target_labels[..., None], (score_scale * fg_mask)[..., None].to(pd_scores.dtype))
         return target_labels, target_bboxes, target_scores, fg_mask, target_gt_idx
 
     def _alignment(

@@ -24,5 +24,6 @@ class ClassificationLoss:
         self.label_smoothing = float(hyp["label_smoothing"])
 
     def __call__(self, logits: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        classes = classes.to(logits.device, non_blocking=True)
         loss = F.cross_entropy(logits.float(), classes, label_smoothing=self.label_smoothing)
         return loss, loss.detach().reshape(1)

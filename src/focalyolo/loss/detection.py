@@ -134,6 +134,7 @@ class DetectionLoss:
         self.assigners = [TaskAlignedAssigner(topk=int(hyp["topk"]), num_classes=self.nc, alpha=float(hyp["alpha"]),
                                               beta=float(hyp["beta"])) for _ in self.branch_weights]
         self.bce = nn.BCEWithLogitsLoss(reduction="none")
+        self._strides: tuple[tuple, list[float]] = ((), [])
 
     def __call__(self, preds: list, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Compute the loss.
@@ -152,18 +153,33 @@ class DetectionLoss:
             weight * self.branch_loss(feats, gt, stride, assigner)[0]
             for weight, feats, assigner in zip(self.branch_weights, branches, self.assigners)
         )
-        items = parts * self.gains.to(stride.device)
+        items = parts * self.gains.to(stride.device, non_blocking=True)
         return items.sum() * batch, items.detach()
 
+    def host_strides(self) -> list[float]:
+        """The head's level strides as Python numbers, read from the device once (not at every step); ValueError
+        unless all are positive."""
+        stride = self.head.stride
+        key = (stride.data_ptr(), stride._version, stride.device)
+        if key != self._strides[0]:
+            values = stride.tolist()
+            if not all(v > 0 for v in values):
+                raise ValueError(f"head.stride must be set (positive) before computing the loss, got {values}")
+            self._strides = (key, values)
+        return self._strides[1]
+
     def prepare(self, first_map: torch.Tensor, targets: torch.Tensor) -> tuple[int, torch.Tensor, tuple]:
-        """Batch size, level strides (checked) and the padded ground truth (:func:`pad_targets`) of a batch whose
-        first level map is ``first_map`` (B, ·, H_0, W_0)."""
+        """Batch size, level strides (checked, on the device) and the padded ground truth (:func:`pad_targets`) of
+        a batch whose first level map is ``first_map`` (B, ·, H_0, W_0).
+
+        Targets still on the host are padded there (the padding's size is then known without a device read) and
+        copied over without waiting for the device's queue."""
         batch, device = first_map.shape[0], first_map.device
-        stride = self.head.stride.to(device=device, dtype=torch.float32)
-        if not bool((stride > 0).all()):
-            raise ValueError(f"head.stride must be set (positive) before computing the loss, got {stride.tolist()}")
-        imgsz = torch.tensor(first_map.shape[-2:], device=device, dtype=torch.float32) * stride[0]
-        return batch, stride, pad_targets(targets.to(device=device, dtype=torch.float32), batch, imgsz)
+        strides = self.host_strides()
+        imgsz = torch.tensor(first_map.shape[-2:], dtype=torch.float32, device=targets.device) * strides[0]
+        gt = pad_targets(targets.float(), batch, imgsz)
+        stride = torch.tensor(strides, dtype=torch.float32).to(device, non_blocking=True)
+        return batch, stride, tuple(t.to(device, non_blocking=True) for t in gt)
 
     def branch_loss(
         self,
@@ -173,9 +189,13 @@ class DetectionLoss:
         assigner: TaskAlignedAssigner,
     ) -> tuple[torch.Tensor, Assignment]:
         """Unweighted (3,) [box, cls, dfl] of one branch (``gt``: the output of :func:`pad_targets`), and the
-        assignment it was computed with (other tasks' terms use it)."""
+        assignment it was computed with (other tasks' terms use it).
+
+        The box and DFL terms are summed over every anchor with the anchor's target score as weight (0 off the
+        foreground) rather than over the foreground anchors picked out: the same sums, without the host read
+        that picking a data-dependent number of rows needs."""
         box_logits, cls_logits = flatten_levels(feats, self.reg_max, self.nc)
-        anchors, anchor_stride = make_anchors(feats, stride, 0.5)
+        anchors, anchor_stride = make_anchors(feats, self.host_strides(), 0.5)
         anchors, anchor_stride = anchors.float(), anchor_stride.float()
         pred_bboxes = dist2bbox(expected_distances(box_logits, self.reg_max), anchors, xywh=False)
 
@@ -192,10 +212,10 @@ class DetectionLoss:
         score_sum = target_scores.sum().clamp(min=1)
         cls = self.bce(cls_logits, target_scores).sum() / score_sum
 
-        weight = target_scores.sum(-1)[fg_mask]
-        ciou = bbox_ciou(pred_bboxes[fg_mask], target_bboxes[fg_mask]).squeeze(-1)
+        weight = target_scores.sum(-1)  # (B, A)
+        ciou = bbox_ciou(pred_bboxes, target_bboxes).squeeze(-1)
         box = ((1.0 - ciou) * weight).sum() / score_sum
-        target_ltrb = bbox2dist(anchors, target_bboxes, self.reg_max - 1)[fg_mask]
-        fg_logits = box_logits[fg_mask].unflatten(-1, (4, self.reg_max))
-        dfl = (dfl_loss(fg_logits, target_ltrb) * weight).sum() / score_sum
+        target_ltrb = bbox2dist(anchors, target_bboxes, self.reg_max - 1).flatten(0, 1)
+        logits = box_logits.flatten(0, 1).unflatten(-1, (4, self.reg_max))
+        dfl = (dfl_loss(logits, target_ltrb) * weight.flatten()).sum() / score_sum
         return torch.stack((box, cls, dfl)), Assignment(fg_mask, target_gt_idx, target_pixels)

@@ -87,9 +87,11 @@ class PoseLoss(DetectionLoss):
         branches = list(zip(maps, keypoints)) if self.is_dual else [(maps, keypoints)]
         boxes, gt_keypoints = targets
         batch, stride, gt = self.prepare(branches[0][0][0], boxes)
-        imgsz = torch.tensor(branches[0][0][0].shape[-2:], device=stride.device, dtype=torch.float32) * stride[0]
-        pixels = gt_keypoints.to(stride.device, torch.float32) * torch.cat((imgsz.flip(0), imgsz.new_ones(1)))
-        per_image, _ = group_by_image(pixels, boxes[:, 0].long().to(stride.device), batch)
+        # grouped where the targets are (on the host, the group size needs no device read), then copied over
+        imgsz = torch.tensor(branches[0][0][0].shape[-2:], dtype=torch.float32) * self.host_strides()[0]
+        pixels = gt_keypoints.float() * torch.cat((imgsz.flip(0), imgsz.new_ones(1))).to(gt_keypoints.device)
+        per_image, _ = group_by_image(pixels, boxes[:, 0].long().to(gt_keypoints.device), batch)
+        per_image = per_image.to(stride.device, non_blocking=True)
         parts = sum(
             weight * self._branch(level_maps, raw, gt, stride, assigner, per_image)
             for weight, (level_maps, raw), assigner in zip(self.branch_weights, branches, self.assigners)
@@ -105,7 +107,7 @@ class PoseLoss(DetectionLoss):
         """Unweighted (5,) [box, pose, kobj, cls, dfl] of one branch; ``keypoints`` (B, M, nk, 3) in pixels, in the
         slots of the padded ground truth ``gt``."""
         terms, assignment = self.branch_loss(level_maps, gt, stride, assigner)
-        anchors, anchor_stride = make_anchors(level_maps, stride, 0.5)
+        anchors, anchor_stride = make_anchors(level_maps, self.host_strides(), 0.5)
         pred = decode_keypoints(raw.float(), anchors.float(), anchor_stride.float(), self.ndim, visibility_logits=True)
         pred = pred.unflatten(1, (self.nk, self.ndim)).permute(0, 3, 1, 2)  # (B, A, nk, ndim)
         pose, kobj = self._keypoint_terms(pred, assignment, keypoints)

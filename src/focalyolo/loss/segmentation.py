@@ -75,9 +75,9 @@ class SegmentationLoss(DetectionLoss):
         branches = list(zip(maps, coefficients, protos)) if self.is_dual else [(maps, coefficients, protos)]
         boxes, masks = targets
         batch, stride, gt = self.prepare(branches[0][0][0], boxes)
-        image_index = boxes[:, 0].long().to(stride.device)
+        image_index = boxes[:, 0].long().to(stride.device, non_blocking=True)
         grid = branches[0][2].shape[-2:]  # the prototype grid; masks at another resolution are resized once
-        masks = masks.to(stride.device)
+        masks = masks.to(stride.device, non_blocking=True)
         if tuple(masks.shape[-2:]) != tuple(grid):
             masks = F.interpolate(masks[None].float(), tuple(grid), mode="nearest")[0]
         parts = sum(
@@ -86,8 +86,8 @@ class SegmentationLoss(DetectionLoss):
             for weight, (level_maps, branch_coefficients, branch_protos), assigner in zip(
                 self.branch_weights, branches, self.assigners)
         )
-        gains = torch.tensor([self.gains[0], self.seg_gain / batch, self.gains[1], self.gains[2]],
-                             device=stride.device)
+        gains = torch.tensor([self.gains[0], self.seg_gain / batch, self.gains[1], self.gains[2]])
+        gains = gains.to(stride.device, non_blocking=True)
         items = parts * gains
         return items.sum() * batch, items.detach()
 
@@ -99,21 +99,32 @@ class SegmentationLoss(DetectionLoss):
         protos = protos.float()
         coefficients = coefficients.float().transpose(1, 2)  # (B, A, nm)
         mask_h, mask_w = protos.shape[-2:]
-        imgsz = torch.tensor(level_maps[0].shape[-2:], device=protos.device, dtype=torch.float32) * stride[0]
-        to_unit = imgsz.flip(0).repeat(2)  # (w, h, w, h) in pixels
-        to_grid = torch.tensor([mask_w, mask_h, mask_w, mask_h], device=protos.device, dtype=torch.float32)
+        height, width = (size * self.host_strides()[0] for size in level_maps[0].shape[-2:])
+        to_unit = torch.tensor([width, height, width, height]).to(protos.device, non_blocking=True)  # pixels
+        to_grid = torch.tensor([mask_w, mask_h, mask_w, mask_h], dtype=torch.float32).to(protos.device,
+                                                                                          non_blocking=True)
         # every prototype and coefficient takes part in the graph, also when no anchor is foreground
         seg = (protos.sum() + coefficients.sum()) * 0.0
-        for i in range(protos.shape[0]):
-            fg = assignment.fg_mask[i]
-            if not fg.any():
+        # the foreground anchors of all images, image by image, and how many each image has: two host reads per
+        # branch (not one per image); each image's mask term is then a slice of these rows
+        images, anchors = assignment.fg_mask.nonzero(as_tuple=True)
+        counts = torch.bincount(images, minlength=protos.shape[0]).tolist()
+        slots = assignment.gt_index[images, anchors]
+        unit = assignment.boxes[images, anchors] / to_unit
+        fg_coefficients = coefficients[images, anchors]
+        if not self.overlap:  # the target row of (image, slot): rows sorted by image, as pad_targets orders them
+            per_image = torch.bincount(image_index, minlength=protos.shape[0])
+            rows = torch.argsort(image_index, stable=True)[(per_image.cumsum(0) - per_image)[images] + slots]
+        start = 0
+        for i, n in enumerate(counts):
+            if not n:
                 continue
-            slots = assignment.gt_index[i][fg]
+            part = slice(start, start + n)
+            start += n
             if self.overlap:
-                gt_masks = (masks[i] == (slots + 1).view(-1, 1, 1)).float()
+                gt_masks = (masks[i] == (slots[part] + 1).view(-1, 1, 1)).float()
             else:
-                gt_masks = masks[image_index == i][slots].float()
-            unit = assignment.boxes[i][fg] / to_unit
-            seg = seg + mask_loss(coefficients[i][fg], protos[i], gt_masks, unit * to_grid,
-                                  xyxy2xywh(unit)[:, 2:].prod(1))
+                gt_masks = masks[rows[part]].float()
+            seg = seg + mask_loss(fg_coefficients[part], protos[i], gt_masks, unit[part] * to_grid,
+                                  xyxy2xywh(unit[part])[:, 2:].prod(1))
         return torch.cat((terms[:1], seg[None], terms[1:]))
