@@ -37,6 +37,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = learning + others
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The learning tests' figures (their ``learning`` property), after the run: under xdist a test's own
+    output is not shown, and these lines are the record of what each learning test reached."""
+    reports = [r for key in ("passed", "failed") for r in terminalreporter.stats.get(key, []) if r.when == "call"]
+    lines = [value for r in reports for name, value in r.user_properties if name == "learning"]
+    if lines:
+        terminalreporter.section("learning tests")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _thread_policy():
     """Run the suite under the package's thread policy (all cores but one: 1 on a 2-core machine), here and in

@@ -125,7 +125,8 @@ def test_val_predict_and_export_from_the_api(trained, tmp_path):
     assert set(scores) >= {"metrics/accuracy_top1", "metrics/accuracy_top5", "confusion_matrix", "per_class"}
     images = sorted((data.parent / "val").rglob("*.jpg"))[:3]
     results = model.predict([str(p) for p in images])
-    assert len(results) == 3 and all(len(r.top5) == 5 and abs(float(r.probs.sum()) - 1) < 1e-5 for r in results)
+    assert len(results) == 3
+    assert all(len(r.probs.top5) == 5 and abs(float(r.probs.data.sum()) - 1) < 1e-5 for r in results)
     assert results[0].describe().count(",") == 4 and results[0].plot().shape == results[0].orig_img.shape
     onnx_path = model.export(imgsz=32, output=str(tmp_path / "cls"))[0]
     exported = OnnxDetector(onnx_path)

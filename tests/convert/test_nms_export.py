@@ -113,9 +113,9 @@ def test_onnx_nms_equals_predict_for_any_batch(images, tmp_path):
                for rows in onnx_detections(path, detector, images[k:k + size], 96)]
         for result, rows in zip(results, got):
             assert len(rows) == len(result)
-            np.testing.assert_allclose(rows[:, :4], result.boxes.numpy(), atol=1e-3)
-            np.testing.assert_array_equal(rows[:, 5].astype(int), result.classes.numpy())
-            np.testing.assert_allclose(rows[:, 4], result.scores.numpy(), atol=1e-5)
+            np.testing.assert_allclose(rows[:, :4], result.boxes.xyxy.numpy(), atol=1e-3)
+            np.testing.assert_array_equal(rows[:, 5].astype(int), result.boxes.cls.numpy())
+            np.testing.assert_allclose(rows[:, 4], result.boxes.conf.numpy(), atol=1e-5)
             assert (np.diff(rows[:, 4]) <= 0).all()
 
 

@@ -86,43 +86,44 @@ def learn(tmp_path: Path, model: str, recipe: str) -> tuple[dict[str, Any], dict
     return before, trainer.final_metrics, time.perf_counter() - start
 
 
-def test_tiny_focal_model_learns_synthetic_shapes(tmp_path: Path, capsys) -> None:
+def test_tiny_focal_model_learns_synthetic_shapes(tmp_path: Path, record_property) -> None:
     before, after, seconds = learn(tmp_path, "tiny-gelan-focal.yaml", "learning-recipe.yaml")
-    with capsys.disabled():
-        print(f"\nlearning test: mAP50 {before['metrics/mAP50(B)']:.3f} -> {after['metrics/mAP50(B)']:.3f} "
-              f"(COCO AP50 {after['coco/AP50']:.3f}, AP50-95 {after['coco/AP50-95']:.3f}) in {seconds:.0f} s")
+    record_property("learning",
+                    f"learning test: mAP50 {before['metrics/mAP50(B)']:.3f} -> {after['metrics/mAP50(B)']:.3f} "
+                    f"(COCO AP50 {after['coco/AP50']:.3f}, AP50-95 {after['coco/AP50-95']:.3f}) in {seconds:.0f} s")
     assert before["metrics/mAP50(B)"] < 0.02
     assert after["metrics/mAP50(B)"] >= 0.45
     assert after["coco/AP50"] >= 0.45  # pycocotools agrees
 
 
-def test_tiny_focal_segmentation_model_learns_synthetic_outlines(tmp_path: Path, capsys) -> None:
+def test_tiny_focal_segmentation_model_learns_synthetic_outlines(tmp_path: Path, record_property) -> None:
     before, after, seconds = learn(tmp_path, "tiny-gelan-seg-focal.yaml", "learning-recipe-seg.yaml")
-    with capsys.disabled():
-        print(f"\nsegmentation learning test: mask mAP50 {before['metrics/mAP50(M)']:.3f} -> "
-              f"{after['metrics/mAP50(M)']:.3f} (COCO segm AP50 {after['coco/AP50(M)']:.3f}, AP50-95 "
-              f"{after['coco/AP50-95(M)']:.3f}; box mAP50 {after['metrics/mAP50(B)']:.3f}) in {seconds:.0f} s")
+    record_property("learning",
+                    f"segmentation learning test: mask mAP50 {before['metrics/mAP50(M)']:.3f} -> "
+                    f"{after['metrics/mAP50(M)']:.3f} (COCO segm AP50 {after['coco/AP50(M)']:.3f}, AP50-95 "
+                    f"{after['coco/AP50-95(M)']:.3f}; box mAP50 {after['metrics/mAP50(B)']:.3f}) in {seconds:.0f} s")
     assert before["metrics/mAP50(M)"] < 0.02
     assert after["metrics/mAP50(M)"] >= 0.4
     assert after["coco/AP50(M)"] >= 0.4  # pycocotools agrees
 
 
-def test_tiny_focal_pose_model_learns_synthetic_keypoints(tmp_path: Path, capsys) -> None:
+def test_tiny_focal_pose_model_learns_synthetic_keypoints(tmp_path: Path, record_property) -> None:
     before, after, seconds = learn(tmp_path, "tiny-gelan-pose-focal.yaml", "learning-recipe-pose.yaml")
-    with capsys.disabled():
-        print(f"\npose learning test: pose mAP50 {before['metrics/mAP50(P)']:.3f} -> {after['metrics/mAP50(P)']:.3f} "
-              f"(COCO keypoints AP50 {after['coco/AP50(P)']:.3f}, AP50-95 {after['coco/AP50-95(P)']:.3f}; box mAP50 "
-              f"{after['metrics/mAP50(B)']:.3f}) in {seconds:.0f} s")
+    record_property("learning",
+                    f"pose learning test: pose mAP50 {before['metrics/mAP50(P)']:.3f} -> "
+                    f"{after['metrics/mAP50(P)']:.3f} (COCO keypoints AP50 {after['coco/AP50(P)']:.3f}, AP50-95 "
+                    f"{after['coco/AP50-95(P)']:.3f}; box mAP50 {after['metrics/mAP50(B)']:.3f}) in {seconds:.0f} s")
     assert before["metrics/mAP50(P)"] < 0.02
     assert after["metrics/mAP50(P)"] >= 0.4
     assert after["coco/AP50(P)"] >= 0.4  # pycocotools agrees
     assert after["coco/AP50-95(P)"] >= 0.5  # and the keypoints are placed precisely, not just near their objects
 
 
-def test_tiny_focal_classifier_learns_synthetic_shapes(tmp_path: Path, capsys) -> None:
+def test_tiny_focal_classifier_learns_synthetic_shapes(tmp_path: Path, record_property) -> None:
     before, after, seconds = learn(tmp_path, "gelan-t-cls-focal", "learning-recipe-cls.yaml")
-    with capsys.disabled():
-        print(f"\nclassification learning test: top-1 {before['metrics/accuracy_top1']:.3f} -> "
-              f"{after['metrics/accuracy_top1']:.3f} (top-5 {after['metrics/accuracy_top5']:.3f}) in {seconds:.0f} s")
+    record_property("learning",
+                    f"classification learning test: top-1 {before['metrics/accuracy_top1']:.3f} -> "
+                    f"{after['metrics/accuracy_top1']:.3f} (top-5 {after['metrics/accuracy_top5']:.3f}) in "
+                    f"{seconds:.0f} s")
     assert before["metrics/accuracy_top1"] < 0.4  # five balanced classes: chance is 0.2
     assert after["metrics/accuracy_top1"] >= 0.9

@@ -215,7 +215,7 @@ def test_predict_draws_poses_and_writes_pose_labels(trained, pose_data, tmp_path
     for r in results:
         assert r.keypoints.shape == (len(r), *KPT) and r.skeleton == trained.model.skeleton
         h, w = r.orig_shape
-        assert (r.keypoints[..., 0] <= w).all() and (r.keypoints[..., 1] <= h).all()
+        assert (r.keypoints.xy[..., 0] <= w).all() and (r.keypoints.xy[..., 1] <= h).all()
         assert r.plot().shape == (*r.orig_shape, 3)
     assert all((run.save_dir / p.name).is_file() for p in images)
     lines = [line.split() for f in (run.save_dir / "labels").glob("*.txt") for line in f.read_text().splitlines()]

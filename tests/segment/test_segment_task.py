@@ -130,7 +130,7 @@ def test_predict_saves_overlays_polygons_and_returns_masks(trained, seg_data, tm
     results = list(run)
     assert len(results) == len(images) and sum(len(r) for r in results) > 0
     for r in results:
-        assert r.masks.shape == (len(r), *r.orig_shape) and r.masks.dtype == torch.bool
+        assert r.masks.shape == (len(r), *r.orig_shape) and r.masks.data.dtype == torch.bool
         assert r.plot().shape == (*r.orig_shape, 3)
     assert all((run.save_dir / p.name).is_file() for p in images)
     lines = [line.split() for f in (run.save_dir / "labels").glob("*.txt") for line in f.read_text().splitlines()]
