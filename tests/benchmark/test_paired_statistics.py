@@ -116,6 +116,10 @@ def test_paired_rows_and_markdown():
                                               f"{seeds_needed(DIFFS)} |")
 
 
-def test_plot_file_is_written(tmp_path: Path):
+def test_plot_file_is_written_with_a_panel_per_metric_that_has_values(tmp_path: Path):
+    from PIL import Image
+
     path = plot_ablation(_results(), {"mAP50-95": "coco/AP50-95", "APl": "coco/APl"}, tmp_path / "ablation.png")
     assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    with Image.open(path) as image:
+        assert image.width == round(3.2 * 120)  # one 3.2-inch panel at 120 dpi: APl has no objects, so no panel

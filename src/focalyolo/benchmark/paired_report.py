@@ -80,16 +80,22 @@ def paired_columns() -> list[Column]:
 
 
 def plot_ablation(results: list[dict[str, Any]], metrics: dict[str, str], path: Path) -> Path:
-    """``path`` (PNG): one panel per metric; per model its seeds' values (dots, in %) and their mean with the 95 %
-    t-interval of the mean (bar). Matplotlib's object API on the Agg canvas."""
+    """``path`` (PNG): one panel per metric that has a value (a set without large objects has no APl); per model its
+    seeds' values (dots, in %) and their mean with the 95 % t-interval of the mean (bar). Matplotlib's object API on
+    the Agg canvas."""
     models = list(dict.fromkeys(r["model"] for r in results))
+
+    def seed_values(model: str, key: str) -> np.ndarray:
+        return np.array([v for v in per_seed(results, model, key).values() if math.isfinite(v) and v >= 0])
+
+    metrics = {name: key for name, key in metrics.items() if any(len(seed_values(m, key)) for m in models)} or metrics
     with rc_context({"font.family": "DejaVu Sans"}):
         fig = Figure(figsize=(3.2 * len(metrics), 3.6), dpi=100, layout="tight")
         FigureCanvasAgg(fig)
         axes = fig.subplots(1, len(metrics), squeeze=False)[0]
         for ax, (name, key) in zip(axes, metrics.items()):
             for x, model in enumerate(models):
-                values = np.array([v for v in per_seed(results, model, key).values() if math.isfinite(v) and v >= 0])
+                values = seed_values(model, key)
                 if not len(values):
                     continue
                 offsets = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else np.zeros(1)
