@@ -40,10 +40,10 @@ Spread, measured 2026-12-01 on the same machine with ``python benchmarks/learnin
 with AVX-512 kernels 0.847 / 0.786 / 0.857 / 0.848 / 0.870 (mean 0.842), with AVX2 kernels 0.824 / 0.868 / 0.891 /
 0.869 / 0.845 (mean 0.859); all ten: mean 0.851, sample sd 0.029, range 0.786-0.891; pycocotools keypoint AP50-95
 0.674-0.769 (mean 0.731, sd 0.027). The bars: 0.4 for pose mAP50 and keypoint AP50 (0.39 below the worst run), 0.5
-for keypoint AP50-95 (0.17, 6 sd, below the worst run). About 55 s per run two at a time. With per-sample augmentation seeds,
-the keypoint loss averaged over every matched object and the new validation letterbox (2026-12-04): pose mAP50
-0.761-0.889 over the same ten runs (mean 0.836), keypoint AP50-95 0.654-0.765; the bars stay 0.36 and 0.15 below
-the worst run.
+for keypoint AP50-95 (0.17, 6 sd, below the worst run). About 55 s per run two at a time. With per-sample
+augmentation seeds, the keypoint loss averaged over every matched object and the new validation letterbox
+(2026-12-04): pose mAP50 0.761-0.889 over the same ten runs (mean 0.836), keypoint AP50-95 0.654-0.765; the bars
+stay 0.36 and 0.15 below the worst run.
 
 Classification. The recipe (``learning-recipe-cls.yaml``): the packaged ``gelan-t-cls-focal`` (1.04M parameters
 with 5 classes), 1,000 synthetic-cls images of 96 px cropped to 64 px, 15 epochs of 63 steps (batch 16), the same
