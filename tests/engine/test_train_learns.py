@@ -29,7 +29,9 @@ Spread, measured 2026-12-01 on the same machine with ``python benchmarks/learnin
 0,1,2,3,4 --isa native,avx2 --threads 1 --parallel 2``: final mask mAP50 for seeds 0 / 1 / 2 / 3 / 4 with AVX-512
 kernels 0.688 / 0.662 / 0.590 / 0.684 / 0.630 (mean 0.651), with AVX2 kernels 0.686 / 0.630 / 0.602 / 0.677 / 0.582
 (mean 0.635); all ten: mean 0.643, sample sd 0.042, range 0.582-0.688 (pycocotools segm AP50 0.586-0.693). The bar,
-0.4, is 0.243 (5.8 sd) below the mean and 0.182 below the worst run. About 150-170 s per run.
+0.4, is 0.243 (5.8 sd) below the mean and 0.182 below the worst run. About 150-170 s per run. With per-sample
+augmentation seeds and the new validation letterbox (2026-12-04): 0.609 / 0.573 / 0.573 / 0.618 / 0.595 (AVX-512),
+0.585 / 0.562 / 0.597 / 0.671 / 0.561 (AVX2); mean 0.594, sd 0.033; the bar is 0.161 below the worst run.
 
 Pose. The recipe (``learning-recipe-pose.yaml``): the model ``tiny-gelan-pose-focal.yaml`` (the detection model with
 a DPose head), 200 synthetic-pose images at 128 px (stars and houses, 5 keypoints each), 10 epochs (250 steps),
