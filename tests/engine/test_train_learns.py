@@ -18,7 +18,8 @@ spread (this test's seed 0: 0.606 AVX-512, 0.568 AVX2). Those runs drew the augm
 process and validated with half-stride borders; since each sample draws from a generator of its own (seed,
 epoch, index) and validation letterboxes to the smallest stride multiple (2026-12-04): AVX-512 0.578 / 0.538 / 0.630
 / 0.646 / 0.583, AVX2 0.570 / 0.561 / 0.556 / 0.561 / 0.578; all ten: mean 0.580, sd 0.033, range 0.538-0.646, the
-bar, 0.45, 3.9 sd below the mean and 0.088 below the worst run (0.103 below the worst of the earlier ten). About 180-210 s per run two at a time (60 epochs gained 0.02 mAP50 and
+bar, 0.45, 3.9 sd below the mean and 0.088 below the worst run (0.103 below the worst of the earlier
+ten). About 180-210 s per run two at a time (60 epochs gained 0.02 mAP50 and
 cost a third more time, past the suite's 4-minute budget per learning test on a busy machine).
 
 Segmentation. The recipe (``learning-recipe-seg.yaml``): the model ``tiny-gelan-seg-focal.yaml`` (1.2M parameters:
