@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -61,7 +62,7 @@ def fingerprint(task: str, work: Path) -> tuple[str, str, str]:
     metrics = YOLO(str(last)).val(data=str(data), batch=8, workers=0, threads=1, device="cpu", save_json=True,
                                   plots=False, project=str(work / "val"), name=task, verbose=False)
     predictions = sorted((work / "val").glob(f"{task}*/predictions.json"))
-    validation = repr(sorted((k, v) for k, v in metrics.items() if isinstance(v, (int, float, str))))
+    validation = repr(sorted((k, v) for k, v in metrics.items() if k not in ("speed", "save_dir")))
     validation += "".join(p.read_text() for p in predictions)
     return _digest_weights(last), _digest((run / "results.csv").read_text()), _digest(validation)
 
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep the data and runs in this folder (default: a temporary one)")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="fingerprint-"))
+    logging.disable(logging.INFO)  # the table only
     try:
         print(f"{'task':<9} {'model':<20} {'weights':<16} {'results':<16} {'validation':<16}")
         for task in args.tasks.split(","):
