@@ -4,8 +4,8 @@ For each task (detect, segment, pose, classify) this trains one small packaged m
 with mosaic, the second without) on a tiny generated set, on the CPU with one thread and a fixed seed, and prints
 one row: the SHA-256 of the final weights (model and EMA tensors, in state_dict order, names included), of the
 ``results.csv`` figures (per-epoch validation included) and of a ``val --save-json`` of the final weights (every
-prediction it writes and every metric it returns: the untrained models' mAP is 0, their predictions are not). Run it before and after a change; identical rows mean the change
-moved no weight and no metric on these paths.
+prediction it writes and every metric it returns: the untrained models' mAP is 0, their predictions are not).
+Run it before and after a change; identical rows mean the change moved no weight and no metric on these paths.
 
 Run: ``PYTHONPATH=src python tools/weights_fingerprint.py [--tasks detect,pose] [--keep DIR]``.
 """
@@ -63,7 +63,7 @@ def fingerprint(task: str, work: Path) -> tuple[str, str, str]:
                                   plots=False, project=str(work / "val"), name=task, verbose=False)
     predictions = sorted((work / "val").glob(f"{task}*/predictions.json"))
     validation = repr(sorted((k, v) for k, v in metrics.items() if k not in ("speed", "save_dir")))
-    validation += "".join(p.read_text() for p in predictions)
+    validation += "".join(p.read_text().replace(str(work), "") for p in predictions)  # paths: relative
     return _digest_weights(last), _digest((run / "results.csv").read_text()), _digest(validation)
 
 
