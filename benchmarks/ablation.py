@@ -19,7 +19,7 @@ import argparse
 import sys
 import time
 
-from focalyolo.benchmark.compare import compare
+from focalyolo.analysis.compare import compare
 from focalyolo.utils.logging import setup_logging
 
 

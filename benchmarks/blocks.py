@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from focalyolo.benchmark.blocks import benchmark_blocks, growth, speed_ratio
-from focalyolo.benchmark.timing import wait_for_quiet
+from focalyolo.analysis.blocks import benchmark_blocks, growth, speed_ratio
+from focalyolo.analysis.timing import wait_for_quiet
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,13 +25,13 @@ from pathlib import Path
 
 import torch
 
-from focalyolo.benchmark.models import benchmark_models
-from focalyolo.benchmark.timing import machine_info, wait_for_quiet
+from focalyolo.analysis.models import benchmark_models
+from focalyolo.analysis.timing import machine_info, wait_for_quiet
 from focalyolo.cfg import ValConfig
 from focalyolo.deploy.export import export_model
-from focalyolo.deploy.sources import load_source
 from focalyolo.engine.trainer import train
 from focalyolo.engine.validator import val
+from focalyolo.weights.sources import load_source
 
 LATENCY_BACKENDS = ["channels_last", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8"]
 RUNTIMES = {  # accuracy rows: (export format, INT8, which written file)

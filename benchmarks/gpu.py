@@ -48,11 +48,11 @@ os.environ.setdefault("YOLO_VERBOSE", "False")
 import torch  # noqa: E402
 
 from focalyolo import build_model  # noqa: E402
-from focalyolo.benchmark.blocks import BLOCKS, CHANNELS, LEVEL_STRIDE, fused_block, peak_memory_bytes  # noqa: E402
-from focalyolo.benchmark.table import Column, render_text  # noqa: E402
-from focalyolo.benchmark.timing import cpu_name, measure, measure_interleaved  # noqa: E402
+from focalyolo.analysis.blocks import BLOCKS, CHANNELS, LEVEL_STRIDE, fused_block, peak_memory_bytes  # noqa: E402
+from focalyolo.analysis.table import Column, render_text  # noqa: E402
+from focalyolo.analysis.timing import cpu_name, measure, measure_interleaved  # noqa: E402
 from focalyolo.data import generate_synthetic  # noqa: E402
-from focalyolo.deploy.convert import deployment_form  # noqa: E402
+from focalyolo.weights.convert import deployment_form  # noqa: E402
 
 COLUMNS = [Column("part", "part"), Column("what", "what"), Column("setting", "setting"),
            Column("value", "value", ".2f"), Column("unit", "unit"), Column("peak_mb", "peak MB", ".1f")]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from focalyolo.benchmark.models import benchmark_models
-from focalyolo.benchmark.timing import wait_for_quiet
+from focalyolo.analysis.models import benchmark_models
+from focalyolo.analysis.timing import wait_for_quiet
 
 PLAN = [  # (models, sizes, batches)
     (["gelan-t", "gelan-t-focal", "gelan-t-attn", "yolov9-t"], [320, 640], [1, 8]),

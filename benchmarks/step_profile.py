@@ -31,7 +31,7 @@ from typing import Any, Callable
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from focalyolo.benchmark.timing import machine_info
+from focalyolo.analysis.timing import machine_info
 from focalyolo.cfg import TrainConfig
 from focalyolo.engine.trainer import Trainer
 

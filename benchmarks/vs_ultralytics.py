@@ -40,9 +40,9 @@ os.environ.setdefault("YOLO_VERBOSE", "False")
 import torch  # noqa: E402
 
 from focalyolo import build_model  # noqa: E402
-from focalyolo.benchmark.flops import model_gflops  # noqa: E402
-from focalyolo.benchmark.timing import LoadMonitor, machine_info, matmul_peak, measure_interleaved, wait_for_quiet  # noqa: E402
-from focalyolo.deploy.convert import deployment_form  # noqa: E402
+from focalyolo.analysis.flops import model_gflops  # noqa: E402
+from focalyolo.analysis.timing import LoadMonitor, machine_info, matmul_peak, measure_interleaved, wait_for_quiet  # noqa: E402
+from focalyolo.weights.convert import deployment_form  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 COCO128 = REPO.parent / "shared" / "data" / "coco128" / "data.yaml"
@@ -199,7 +199,7 @@ def onnx_detectors(model: torch.nn.Module, opts: argparse.Namespace, folder: Pat
     ``opts.data``), each in an onnxruntime session with the same thread count; empty without onnxruntime."""
     try:
         from focalyolo.deploy.export import export_onnx
-        from focalyolo.deploy.onnx_model import OnnxDetector
+        from focalyolo.deploy.onnx_model import OnnxModel
         from focalyolo.deploy.quantize import calibration_dataset, quantize_int8
     except ImportError as exc:
         print(f"ONNX rows skipped: {exc}")
@@ -209,8 +209,8 @@ def onnx_detectors(model: torch.nn.Module, opts: argparse.Namespace, folder: Pat
         export_onnx(model, fp32, imgsz=opts.imgsz)
         calibration = calibration_dataset("detect", opts.data, opts.imgsz)
         quantize_int8(fp32, folder / "gelan-c-int8.onnx", calibration, count=32)
-    return {"ours gelan-c onnxruntime fp32": OnnxDetector(fp32),
-            "ours gelan-c onnxruntime INT8": OnnxDetector(folder / "gelan-c-int8.onnx")}
+    return {"ours gelan-c onnxruntime fp32": OnnxModel(fp32),
+            "ours gelan-c onnxruntime INT8": OnnxModel(folder / "gelan-c-int8.onnx")}
 
 
 def top_ops(fn, rows: int = 15) -> str:
@@ -228,7 +228,7 @@ def part_predict(opts: argparse.Namespace, threads: int) -> dict:
     """Pipelines take turns on chunks of 16 images (so load drift hits all alike); the first chunk is warm-up."""
     from ultralytics import YOLO
 
-    from focalyolo.deploy.sources import load_inference_model
+    from focalyolo.deploy.inference import load_inference_model
     from focalyolo.engine.predictor import expand_source, predict
 
     folder = opts.predict_source or opts.data.parent / "images" / "train2017"

@@ -18,10 +18,10 @@ LAYERS = [
     {"utils", "cfg"},
     {"nn", "data", "metrics", "loss"},
     {"models"},
-    {"tasks"},
+    {"tasks", "weights"},
     {"deploy"},
     {"engine"},
-    {"benchmark", "api"},
+    {"analysis", "api"},
     {"cli"},
     {"__init__", "__main__"},
 ]

@@ -5,12 +5,12 @@ Public API: :func:`build_model`, :func:`register_module`, and the modules in :mo
 
 from ._version import __version__
 from .api import YOLO
-from .deploy.checkpoint import load_model
 from .errors import CheckpointError, ConfigError, DataError, FocalYoloError
-from .models import DetectionModel, build_model
+from .models import Model, build_model
 from .nn.registry import register_module
+from .weights.checkpoint import load_model
 
 __all__ = [
-    "CheckpointError", "ConfigError", "YOLO", "DataError", "DetectionModel", "FocalYoloError", "__version__",
+    "CheckpointError", "ConfigError", "YOLO", "DataError", "Model", "FocalYoloError", "__version__",
     "build_model", "load_model", "register_module",
 ]

@@ -14,9 +14,10 @@ from typing import Any, Iterator
 from torch import nn
 
 from .cfg import ExportConfig, PredictConfig, ValConfig
-from .deploy.sources import EXPORTED_KINDS, load_inference_model, load_source, source_kind
+from .deploy.inference import load_inference_model
 from .errors import FocalYoloError
 from .utils.logging import setup_logging
+from .weights.sources import EXPORTED_KINDS, load_source, source_kind
 
 __all__ = ["YOLO"]
 
@@ -31,7 +32,7 @@ class YOLO:
 
     Attributes:
         source: what the model was loaded from (after training: the run's best.pt).
-        model: the model (a :class:`DetectionModel` in its training form, or an :class:`OnnxDetector`).
+        model: the model (a :class:`Model` in its training form, or an :class:`OnnxModel`).
     """
 
     def __init__(self, model: str | Path = "yolov9-t-focal"):
@@ -82,7 +83,8 @@ class YOLO:
     def predict(self, source: Any, stream: bool = False, **options: Any) -> list | Iterator:
         """Predictions for an image, folder, glob, video or a list of those (options as ``focalyolo predict``;
         unlike the CLI nothing is saved unless ``save=True``). ``stream=True`` returns an iterator (a video's
-        frames are not all kept in memory), else a list of :class:`Result`."""
+        frames are not all kept in memory), else a list of results (:class:`DetectResult`
+        and its kin)."""
         from .engine.predictor import PredictRun
 
         self._warn_if_untrained()

@@ -316,8 +316,8 @@ def _info(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--nc", type=_positive_int, default=None, help="override the number of classes (configs only)")
 
     def run(args: argparse.Namespace) -> int:
-        from .deploy.sources import load_source
         from .models.summary import format_catalogue, format_summary
+        from .weights.sources import load_source
 
         if args.list:
             print(format_catalogue())
@@ -343,9 +343,9 @@ def _convert(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--output", help="output checkpoint (default: <input>-converted.pt / <input>-focalyolo.pt)")
 
     def run(args: argparse.Namespace) -> int:
-        from .deploy.checkpoint import save_checkpoint
-        from .deploy.convert import convert_checkpoint
-        from .deploy.official import import_checkpoint
+        from .weights.checkpoint import save_checkpoint
+        from .weights.convert import convert_checkpoint
+        from .weights.official import import_checkpoint
 
         if args.model and args.model_cfg:
             parser.error("--model-cfg goes with --from-official")
@@ -441,7 +441,7 @@ def _benchmark(parser: argparse.ArgumentParser) -> Command:
     def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
-        from .benchmark.timing import wait_for_quiet
+        from .analysis.timing import wait_for_quiet
         from .utils.files import increment_path
         from .utils.threads import configure_threads
         from .utils.torch_utils import select_device
@@ -453,12 +453,12 @@ def _benchmark(parser: argparse.ArgumentParser) -> Command:
         output = Path(args.output) if args.output else increment_path(Path("runs/benchmark/exp"), mkdir=True)
         text = _command_text("benchmark", args, parser.parse_args([]))
         if args.blocks:
-            from .benchmark.blocks import benchmark_blocks
+            from .analysis.blocks import benchmark_blocks
 
             benchmark_blocks(args.sizes, args.level, args.runs, args.warmup, args.baseline, args.max_seconds,
                              output, text)
         else:
-            from .benchmark.models import benchmark_models
+            from .analysis.models import benchmark_models
 
             benchmark_models(args.models, args.imgsz, args.batch, args.runs, args.warmup, args.backends, device,
                              args.max_seconds, output, text, data=args.data)
@@ -501,7 +501,7 @@ def _compare(parser: argparse.ArgumentParser) -> Command:
     parser.add_argument("--name", default="exp", help="the ablation folder; the same name resumes it")
 
     def run(args: argparse.Namespace) -> int:
-        from .benchmark.compare import compare
+        from .analysis.compare import compare
 
         compare(args.models, args.data, args.epochs, args.imgsz, args.seeds, args.batch, args.hyp, args.device,
                 args.workers, args.project, args.name, args.latency_runs, args.plots,
@@ -541,7 +541,7 @@ def _explain(parser: argparse.ArgumentParser) -> Command:
     def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
-        from .benchmark.explain import explain
+        from .analysis.explain import explain
         from .utils.files import increment_path
 
         output = Path(args.output) if args.output else increment_path(Path("runs/explain/exp"))

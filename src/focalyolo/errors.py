@@ -21,4 +21,4 @@ class CheckpointError(FocalYoloError):
 
 class OfficialCheckpointError(CheckpointError):
     """The file is an official YOLOv9 checkpoint (pickled model classes): it is read with the restricted importer
-    (:func:`focalyolo.deploy.official.import_official`), not as a focalyolo checkpoint."""
+    (:func:`focalyolo.weights.official.import_official`), not as a focalyolo checkpoint."""

@@ -14,7 +14,7 @@ import torch
 from focalyolo import YOLO
 from focalyolo.cfg import load_hyp
 from focalyolo.cli import main
-from focalyolo.deploy.onnx_model import OnnxDetector
+from focalyolo.deploy.onnx_model import OnnxModel
 from focalyolo.errors import ConfigError
 from focalyolo.loss import ClassificationLoss
 from focalyolo.models import build_model, config_task, load_model_config
@@ -129,7 +129,7 @@ def test_val_predict_and_export_from_the_api(trained, tmp_path):
     assert all(len(r.probs.top5) == 5 and abs(float(r.probs.data.sum()) - 1) < 1e-5 for r in results)
     assert results[0].describe().count(",") == 4 and results[0].plot().shape == results[0].orig_img.shape
     onnx_path = model.export(imgsz=32, output=str(tmp_path / "cls"))[0]
-    exported = OnnxDetector(onnx_path)
+    exported = OnnxModel(onnx_path)
     assert exported.task == "classify" and exported.nc == 5 and exported.names == model.model.names
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
@@ -173,7 +173,7 @@ def test_convert_and_int8_export_of_a_classifier(trained, tmp_path, capsys):
     assert "already single-head, fused" in capsys.readouterr().out
     paths = YOLO(best).export(imgsz=32, int8=True, data=str(data), calib_images=8, output=str(tmp_path / "q"))
     assert [p.name for p in paths] == ["q.onnx", "q-int8.onnx"]
-    fp32, int8 = OnnxDetector(paths[0]), OnnxDetector(paths[1])
+    fp32, int8 = OnnxModel(paths[0]), OnnxModel(paths[1])
     x = torch.rand(4, 3, 32, 32)
     assert int8.task == "classify" and torch.allclose(int8(x).sum(1), torch.ones(4), atol=1e-3)
     assert (fp32(x) - int8(x)).abs().max() < 0.2  # quantised, not broken

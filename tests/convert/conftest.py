@@ -16,9 +16,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from focalyolo import DetectionModel, build_model
+from focalyolo import Model, build_model
 
-OFFICIAL_HOMES = {"DetectionModel": "models.yolo", "DDetect": "models.yolo", "DualDDetect": "models.yolo",
+OFFICIAL_HOMES = {"Model": "models.yolo", "DDetect": "models.yolo", "DualDDetect": "models.yolo",
                   "DFL": "models.yolo"}
 
 
@@ -60,7 +60,7 @@ def _one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def tiny_dual() -> DetectionModel:
+def tiny_dual() -> Model:
     """yolov9-t (nc 3) in eval mode with perturbed BatchNorm; tests must not modify it (deepcopy first)."""
     torch.manual_seed(0)
     with _single_thread():
@@ -85,7 +85,7 @@ def images() -> torch.Tensor:
     return torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
 
 
-def _as_official(model: DetectionModel, homes: dict[str, types.ModuleType]) -> nn.Module:
+def _as_official(model: Model, homes: dict[str, types.ModuleType]) -> nn.Module:
     """An fp16 copy whose focalyolo classes are re-classed into throwaway ``models.yolo``/``models.common`` ones."""
     fake = copy.deepcopy(model).half()
     for m in fake.modules():
@@ -107,7 +107,7 @@ def official_checkpoint() -> Callable[..., Path]:
     The fake ``models``/``models.yolo``/``models.common`` modules exist only while saving.
     """
 
-    def write(path: Path, model: DetectionModel, ema: DetectionModel | None = None) -> Path:
+    def write(path: Path, model: Model, ema: Model | None = None) -> Path:
         homes = {name: types.ModuleType(name) for name in ("models", "models.yolo", "models.common")}
         sys.modules.update(homes)
         try:

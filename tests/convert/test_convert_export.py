@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from focalyolo.cli import main
-from focalyolo.deploy.convert import convert_to_gelan, fuse_model
 from focalyolo.deploy.export import ExportError, export_onnx, export_torchscript, to_half, write_onnx
+from focalyolo.weights.convert import convert_to_gelan, fuse_model
 
 
 def _run_onnx(path, x: torch.Tensor) -> np.ndarray:

@@ -7,13 +7,13 @@ import torch
 
 from focalyolo import build_model, load_model
 from focalyolo.cli import main
-from focalyolo.deploy.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
-from focalyolo.deploy.convert import convert_to_gelan, fuse_model, gelan_config
 from focalyolo.models import load_model_config
 from focalyolo.models.edit import insert_layer
 from focalyolo.models.parser import read_rows
 from focalyolo.models.summary import count_parameters
 from focalyolo.nn import DDetect, DualDDetect, FocalModulationBlock, Silence
+from focalyolo.weights.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
+from focalyolo.weights.convert import convert_to_gelan, fuse_model, gelan_config
 
 
 def structure(cfg: dict) -> list[tuple]:

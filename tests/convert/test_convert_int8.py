@@ -11,10 +11,10 @@ import torch
 
 from focalyolo import YOLO
 from focalyolo.cli import main
-from focalyolo.deploy.convert import convert_to_gelan, fuse_model
 from focalyolo.deploy.export import export_onnx
-from focalyolo.deploy.onnx_model import LETTERBOX_GREY, OnnxDetector
+from focalyolo.deploy.onnx_model import LETTERBOX_GREY, OnnxModel
 from focalyolo.deploy.quantize import calibration_batches, calibration_dataset
+from focalyolo.weights.convert import convert_to_gelan, fuse_model
 
 
 def _ops(path) -> dict[str, int]:
@@ -44,14 +44,14 @@ def test_int8_export_quantizes_convs_but_not_box_decoding(gelan_t5, tiny_data_ya
     assert int8.stat().st_size < 0.5 * fp32.stat().st_size  # int8 weights
 
     x = torch.rand(2, 3, 64, 64)
-    want = OnnxDetector(fp32)(x)
-    got = OnnxDetector(int8)(x)
+    want = OnnxModel(fp32)(x)
+    got = OnnxModel(int8)(x)
     boxes, scores = (got - want)[:, :4].abs(), (got - want)[:, 4:].abs()
     assert boxes.median() < 1.0 and scores.median() < 0.02  # pixels; probabilities
 
 
 def _checkpoint(model, tmp_path):
-    from focalyolo.deploy.checkpoint import save_checkpoint
+    from focalyolo.weights.checkpoint import save_checkpoint
 
     names = ["circle", "triangle", "square", "star", "cross"]
     return save_checkpoint({"model_yaml": model.copy_config(), "names": names, "model": model.state_dict(),
@@ -74,7 +74,7 @@ def test_static_onnx_takes_smaller_images_and_any_batch(gelan_t5, tmp_path):
     """A (2, 3, 96, 96) export run on 3 images of 64x64: padded with grey at the bottom/right, cut into batches
     of 2 (the last one filled); each output equals PyTorch on the same padded image."""
     path = export_onnx(gelan_t5, tmp_path / "static.onnx", imgsz=96, batch=2)
-    detector = OnnxDetector(path)
+    detector = OnnxModel(path)
     assert detector.input_shape == (2, 3, 96, 96) and detector.nc == 5 and detector.stride.tolist() == [8, 16, 32]
     x = torch.rand(3, 3, 64, 64)
     padded = torch.full((3, 3, 96, 96), LETTERBOX_GREY)

@@ -14,12 +14,12 @@ import torch
 
 from focalyolo import CheckpointError, build_model, load_model
 from focalyolo.cli import main
-from focalyolo.deploy.checkpoint import read_checkpoint
-from focalyolo.deploy.official import import_official, load_untrusted
-from focalyolo.deploy.transfer import align_rows, transfer_weights
 from focalyolo.models import load_model_config
 from focalyolo.models.edit import insert_layer
 from focalyolo.models.parser import read_rows
+from focalyolo.weights.checkpoint import read_checkpoint
+from focalyolo.weights.official import import_official, load_untrusted
+from focalyolo.weights.transfer import align_rows, transfer_weights
 
 
 def test_import_reads_the_ema_weights_without_the_official_code(tiny_dual, official_checkpoint, tmp_path):
@@ -132,7 +132,7 @@ def test_official_files_load_directly_everywhere(tiny_dual, official_checkpoint,
 def test_official_segmentation_checkpoints_import_and_convert(official_checkpoint, perturb, images, tmp_path):
     """A yolov9-t-dseg saved the official way imports (Proto, DualDSegment ... as inert stubs), predicts the same
     masks and converts to its GELAN form."""
-    from focalyolo.deploy.convert import convert_to_gelan
+    from focalyolo.weights.convert import convert_to_gelan
 
     torch.manual_seed(0)
     model = perturb(build_model("yolov9-t-dseg", nc=2)).eval()

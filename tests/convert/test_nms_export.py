@@ -18,7 +18,7 @@ from focalyolo import build_model
 from focalyolo.cli import main
 from focalyolo.data import generate_synthetic
 from focalyolo.deploy.export import export_model, write_onnx
-from focalyolo.deploy.onnx_model import OnnxDetector
+from focalyolo.deploy.onnx_model import OnnxModel
 from focalyolo.engine.predictor import predict
 from focalyolo.errors import FocalYoloError
 from focalyolo.tasks import get_task
@@ -28,7 +28,7 @@ CONF, IOU, MAX_DET = 0.3, 0.5, 6
 
 
 class PatchDetector(nn.Module):
-    """A stand-in detector with the eval interface of a DetectionModel whose scores are far apart: one anchor per
+    """A stand-in detector with the eval interface of a Model whose scores are far apart: one anchor per
     8x8 patch, a 1x1 convolution of the patch's mean colour (plus a term that differs per cell, so the letterbox's
     grey padding does not make ties) decoded into a box of 8-40 px around the cell and ``nc`` class scores, then ``nm``
     carried values (with prototypes at stride 4 as a second output, like a segmentation model). A trained network
@@ -148,4 +148,4 @@ def test_nms_export_options_are_checked(tiny_dual, tmp_path, capsys):
     assert session.get_outputs()[0].shape == [1, 7, 6]
     assert json.loads(session.get_modelmeta().custom_metadata_map["nms"])["conf"] == 0.3
     with pytest.raises(FocalYoloError, match="exported with --nms.*take an export without --nms"):
-        OnnxDetector(tmp_path / "cli.onnx")
+        OnnxModel(tmp_path / "cli.onnx")

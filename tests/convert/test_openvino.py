@@ -22,12 +22,13 @@ import yaml
 from focalyolo.cfg import TrainConfig
 from focalyolo.cli import main
 from focalyolo.data import generate_synthetic
-from focalyolo.deploy.convert import deployment_form
 from focalyolo.deploy.export import ExportError, export_model
+from focalyolo.deploy.inference import load_inference_model
 from focalyolo.deploy.onnx_model import LETTERBOX_GREY
-from focalyolo.deploy.sources import load_inference_model, source_kind
 from focalyolo.engine.trainer import Trainer
 from focalyolo.models import build_model
+from focalyolo.weights.convert import deployment_form
+from focalyolo.weights.sources import source_kind
 
 ENGINE_TESTS = Path(__file__).parents[1] / "engine"
 HAVE_OPENVINO = all(importlib.util.find_spec(m) is not None for m in ("openvino", "nncf"))
@@ -67,7 +68,7 @@ def _val(model: Path, data: Path, project: Path) -> dict:
 
 @needs_openvino
 def test_ir_folder_layout_and_metadata(exported, trained):
-    from focalyolo.deploy.openvino_model import OpenVinoDetector
+    from focalyolo.deploy.openvino_model import OpenVinoModel
 
     fp32, int8 = exported
     assert sorted(p.name for p in fp32.iterdir()) == ["best.bin", "best.xml", "metadata.yaml"]
@@ -78,7 +79,7 @@ def test_ir_folder_layout_and_metadata(exported, trained):
     for folder in (fp32, str(fp32) + "/", fp32 / "best.xml"):
         assert source_kind(folder) == "openvino"
     detector = load_inference_model(fp32)
-    assert isinstance(detector, OpenVinoDetector) and detector.input_shape == (None, 3, None, None)
+    assert isinstance(detector, OpenVinoModel) and detector.input_shape == (None, 3, None, None)
     assert detector.nc == 5 and detector.names == meta["names"] and detector.stride.tolist() == [8, 16, 32]
 
 
@@ -86,20 +87,20 @@ def test_ir_folder_layout_and_metadata(exported, trained):
 def test_openvino_matches_pytorch_fixed_and_dynamic(exported, trained, tmp_path):
     """The dynamic IR on a 96x128 batch; a (2, 3, 96, 96) IR on 3 images of 64x64: padded with grey, cut into batches
     of 2 (the last one filled); both equal PyTorch's deployment form within 1e-3 relative."""
-    from focalyolo.deploy.openvino_model import OpenVinoDetector
+    from focalyolo.deploy.openvino_model import OpenVinoModel
 
     weights, _ = trained
     net = deployment_form(load_inference_model(weights))
     x = torch.rand(2, 3, 96, 128)
     with torch.no_grad():
         want = net(x).numpy()
-    got = OpenVinoDetector(exported[0])(x).numpy()
+    got = OpenVinoModel(exported[0])(x).numpy()
     assert got.shape == want.shape == (2, 4 + 5, 12 * 16 + 6 * 8 + 3 * 4)
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
 
     folders = export_model(load_inference_model(weights), "openvino", tmp_path / "static", imgsz=96, batch=2)
     assert folders == [tmp_path / "static_openvino_model"]
-    detector = OpenVinoDetector(folders[0])
+    detector = OpenVinoModel(folders[0])
     assert detector.input_shape == (2, 3, 96, 96)
     x = torch.rand(3, 3, 64, 64)
     padded = torch.full((3, 3, 96, 96), LETTERBOX_GREY)
@@ -152,13 +153,13 @@ def _weight_source(conv):
 @needs_openvino
 @pytest.mark.parametrize("config", ["tiny-gelan-seg-focal.yaml", "tiny-gelan-pose-focal.yaml"])
 def test_segmentation_and_pose_irs_match_pytorch(config, perturb, tmp_path):
-    from focalyolo.deploy.openvino_model import OpenVinoDetector
+    from focalyolo.deploy.openvino_model import OpenVinoModel
 
     model = perturb(build_model(str(ENGINE_TESTS / config))).eval()
     if model.kpt_shape:
         model.yaml["skeleton"] = [[0, 1], [1, 2]]  # as training on pose data records it
     folder = export_model(model, "openvino", tmp_path / "m", imgsz=64, dynamic=True)[0]
-    detector = OpenVinoDetector(folder)
+    detector = OpenVinoModel(folder)
     assert (detector.task, detector.nc, detector.kpt_shape, detector.skeleton) == (
         "pose" if model.kpt_shape else "segment", model.nc, model.kpt_shape, model.skeleton)
     x = torch.rand(2, 3, 64, 96)

@@ -15,13 +15,13 @@ import pytest
 import torch
 
 from focalyolo.cli import main
-from focalyolo.deploy.convert import deployment_form
 from focalyolo.deploy.export import export_model, export_onnx
-from focalyolo.deploy.onnx_model import OnnxDetector
+from focalyolo.deploy.onnx_model import OnnxModel
 from focalyolo.deploy.quantize import calibration_dataset, quantize_int8
-from focalyolo.deploy.sources import load_source, source_kind
-from focalyolo.deploy.tensorrt import TensorRTDetector, import_tensorrt, read_engine, write_engine
+from focalyolo.deploy.tensorrt import TensorRTModel, import_tensorrt, read_engine, write_engine
 from focalyolo.errors import FocalYoloError
+from focalyolo.weights.convert import deployment_form
+from focalyolo.weights.sources import load_source, source_kind
 
 HAVE_TENSORRT = import_tensorrt() is not None
 needs_tensorrt = pytest.mark.skipif(not HAVE_TENSORRT, reason="needs CUDA and the tensorrt package")
@@ -36,7 +36,7 @@ def test_without_cuda_or_tensorrt_export_and_run_fail_in_one_line(tmp_path, caps
     assert not any("TensorRT" in line for line in err[:-1]) and not list(tmp_path.iterdir())
     write_engine(tmp_path / "m.engine", b"plan", {"task": "detect"})
     with pytest.raises(FocalYoloError, match="running a TensorRT engine needs an NVIDIA GPU"):
-        TensorRTDetector(tmp_path / "m.engine")
+        TensorRTModel(tmp_path / "m.engine")
 
 
 def test_engine_file_carries_the_metadata_and_is_a_model_source(tmp_path):
@@ -67,7 +67,7 @@ def test_int8_graph_for_tensorrt_is_symmetric_qdq_with_float_decoding(gelan_t5, 
     meta = {p.key: p.value for p in onnx.load(str(int8)).metadata_props}
     assert meta["stride"] == "8,16,32" and len(json.loads(meta["names"])) == 5
     x = torch.rand(2, 3, 64, 64)
-    diff = OnnxDetector(int8)(x) - OnnxDetector(fp32)(x)
+    diff = OnnxModel(int8)(x) - OnnxModel(fp32)(x)
     assert diff[:, :4].abs().median() < 1.0 and diff[:, 4:].abs().median() < 0.02  # pixels; probabilities
 
 
@@ -78,7 +78,7 @@ def test_engine_matches_pytorch(gelan_t5, dynamic, tmp_path):
     takes 3 images of 64x64 (padded, cut into batches of 2), a dynamic one a 96x64 batch of 3 (in 2 + 1)."""
     path = export_model(gelan_t5, "engine", tmp_path / "m", imgsz=96, batch=2, dynamic=dynamic)[0]
     assert path == tmp_path / "m.engine" and source_kind(path) == "engine"
-    detector = TensorRTDetector(path)
+    detector = TensorRTModel(path)
     assert (detector.nc, detector.stride.tolist(), detector.task) == (5, [8, 16, 32], "detect")
     assert detector.input_shape == ((None, 3, None, None) if dynamic else (2, 3, 96, 96))
     x = torch.rand(3, 3, 64, 96) if dynamic else torch.rand(3, 3, 64, 64)
@@ -96,11 +96,11 @@ def test_fp16_and_int8_engines_stay_close(gelan_t5, tiny_data_yaml, tmp_path):
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         want = deployment_form(gelan_t5)(x)
-    half = TensorRTDetector(export_model(gelan_t5, "engine", tmp_path / "half", imgsz=64, half=True)[0])
+    half = TensorRTModel(export_model(gelan_t5, "engine", tmp_path / "half", imgsz=64, half=True)[0])
     assert half.input_dtype == torch.float16
     diff = half(x) - want
     assert diff[:, :4].abs().max() < 1.0 and diff[:, 4:].abs().max() < 0.01
-    int8 = TensorRTDetector(export_model(gelan_t5, "engine", tmp_path / "int8", imgsz=64, int8=True,
+    int8 = TensorRTModel(export_model(gelan_t5, "engine", tmp_path / "int8", imgsz=64, int8=True,
                                          data=str(tiny_data_yaml), calib_images=8)[0])
     diff = int8(x) - want
     assert diff[:, :4].abs().median() < 1.0 and diff[:, 4:].abs().median() < 0.02

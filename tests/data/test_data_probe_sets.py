@@ -81,7 +81,7 @@ def test_context_cue_lies_outside_the_plain_models_receptive_field() -> None:
     """gelan-t (untrained, seed 0) at the set's default size: for every head level (P3, and P4, whose stride 16 is
     the squares' side, and P5), the 90 % radius of the centre cell's effective receptive field over four set images
     is shorter than the distance from a square's centre to the nearest point of its marker."""
-    from focalyolo.benchmark.explain import effective_receptive_field, head_level_feature
+    from focalyolo.analysis.explain import effective_receptive_field, head_level_feature
     from focalyolo.models import build_model
 
     imgsz = DEFAULT_SIZES["synthetic-context"]["imgsz"]

@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from focalyolo.cfg import TrainConfig
 from focalyolo.engine.trainer import Trainer, resume_config
 from focalyolo.loss import DetectionLoss
-from focalyolo.models import DetectionModel, build_model
+from focalyolo.models import Model, build_model
 
 GLOBAL_BATCH = 4
 NO_AUGMENTATION = {k: 0.0 for k in ("hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear",
@@ -37,7 +37,7 @@ def join_group(rank: int, world_size: int, init_file: Path) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
 
 
-def seeded_model(model_yaml: Path) -> DetectionModel:
+def seeded_model(model_yaml: Path) -> Model:
     """The tiny model with the same initial weights in every process, in train mode."""
     torch.manual_seed(0)
     return build_model(str(model_yaml)).train()

@@ -45,10 +45,10 @@ from ddp_workers import (
 )
 
 from focalyolo.cli import main
-from focalyolo.deploy.checkpoint import read_checkpoint
 from focalyolo.engine.launch import process_count, torchrun_command
 from focalyolo.engine.trainer import Trainer
 from focalyolo.errors import FocalYoloError
+from focalyolo.weights.checkpoint import read_checkpoint
 
 WORLD = 2
 pytestmark = [pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()) or sys.platform == "win32",

@@ -29,8 +29,8 @@ import pytest
 import torch.distributed as dist
 from ddp_workers import GLOBAL_BATCH
 
-from focalyolo.deploy.checkpoint import read_checkpoint
 from focalyolo.engine.launch import torchrun_command
+from focalyolo.weights.checkpoint import read_checkpoint
 
 pytestmark = [pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()) or sys.platform == "win32",
                                  reason="needs torch.distributed with gloo")]

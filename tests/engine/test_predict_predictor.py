@@ -12,11 +12,11 @@ import torch
 import torch.nn as nn
 
 from focalyolo.cli import main
-from focalyolo.deploy.checkpoint import save_checkpoint
 from focalyolo.engine.predictor import expand_source, predict
 from focalyolo.errors import DataError
 from focalyolo.models import build_model
-from focalyolo.tasks.detect import Result
+from focalyolo.tasks.detect import DetectResult
+from focalyolo.weights.checkpoint import save_checkpoint
 
 NAMES = ["red", "green"]
 # (h, w) of the test images and the red rectangle (x1, y1, x2, y2) drawn in each
@@ -109,7 +109,7 @@ def test_boxes_come_back_in_original_pixels(folder: Path, tmp_path: Path) -> Non
 
 def test_result_helpers() -> None:
     img = red_image(50, 100, (10, 10, 60, 40))
-    r = Result("x/im.jpg", None, (50, 100), torch.tensor([[10.0, 10.0, 60.0, 40.0]]), torch.tensor([0.875]),
+    r = DetectResult("x/im.jpg", None, (50, 100), torch.tensor([[10.0, 10.0, 60.0, 40.0]]), torch.tensor([0.875]),
                torch.tensor([1]), NAMES, img)
     assert r.to_txt_rows() == ["1 0.350000 0.500000 0.500000 0.600000 0.87500"]
     assert r.to_coco(7) == [{"image_id": 7, "category_id": 1, "bbox": [10.0, 10.0, 50.0, 30.0], "score": 0.875}]
@@ -121,7 +121,7 @@ def test_result_helpers() -> None:
 def test_predict_api_with_random_model(folder: Path) -> None:
     model = build_model("gelan-t", nc=len(NAMES))
     results = list(predict(model, str(folder / "*.png"), imgsz=64, conf=0.0, max_det=5))
-    assert len(results) == 2 and all(isinstance(r, Result) for r in results)
+    assert len(results) == 2 and all(isinstance(r, DetectResult) for r in results)
     for r in results:
         h, w = r.orig_shape
         xyxy = r.boxes.xyxy
@@ -169,8 +169,8 @@ def test_predict_cli_video(video: Path, capsys) -> None:
 def test_checkpoints_load_in_deployment_form(tmp_path: Path, tiny_model_yaml: Path) -> None:
     """A dual-head checkpoint loads converted to GELAN, fused and channels-last, predicting what its main
     branch predicts."""
-    from focalyolo.deploy.convert import is_fused
-    from focalyolo.deploy.sources import load_inference_model
+    from focalyolo.deploy.inference import load_inference_model
+    from focalyolo.weights.convert import is_fused
 
     torch.manual_seed(0)
     model = build_model(str(tiny_model_yaml)).eval()

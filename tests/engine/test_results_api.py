@@ -16,7 +16,7 @@ import torch
 from focalyolo.errors import FocalYoloError
 from focalyolo.tasks import results as results_module
 from focalyolo.tasks.classify import ClassifyResult
-from focalyolo.tasks.detect import Result
+from focalyolo.tasks.detect import DetectResult
 from focalyolo.tasks.pose import PoseResult
 from focalyolo.tasks.results import Boxes, Keypoints, Masks, Probs
 from focalyolo.tasks.segment import SegmentResult
@@ -52,8 +52,8 @@ def masks() -> torch.Tensor:
 
 
 @pytest.fixture
-def detection() -> Result:
-    return Result(*detect_args())
+def detection() -> DetectResult:
+    return DetectResult(*detect_args())
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(results_module, "_WARNED", set())
 
 
-def test_boxes_views(detection: Result) -> None:
+def test_boxes_views(detection: DetectResult) -> None:
     boxes = detection.boxes
     assert isinstance(boxes, Boxes) and len(boxes) == 3 and boxes.shape == (3, 6)
     assert torch.equal(boxes.data, t([b + [s, c] for b, s, c in zip(BOXES, SCORES, CLASSES)]))
@@ -94,7 +94,7 @@ def test_boxes_views(detection: Result) -> None:
     assert boxes.cpu().data.device.type == "cpu" and boxes.to(torch.float64).data.dtype == torch.float64
 
 
-def test_boxes_indexing(detection: Result) -> None:
+def test_boxes_indexing(detection: DetectResult) -> None:
     boxes = detection.boxes
     assert torch.equal(boxes[0].xyxy, t([BOXES[0]])) and torch.equal(boxes[-1].conf, t([0.5]))
     assert torch.equal(boxes[1:].cls, t([0, 1])) and torch.equal(boxes[[2, 0]].conf, t([0.5, 0.9]))
@@ -102,12 +102,12 @@ def test_boxes_indexing(detection: Result) -> None:
     assert len(boxes[boxes.conf > 1]) == 0 and boxes[boxes.conf > 1].xywhn.shape == (0, 4)
 
 
-def test_result_fields_len_and_indexing(detection: Result) -> None:
+def test_result_fields_len_and_indexing(detection: DetectResult) -> None:
     r = detection
     assert (r.path, r.frame, r.orig_shape, r.names, r.speed) == ("src/a.jpg", None, (H, W), NAMES, SPEED)
     assert len(r) == 3 and r.describe() == "2 star, 1 circle"
     first = r[0]
-    assert isinstance(first, Result) and len(first) == 1 and torch.equal(first.boxes.xyxy, t([BOXES[0]]))
+    assert isinstance(first, DetectResult) and len(first) == 1 and torch.equal(first.boxes.xyxy, t([BOXES[0]]))
     assert first.orig_shape == (H, W) and first.names == NAMES and first.path == r.path
     assert [len(r[1:]), len(r[:0]), len(r[r.boxes.cls == 1])] == [2, 0, 2]
     assert torch.equal(r[r.boxes.cls == 1].boxes.conf, t([0.9, 0.5])) and len(r) == 3  # r itself unchanged
@@ -152,7 +152,7 @@ def test_probs_views(classification: ClassifyResult) -> None:
     assert r.names[p.top1] == "b"
 
 
-def test_to_json(detection: Result, segmentation: SegmentResult, pose: PoseResult,
+def test_to_json(detection: DetectResult, segmentation: SegmentResult, pose: PoseResult,
                  classification: ClassifyResult) -> None:
     boxes = [{"name": "star", "class": 1, "confidence": 0.9, "box": {"x1": 20.0, "y1": 10.0, "x2": 60.0, "y2": 50.0}},
              {"name": "circle", "class": 0, "confidence": 0.75,
@@ -184,8 +184,9 @@ def test_save_writes_the_plot(tmp_path: Path, segmentation: SegmentResult, pose:
         segmentation.save(tmp_path / "out.unknown")
 
 
-def test_deprecated_fields_work_and_warn_once(fresh_warnings: None, detection: Result, segmentation: SegmentResult,
-                                              pose: PoseResult, classification: ClassifyResult) -> None:
+def test_deprecated_fields_work_and_warn_once(fresh_warnings: None, detection: DetectResult,
+                                              segmentation: SegmentResult, pose: PoseResult,
+                                              classification: ClassifyResult) -> None:
     uses = {
         "result.scores": lambda: detection.scores,
         "result.classes": lambda: detection.classes,
@@ -226,7 +227,7 @@ def test_deprecated_fields_work_and_warn_once(fresh_warnings: None, detection: R
 def label_height(side: int) -> tuple[int, int]:
     """(label box height, rows of white label text) of one detection drawn on a black ``side`` x ``side`` image."""
     y1 = side * 3 // 8
-    r = Result("a.jpg", None, (side, side), t([[side // 4, y1, side * 3 // 4, side * 7 // 8]]), t([0.87]),
+    r = DetectResult("a.jpg", None, (side, side), t([[side // 4, y1, side * 3 // 4, side * 7 // 8]]), t([0.87]),
                torch.tensor([0]), ["polygon"], image(side, side))
     drawn = r.plot()
     label_rows = np.nonzero((drawn[:y1] == class_colour(0)).all(-1).any(1))[0]  # the label sits above the box

@@ -9,9 +9,9 @@ import pytest
 from test_val_validator import NAMES, write_dataset
 
 from focalyolo.cli import main
-from focalyolo.deploy.checkpoint import save_checkpoint
 from focalyolo.models import build_model
 from focalyolo.utils.files import increment_path
+from focalyolo.weights.checkpoint import save_checkpoint
 
 
 @pytest.fixture(autouse=True)

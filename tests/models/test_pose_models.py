@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from focalyolo import build_model
-from focalyolo.deploy.convert import deployment_form
 from focalyolo.errors import ConfigError
 from focalyolo.models import config_task, load_model_config
 from focalyolo.models.summary import count_parameters
 from focalyolo.nn import DPose, DualDPose, FocalModulationBlock
+from focalyolo.weights.convert import deployment_form
 
 REPO = Path(__file__).resolve().parents[2]
 

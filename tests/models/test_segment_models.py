@@ -87,7 +87,7 @@ def test_the_head_names_the_task_and_an_unregistered_one_is_a_clear_error():
 
 @pytest.mark.parametrize("size", ["c", "t"])
 def test_yolov9_dseg_converts_to_gelan_dseg_with_the_same_outputs(size):
-    from focalyolo.deploy.convert import convert_to_gelan, fuse_model
+    from focalyolo.weights.convert import convert_to_gelan, fuse_model
 
     dual = build_model(f"yolov9-{size}-dseg", nc=3).eval()
     gelan = convert_to_gelan(dual)

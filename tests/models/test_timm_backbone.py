@@ -16,11 +16,11 @@ import yaml
 
 from focalyolo import ConfigError, build_model
 from focalyolo.cli import main
-from focalyolo.deploy.checkpoint import load_model
-from focalyolo.deploy.convert import convert_to_gelan, fuse_model, is_fused
 from focalyolo.deploy.export import export_onnx
 from focalyolo.loss.detection import DetectionLoss
 from focalyolo.nn import Index, TimmBackbone
+from focalyolo.weights.checkpoint import load_model
+from focalyolo.weights.convert import convert_to_gelan, fuse_model, is_fused
 
 TINY_YAML = Path(__file__).with_name("tiny-timm-gelan.yaml")
 TINY_KWARGS = {"dims": [16, 24, 32, 48]}  # the kwargs of the tiny YAML's TimmBackbone row
@@ -182,7 +182,7 @@ def test_pretrained_file_loads_a_downloaded_classifier_state_dict(timm, tmp_path
 
 
 def test_checkpoint_keeps_the_weights_not_the_pretrained_file(timm, tmp_path):
-    from focalyolo.deploy.checkpoint import save_checkpoint
+    from focalyolo.weights.checkpoint import save_checkpoint
 
     file = tmp_path / "test_convnext_in1k.pth"
     torch.save(timm.create_model("test_convnext", **TINY_KWARGS).state_dict(), file)
@@ -243,7 +243,7 @@ def test_missing_timm_says_how_to_install_it(tmp_path, monkeypatch):
 def test_tiny_timm_detector_trains_converts_and_exports(timm, tmp_path, tiny_data_yaml, one_thread, capsys):
     from focalyolo.cfg import TrainConfig
     from focalyolo.data.image_io import read_image
-    from focalyolo.deploy.sources import load_inference_model
+    from focalyolo.deploy.inference import load_inference_model
     from focalyolo.engine.trainer import Trainer
 
     cfg = TrainConfig(model=str(TINY_YAML), data=str(tiny_data_yaml), epochs=1, imgsz=64, batch=8, workers=0,

@@ -17,10 +17,9 @@ from focalyolo import YOLO, build_model
 from focalyolo.cfg import PredictConfig, TrainConfig
 from focalyolo.cli import main
 from focalyolo.data import YOLODataset, build_dataloader, generate_synthetic, load_data_config
-from focalyolo.deploy.convert import deployment_form
 from focalyolo.deploy.export import export_onnx
-from focalyolo.deploy.onnx_model import OnnxDetector
-from focalyolo.deploy.sources import load_inference_model
+from focalyolo.deploy.inference import load_inference_model
+from focalyolo.deploy.onnx_model import OnnxModel
 from focalyolo.engine.predictor import PredictRun
 from focalyolo.engine.trainer import Trainer
 from focalyolo.engine.validator import validate
@@ -29,6 +28,7 @@ from focalyolo.loss import keypoint_terms
 from focalyolo.tasks import get_task
 from focalyolo.utils.boxes import make_anchors
 from focalyolo.utils.keypoints import COCO_KEYPOINT_SIGMAS, decode_keypoints, keypoint_oks, keypoint_sigmas
+from focalyolo.weights.convert import deployment_form
 
 NC, KPT = 2, [5, 3]
 TINY_DUAL_POSE = {  # PGI pose with a focal block
@@ -226,7 +226,7 @@ def test_predict_draws_poses_and_writes_pose_labels(trained, pose_data, tmp_path
 def test_onnx_export_carries_the_keypoints_and_scores_the_same(trained, pose_data, tmp_path):
     model = load_inference_model(trained.weights_dir / "best.pt")
     path = export_onnx(model, tmp_path / "pose.onnx", imgsz=64, dynamic=True)
-    onnx_model = OnnxDetector(path)
+    onnx_model = OnnxModel(path)
     assert (onnx_model.nc, onnx_model.kpt_shape, onnx_model.task) == (NC, KPT, "pose")
     assert onnx_model.skeleton == trained.model.skeleton
     net = deployment_form(model)
@@ -272,7 +272,7 @@ def test_cli_trains_validates_exports_and_predicts_a_pose_model(pose_data, tmp_p
     assert scores["metrics/mAP50(P)"] == pytest.approx(json.loads((tmp_path / "v" / "metrics.json").read_text())[
         "metrics/mAP50(P)"], abs=1e-6)
     exported = api.export(imgsz=64, output=str(tmp_path / "api"))
-    assert OnnxDetector(exported[0]).kpt_shape == KPT
+    assert OnnxModel(exported[0]).kpt_shape == KPT
 
 
 def test_compare_tabulates_pose_figures(pose_data, tmp_path):

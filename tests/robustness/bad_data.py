@@ -20,8 +20,8 @@ import yaml
 from PIL import Image
 
 from focalyolo.data import generate_synthetic
-from focalyolo.deploy.checkpoint import save_checkpoint
 from focalyolo.models import build_model
+from focalyolo.weights.checkpoint import save_checkpoint
 
 NC = 5
 GOOD_ROW = "0 0.5 0.5 0.4 0.4\n"

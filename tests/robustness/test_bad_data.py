@@ -23,9 +23,9 @@ from focalyolo import YOLO, load_model
 from focalyolo.cfg import TrainConfig
 from focalyolo.cli import main
 from focalyolo.data import YOLODataset, load_data_config
-from focalyolo.deploy.checkpoint import read_checkpoint, save_checkpoint
 from focalyolo.engine.trainer import Trainer
 from focalyolo.errors import CheckpointError, FocalYoloError
+from focalyolo.weights.checkpoint import read_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -15,14 +15,14 @@ import pytest
 import torch
 
 from focalyolo.cli import main
-from focalyolo.deploy.checkpoint import read_checkpoint, save_checkpoint
 from focalyolo.errors import CheckpointError
+from focalyolo.weights.checkpoint import read_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SIZE = 1_000_000  # float32 values per checkpoint: a 4 MB write, so most kills land inside one
 WRITER = """
 import sys, torch
-from focalyolo.deploy.checkpoint import save_checkpoint
+from focalyolo.weights.checkpoint import save_checkpoint
 target, size, version = sys.argv[1], int(sys.argv[2]), 0
 while True:
     version += 1

@@ -15,8 +15,8 @@ import torch
 import focalyolo
 from focalyolo import YOLO, load_model
 from focalyolo.cli import main
-from focalyolo.deploy.checkpoint import read_checkpoint
 from focalyolo.errors import CheckpointError
+from focalyolo.weights.checkpoint import read_checkpoint
 
 PACKAGE = Path(focalyolo.__file__).parent
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -14,7 +14,7 @@ import yaml
 from focalyolo import build_model
 from focalyolo.cli import main
 from focalyolo.data import YOLODataset, generate_synthetic
-from focalyolo.deploy.checkpoint import save_checkpoint
+from focalyolo.weights.checkpoint import save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

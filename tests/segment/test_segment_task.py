@@ -14,14 +14,14 @@ import yaml
 
 from focalyolo.cfg import PredictConfig, TrainConfig
 from focalyolo.data import YOLODataset, build_dataloader, generate_synthetic, load_data_config
-from focalyolo.deploy.convert import deployment_form
 from focalyolo.deploy.export import export_onnx
-from focalyolo.deploy.onnx_model import OnnxDetector
-from focalyolo.deploy.sources import load_inference_model
+from focalyolo.deploy.inference import load_inference_model
+from focalyolo.deploy.onnx_model import OnnxModel
 from focalyolo.engine.predictor import PredictRun
 from focalyolo.engine.trainer import Trainer
 from focalyolo.engine.validator import validate
 from focalyolo.tasks import get_task
+from focalyolo.weights.convert import deployment_form
 
 NC, NM = 5, 8
 TINY_DUAL_SEG = {  # PGI segmentation with a focal block: DualDSegment, prototypes from the stride-4 layer 1
@@ -142,7 +142,7 @@ def test_onnx_export_has_two_outputs_equal_to_pytorch_and_scores_the_same(traine
     best = trained.weights_dir / "best.pt"
     model = load_inference_model(best)
     path = export_onnx(model, tmp_path / "seg.onnx", imgsz=64, dynamic=True)
-    onnx_model = OnnxDetector(path)
+    onnx_model = OnnxModel(path)
     assert (onnx_model.nc, onnx_model.nm, onnx_model.task) == (NC, NM, "segment")
     net = deployment_form(model)
     x = torch.rand(2, 3, 64, 96)

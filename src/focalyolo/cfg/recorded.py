@@ -1,7 +1,7 @@
 """Inference settings a checkpoint knows: the image size (and data) its training run used.
 
 ``val``, ``predict`` and ``export`` leave ``imgsz`` (and ``val`` its ``data``) unset by default; they are taken
-from the model's training record (``DetectionModel.train_args``, saved in every checkpoint and carried through
+from the model's training record (``Model.train_args``, saved in every checkpoint and carried through
 conversion and ONNX export), with one line saying so. An explicit value always wins.
 """
 

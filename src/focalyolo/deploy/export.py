@@ -30,16 +30,16 @@ import torch
 from ..cfg import ExportConfig
 from ..cfg.recorded import with_recorded_defaults
 from ..errors import FocalYoloError
-from ..models import DetectionModel
+from ..models import Model
 from ..nn.head import DDetect
 from ..tasks import task_of
 from ..utils.threads import configure_threads
+from ..weights.convert import deployment_form
+from ..weights.sources import load_source, source_kind
 from .check import FP16, FP32, Comparison, NmsSettings, Tolerance, compare_detections, compare_outputs
-from .convert import deployment_form
 from .nms_graph import NMS_OUTPUTS, NmsExport
 from .onnx_model import INPUT_AXES, INPUT_NAME
 from .quantize import calibration_dataset, quantize_int8
-from .sources import load_source, source_kind
 
 __all__ = ["ExportError", "default_output", "export", "export_converted", "export_model", "export_onnx",
            "export_torchscript", "inference_model", "log_check", "onnx_check", "to_half", "write_onnx"]
@@ -51,7 +51,7 @@ class ExportError(FocalYoloError):
     """An export cannot be done as asked (input size not a multiple of the stride, fp16 without CUDA)."""
 
 
-def to_half(net: DetectionModel) -> DetectionModel:
+def to_half(net: Model) -> Model:
     """fp16 weights in place, except a detection head's box decoding (DFL and anchors), which stays fp32."""
     net.half()
     if isinstance(net.head, DDetect):
@@ -60,7 +60,7 @@ def to_half(net: DetectionModel) -> DetectionModel:
     return net
 
 
-def inference_model(model: DetectionModel, half: bool = False) -> DetectionModel:
+def inference_model(model: Model, half: bool = False) -> Model:
     """GELAN-converted, fused copy in eval mode; on CUDA in fp16 when ``half`` (ExportError without CUDA)."""
     if half and not torch.cuda.is_available():
         raise ExportError("--half needs a CUDA device (fp16 convolutions are not exported on CPU); "
@@ -69,7 +69,7 @@ def inference_model(model: DetectionModel, half: bool = False) -> DetectionModel
     return to_half(net.cuda()) if half else net
 
 
-def example_input(net: DetectionModel, imgsz: int, batch: int) -> torch.Tensor:
+def example_input(net: Model, imgsz: int, batch: int) -> torch.Tensor:
     """A random (batch, 3, imgsz, imgsz) image on the model's device and dtype; imgsz must be a multiple of 32."""
     stride = int(net.stride.max())
     if imgsz <= 0 or imgsz % stride or batch < 1:
@@ -147,7 +147,7 @@ def onnx_check(path: Path, net: torch.nn.Module, example: torch.Tensor, toleranc
     return compare_outputs(got, want, [o.name for o in session.get_outputs()], tolerance)
 
 
-def write_onnx(net: DetectionModel, example: torch.Tensor, path: Path, dynamic: bool = False, opset: int = 17,
+def write_onnx(net: Model, example: torch.Tensor, path: Path, dynamic: bool = False, opset: int = 17,
                nms: NmsSettings | None = None) -> torch.nn.Module:
     """Trace ``net`` (eval, ready for inference) on ``example`` into an ONNX file ``images`` -> the task's outputs
     (``output0``, and ``output1`` for segmentation), or, with ``nms`` (conf, iou, max_det), -> ``detections``,
@@ -178,7 +178,7 @@ def write_onnx(net: DetectionModel, example: torch.Tensor, path: Path, dynamic: 
     return graph_net
 
 
-def _keypoint_metadata(net: DetectionModel) -> dict[str, str]:
+def _keypoint_metadata(net: Model) -> dict[str, str]:
     """A pose model's ``kpt_shape`` and ``skeleton`` as metadata strings (nothing for other tasks)."""
     if getattr(net, "kpt_shape", None) is None:
         return {}
@@ -207,7 +207,7 @@ def _require_onnx() -> None:
                           "onnxruntime)") from None
 
 
-def export_onnx(model: DetectionModel, path: str | Path, imgsz: int = 640, batch: int = 1, dynamic: bool = False,
+def export_onnx(model: Model, path: str | Path, imgsz: int = 640, batch: int = 1, dynamic: bool = False,
                 half: bool = False, simplify: bool = False, opset: int = 17,
                 nms: NmsSettings | None = None) -> Path:
     """Write ``model``'s inference form as ONNX (input ``images``, output ``output0`` (B, 4 + nc, A); see the
@@ -230,7 +230,7 @@ def export_onnx(model: DetectionModel, path: str | Path, imgsz: int = 640, batch
     return path
 
 
-def export_torchscript(model: DetectionModel, path: str | Path, imgsz: int = 640, batch: int = 1,
+def export_torchscript(model: Model, path: str | Path, imgsz: int = 640, batch: int = 1,
                        half: bool = False) -> Path:
     """Write ``model``'s inference form as a traced TorchScript file, reload it and check it against PyTorch.
 
@@ -282,7 +282,7 @@ def _compare_tensors(got: list[torch.Tensor], want: list[torch.Tensor], toleranc
                            [f"output{k}" for k in range(len(want))], tolerance)
 
 
-def _runtime_check(path: Path, runner: torch.nn.Module, model: DetectionModel, imgsz: int, batch: int,
+def _runtime_check(path: Path, runner: torch.nn.Module, model: Model, imgsz: int, batch: int,
                    tolerance: Tolerance | None) -> None:
     """Check a converted export against PyTorch's fp32 model on a random input (``tolerance`` None: INT8, the
     difference is only reported)."""
@@ -293,7 +293,7 @@ def _runtime_check(path: Path, runner: torch.nn.Module, model: DetectionModel, i
     log_check(path.name, _compare_tensors(got, want, tolerance or FP32), example, tolerance)
 
 
-def export_converted(model: DetectionModel, format: str, output: str | Path, *, imgsz: int = 640, batch: int = 1,
+def export_converted(model: Model, format: str, output: str | Path, *, imgsz: int = 640, batch: int = 1,
                      dynamic: bool = False, half: bool = False, simplify: bool = False, opset: int = 17,
                      int8: bool = False, data: str | Path | None = None, calib_images: int = 64) -> list[Path]:
     """Export ``model`` to ONNX in a temporary folder and convert it: ``format`` "openvino" writes
@@ -309,16 +309,16 @@ def export_converted(model: DetectionModel, format: str, output: str | Path, *, 
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / f"{output.name}.onnx"
         if format == "openvino":
-            from .openvino_model import OpenVinoDetector, write_openvino
+            from .openvino_model import OpenVinoModel, write_openvino
 
-            runner: type[torch.nn.Module] = OpenVinoDetector
+            runner: type[torch.nn.Module] = OpenVinoModel
             export_onnx(model, onnx_path, imgsz, batch, dynamic, False, simplify, opset)
             paths = write_openvino(onnx_path, output, half=half, calibration=calibration, calib_images=calib_images,
                                    batch=1 if dynamic else batch)
         else:
-            from .tensorrt import TensorRTDetector, build_engine
+            from .tensorrt import TensorRTModel, build_engine
 
-            runner = TensorRTDetector
+            runner = TensorRTModel
             export_onnx(model, onnx_path, imgsz, batch, dynamic, half, simplify, opset)
             if calibration is not None:
                 onnx_path = quantize_int8(onnx_path, onnx_path.with_name("int8.onnx"), calibration, calib_images,
@@ -334,12 +334,12 @@ def export_converted(model: DetectionModel, format: str, output: str | Path, *, 
     return paths
 
 
-def _check_nms(nms: NmsSettings | None, format: str, model: DetectionModel) -> None:
+def _check_nms(nms: NmsSettings | None, format: str, model: Model) -> None:
     if nms is not None and (format != "onnx" or task_of(model).name == "classify"):
         raise ExportError("--nms needs --format onnx and a detection, segmentation or pose model")
 
 
-def export_model(model: DetectionModel, format: str = "onnx", output: str | Path = "model", *, imgsz: int = 640,
+def export_model(model: Model, format: str = "onnx", output: str | Path = "model", *, imgsz: int = 640,
                  batch: int = 1, dynamic: bool = False, half: bool = False, simplify: bool = False, opset: int = 17,
                  int8: bool = False, data: str | Path | None = None, calib_images: int = 64,
                  nms: NmsSettings | None = None) -> list[Path]:
@@ -376,7 +376,7 @@ def default_output(model: str | None, nms: bool = False) -> Path:
     return output.with_name(f"{output.name}-nms.onnx") if nms else output
 
 
-def export(cfg: ExportConfig, model: DetectionModel | None = None) -> list[Path]:
+def export(cfg: ExportConfig, model: Model | None = None) -> list[Path]:
     """The ``export`` job (``focalyolo export`` and ``YOLO.export``): export ``cfg.model`` (or ``model``) as
     ``cfg.format`` to ``cfg.output`` (default: :func:`default_output`); image size (and, for INT8, the calibration
     data) default to the model's training run. Returns the written files (the INT8 one last)."""

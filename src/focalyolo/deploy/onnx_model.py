@@ -1,7 +1,7 @@
 """Run an exported model (ONNX fp32 or INT8 here; OpenVINO and TensorRT beside) behind the eval interface of
-:class:`DetectionModel`.
+:class:`Model`.
 
-``OnnxDetector(path)(images)`` maps (B, 3, h, w) float images in [0, 1] to (B, 4 + nc, A) exactly as the
+``OnnxModel(path)(images)`` maps (B, 3, h, w) float images in [0, 1] to (B, 4 + nc, A) exactly as the
 PyTorch model in eval mode does (a segmentation export: to ``(predictions (B, 4 + nc + nm, A), protos
 (B, nm, h / 4, w / 4))``; a pose export: to (B, 4 + nc + nk * ndim, A); a classifier's: to (B, nc) probabilities), so
 :func:`focalyolo.engine.validator.validate` scores an ONNX file the same way it scores a checkpoint.
@@ -10,8 +10,8 @@ image is padded at the bottom/right with the letterbox grey (which moves no box;
 cut off again) and batches are cut or filled to the exported batch size.
 
 :class:`ExportedModel` is that shared part (the export's metadata as attributes, padding, batching); a runtime's
-subclass only loads the file and runs one batch (:class:`~focalyolo.deploy.openvino_model.OpenVinoDetector`,
-:class:`~focalyolo.deploy.tensorrt.TensorRTDetector`).
+subclass only loads the file and runs one batch (:class:`~focalyolo.deploy.openvino_model.OpenVinoModel`,
+:class:`~focalyolo.deploy.tensorrt.TensorRTModel`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from torch import nn
 
 from ..errors import FocalYoloError
 
-__all__ = ["INPUT_AXES", "INPUT_NAME", "LETTERBOX_GREY", "ExportedModel", "OnnxDetector", "decode_metadata",
+__all__ = ["INPUT_AXES", "INPUT_NAME", "LETTERBOX_GREY", "ExportedModel", "OnnxModel", "decode_metadata",
            "read_onnx_metadata"]
 
 INPUT_NAME = "images"
@@ -57,7 +57,7 @@ def read_onnx_metadata(path: str | Path) -> dict[str, Any]:
 
 
 class ExportedModel(nn.Module):
-    """An exported model called like a DetectionModel in eval mode; a subclass loads the file, calls
+    """An exported model called like a Model in eval mode; a subclass loads the file, calls
     :meth:`describe` and implements :meth:`run_batch`.
 
     Attributes: ``nc`` (classes, from the output width), ``names`` (from the metadata), ``stride`` (tensor of the
@@ -127,8 +127,8 @@ class ExportedModel(nn.Module):
         return predictions, protos[..., : round(height * scale), : round(width * scale)]
 
 
-class OnnxDetector(ExportedModel):
-    """An onnxruntime session on the CPU provider, called like a DetectionModel in eval mode (attributes: see
+class OnnxModel(ExportedModel):
+    """An onnxruntime session on the CPU provider, called like a Model in eval mode (attributes: see
     :class:`ExportedModel`; the metadata is the file's ``metadata_props``)."""
 
     def __init__(self, path: str | Path, threads: int | None = None):

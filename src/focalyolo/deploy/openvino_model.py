@@ -12,8 +12,8 @@ validation images (:func:`~focalyolo.deploy.quantize.calibration_dataset`). The 
 ONNX INT8 export: the DFL (bin probabilities -> distances) and the anchor arithmetic after it
 (:data:`DECODE_PATTERNS`).
 
-:class:`OpenVinoDetector` compiles an IR for the CPU in full fp32 precision (no bf16 on CPUs that offer it) behind
-the interface of :class:`~focalyolo.deploy.onnx_model.OnnxDetector`.
+:class:`OpenVinoModel` compiles an IR for the CPU in full fp32 precision (no bf16 on CPUs that offer it) behind
+the interface of :class:`~focalyolo.deploy.onnx_model.OnnxModel`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ import yaml
 from torch.utils.data import Dataset
 
 from ..errors import FocalYoloError
+from ..weights.sources import openvino_xml
 from .onnx_model import ExportedModel, read_onnx_metadata
 
-__all__ = ["DECODE_PATTERNS", "METADATA_FILE", "OpenVinoDetector", "openvino_xml", "quantize_openvino",
+__all__ = ["DECODE_PATTERNS", "METADATA_FILE", "OpenVinoModel", "quantize_openvino",
            "write_openvino"]
 
 METADATA_FILE = "metadata.yaml"
@@ -38,17 +39,6 @@ DECODE_PATTERNS = (r".*/dfl/.*", r"/[^/]+$")
 """Node names (``re.match``) NNCF leaves in fp32: the head's DFL, and the ops the head runs outside any
 sub-module (anchors, distances -> boxes, class sigmoid, concatenation: names with one path component)."""
 INSTALL_HINT = "pip install 'focalyolo[openvino]'"
-
-
-def openvino_xml(source: str | Path) -> Path | None:
-    """The IR graph a source names: an ``.xml`` file, or a folder holding exactly one; else None."""
-    path = Path(source)
-    if path.suffix.lower() == ".xml":
-        return path
-    if path.is_dir():
-        graphs = sorted(path.glob("*.xml"))
-        return graphs[0] if len(graphs) == 1 else None
-    return None
 
 
 def _save(model: Any, folder: Path, stem: str, metadata: dict[str, Any], half: bool = False) -> Path:
@@ -118,8 +108,8 @@ def _static(dim: Any) -> int | None:
     return dim.get_length() if dim.is_static else None
 
 
-class OpenVinoDetector(ExportedModel):
-    """An OpenVINO IR compiled for the CPU, called like a DetectionModel in eval mode (attributes: see
+class OpenVinoModel(ExportedModel):
+    """An OpenVINO IR compiled for the CPU, called like a Model in eval mode (attributes: see
     :class:`~focalyolo.deploy.onnx_model.ExportedModel`; the metadata from the folder's ``metadata.yaml``).
 
     ``path``: the IR's folder or its ``.xml``; ``threads``: inference threads (default: torch's).

@@ -25,7 +25,7 @@ import torch
 from ..errors import FocalYoloError
 from .onnx_model import INPUT_NAME, ExportedModel, read_onnx_metadata
 
-__all__ = ["ENGINE_MAGIC", "TENSORRT_NEEDS", "TensorRTDetector", "build_engine", "import_tensorrt", "read_engine",
+__all__ = ["ENGINE_MAGIC", "TENSORRT_NEEDS", "TensorRTModel", "build_engine", "import_tensorrt", "read_engine",
            "write_engine"]
 
 LOGGER = logging.getLogger("focalyolo")
@@ -104,8 +104,8 @@ def _torch_dtype(trt: Any, dtype: Any) -> torch.dtype:
     return table[dtype]
 
 
-class TensorRTDetector(ExportedModel):
-    """A TensorRT engine on a CUDA device, called like a DetectionModel in eval mode (attributes: see
+class TensorRTModel(ExportedModel):
+    """A TensorRT engine on a CUDA device, called like a Model in eval mode (attributes: see
     :class:`~focalyolo.deploy.onnx_model.ExportedModel`; the metadata from the engine's header). Inputs and outputs
     are torch CUDA tensors handed to TensorRT by address; results come back on the input's device.
 

@@ -45,7 +45,7 @@ def process_count(device: str, processes: int | None, resume: str | None = None)
     if ids:
         return len(ids)
     if resume and not str(device).strip():
-        from ..deploy.checkpoint import read_checkpoint
+        from ..weights.checkpoint import read_checkpoint
 
         return int(read_checkpoint(resume).get("world_size", 1))
     return 1

@@ -2,7 +2,7 @@
 
 The model's task prepares each batch (detection: letterboxes to the stride; classification: resize and centre
 crop) and turns its predictions into one result per image (for detection: NMS, then a
-:class:`~focalyolo.tasks.detect.Result`). Videos are read frame by frame with OpenCV. Unreadable files are
+:class:`~focalyolo.tasks.detect.DetectResult`). Videos are read frame by frame with OpenCV. Unreadable files are
 reported through ``on_skip`` and skipped.
 """
 
@@ -27,7 +27,7 @@ from ..cfg import PredictConfig
 from ..cfg.recorded import with_recorded_defaults
 from ..data.image_io import ImageReadError, read_image
 from ..data.paths import is_image_file
-from ..deploy.sources import load_inference_model
+from ..deploy.inference import load_inference_model
 from ..errors import DataError, FocalYoloError
 from ..metrics.coco_json import coco_category_map
 from ..tasks import task_of
@@ -168,11 +168,11 @@ def predict(
     on_skip: SkipFn | None = None,
 ) -> Iterator[Any]:
     """Run the model on every image / video frame of ``source``, lazily: one result per input (detection: a
-    :class:`Result`; segmentation and classification: their tasks' result classes).
+    :class:`DetectResult`; segmentation and classification: their tasks' result classes).
 
     Args:
         model: a model (its task turns predictions into results), a checkpoint path or a config name (see
-            :func:`~focalyolo.deploy.sources.load_inference_model`).
+            :func:`~focalyolo.deploy.inference.load_inference_model`).
         source: an image, a folder, a glob, a video, or a list of those (see :func:`expand_source`).
         imgsz: long side of the network input (rounded up to a multiple of the model's largest stride).
         conf, iou, max_det: NMS settings (one class per box).
@@ -217,7 +217,7 @@ def predict(
 
 
 class PredictRun:
-    """The ``predict`` job (``focalyolo predict`` and ``YOLO.predict``): iterate it for one :class:`Result` per
+    """The ``predict`` job (``focalyolo predict`` and ``YOLO.predict``): iterate it for one :class:`DetectResult` per
     image or video frame; as it goes it saves annotated images / videos, label files and predictions.json as
     ``cfg`` asks, shows a progress bar (``cfg.verbose``) and reports unreadable files. Afterwards
     :meth:`summary` gives the counts and timings. The image size defaults to the model's training run.

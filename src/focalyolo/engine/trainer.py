@@ -24,17 +24,17 @@ from tqdm import tqdm
 
 from ..cfg import TrainConfig
 from ..data import build_dataloader, release_workers
-from ..deploy.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
-from ..deploy.convert import deployment_form
-from ..deploy.sources import read_source_checkpoint, source_kind
-from ..deploy.transfer import transfer_by_name
 from ..errors import CheckpointError, ConfigError, FocalYoloError
-from ..models import DetectionModel, build_model, config_task
+from ..models import Model, build_model, config_task
 from ..tasks import get_task
 from ..utils.files import increment_path
 from ..utils.plotting import plot_results
 from ..utils.threads import configure_threads, default_workers
 from ..utils.torch_utils import distributed_env, init_seeds, memory_text, select_device
+from ..weights.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
+from ..weights.convert import deployment_form
+from ..weights.sources import read_source_checkpoint, source_kind
+from ..weights.transfer import transfer_by_name
 from .ema import ModelEMA, unwrap
 from .finite import FiniteGuard
 from .optim import build_optimizer, lr_lambda
@@ -165,7 +165,7 @@ class Trainer:
             return Path(names[0])
         return increment_path(path, self.cfg.exist_ok, mkdir=True)
 
-    def _build_model(self, model_config: str | dict) -> DetectionModel:
+    def _build_model(self, model_config: str | dict) -> Model:
         """The model from ``model_config`` (a config, or the config of the checkpoint ``cfg.model`` names, focalyolo's
         or an official YOLOv9 one: then its weights too)."""
         model = build_model(model_config, nc=self.data.nc, **self.task.model_options(self.data))

@@ -17,7 +17,7 @@ import torch
 
 from ..cfg import ValConfig
 from ..cfg.recorded import with_recorded_defaults
-from ..deploy.sources import load_inference_model
+from ..deploy.inference import load_inference_model
 from ..errors import DataError, FocalYoloError
 from ..tasks import task_of
 from ..utils.files import increment_path

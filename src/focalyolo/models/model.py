@@ -1,4 +1,4 @@
-"""DetectionModel: the network built from a YAML config, with the official ``model.N.*`` state_dict layout.
+"""Model: the network built from a YAML config, with the official ``model.N.*`` state_dict layout.
 
 Every task's model is this class; the head (the last row) decides the task. A head speaks a small protocol:
 ``task`` (its task's name), ``nl`` (how many of its first inputs are feature levels, on which the strides are
@@ -19,10 +19,10 @@ from ..errors import ConfigError
 from ..nn.registry import lookup
 from .parser import LayerRow, build_layers, load_model_config
 
-__all__ = ["DetectionModel"]
+__all__ = ["Model"]
 
 
-class DetectionModel(nn.Module):
+class Model(nn.Module):
     """A YOLOv9/GELAN model assembled from a config: a detector, or (with a segmentation, pose or classification head)
     a segmenter, pose estimator or classifier.
 
@@ -146,7 +146,7 @@ class DetectionModel(nn.Module):
         y = head.decode(head.main_raw(raw)) if head.stride.any() else None
         return (y, raw) if return_raw else y
 
-    def fuse(self) -> "DetectionModel":
+    def fuse(self) -> "Model":
         """Fold BatchNorm into convolutions and merge RepConvN branches, in place (inference only; layers that
         keep another library's settings are left as they are)."""
         for m in (m for layer in self._own_layers() for m in layer.modules()):

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .model import DetectionModel
+from .model import Model
 from .parser import config_task, packaged_configs
 
 __all__ = [
@@ -67,7 +67,7 @@ def count_gflops(model: nn.Module, imgsz: int | tuple[int, int] = 640, ch: int =
     return counter.get_total_flops() / 1e9
 
 
-def layer_table(model: DetectionModel) -> list[dict]:
+def layer_table(model: Model) -> list[dict]:
     """One dict per layer: index, from, n (repeats), params, module, args (the YAML args as written)."""
     return [
         {"index": row.index, "from": row.frm, "n": row.repeats, "params": layer.np, "module": row.module,
@@ -76,7 +76,7 @@ def layer_table(model: DetectionModel) -> list[dict]:
     ]
 
 
-def format_summary(model: DetectionModel, name: str, imgsz: int | None = 640) -> str:
+def format_summary(model: Model, name: str, imgsz: int | None = 640) -> str:
     """The printable ``info`` output: the layer table, then totals (layers, parameters, gradients, GFLOPs)."""
     rows = layer_table(model)
     wide = max(20, *(len(str(row["from"])) + 2 for row in rows))  # a head's list of 8 inputs needs more room

@@ -5,7 +5,7 @@ over space, applies dropout and a linear layer: (B, c1, H, W) -> (B, nc) logits 
 in eval mode. The wide embedding before pooling is what lets a narrow backbone (128-512 channels) separate many
 classes; its width is a YAML argument (``[nc, embed, dropout]``, default 1280 and 0.0).
 
-It speaks the head protocol :class:`~focalyolo.models.DetectionModel` drives (``forward_raw``, ``main_raw``,
+It speaks the head protocol :class:`~focalyolo.models.Model` drives (``forward_raw``, ``main_raw``,
 ``decode``, ``stride``, ``nl``) so one model class serves every task.
 """
 

@@ -27,7 +27,7 @@ What a task provides, and who calls it:
 ``validate``           trainer (every scored epoch) and ``val``: the evaluation; returns the metrics dict
 ``preprocess``         predictor: original BGR images -> the network's input batch (and what maps results back)
 ``predict_options``    predictor: what ``postprocess`` needs to know of the model beyond its class names
-``postprocess``        predictor: raw predictions of a batch -> one :class:`Result`-like object per image
+``postprocess``        predictor: raw predictions of a batch -> one result per image (an ``ImageResult``)
 ``export_outputs``     export: output names and their dynamic axes
 =====================  =====================================================================================
 """

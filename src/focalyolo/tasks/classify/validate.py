@@ -105,7 +105,7 @@ def validate(
     """Evaluate a classifier on a validation loader.
 
     Args:
-        model: a :class:`DetectionModel` with a Classify head (or an exported one): (B, 3, H, W) float ->
+        model: a :class:`Model` with a Classify head (or an exported one): (B, 3, H, W) float ->
             (B, nc) probabilities; ``return_raw=True`` -> (probabilities, logits). Run in eval mode under
             ``torch.inference_mode``; its training flag is restored afterwards.
         loader: yields collated :class:`ClassificationDataset` batches (``img`` (B, 3, H, W) uint8, ``cls`` (B,)).

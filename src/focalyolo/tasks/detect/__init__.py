@@ -3,7 +3,7 @@
 Boxes are predicted per anchor point as distributions over distances to the four sides (DFL), labels are the
 YOLO ``class cx cy w h`` rows (or COCO JSON boxes), the loss is YOLOv9's (task-aligned assignment, CIoU + DFL
 + BCE; PGI's auxiliary branch weighted by ``aux_weight``), the metrics are box mAP (fast per epoch, pycocotools
-at the end), and prediction is NMS followed by one :class:`Result` per image.
+at the end), and prediction is NMS followed by one :class:`DetectResult` per image.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images, plot_labels
 from ..base import LossFn, Task, register_task
 from .inputs import RatioPad, letterbox_batch
-from .results import Result
+from .results import DetectResult
 from .validate import build_val_loader, validate
 
-__all__ = ["DetectTask", "Result"]
+__all__ = ["DetectTask", "DetectResult"]
 
 
 @register_task
@@ -87,7 +87,7 @@ class DetectTask(Task):
 
     def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],
                     ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
-                    options: Mapping[str, Any]) -> list[Result]:
+                    options: Mapping[str, Any]) -> list[DetectResult]:
         """NMS (one class per box) of a batch's (B, 4 + nc, A) predictions, boxes mapped back to each original
         image; ``options``: conf, iou, max_det, classes, agnostic."""
         detections = non_max_suppression(preds, options["conf"], options["iou"], options["classes"],
@@ -97,6 +97,6 @@ class DetectTask(Task):
             shape = frame.image.shape[:2]
             det = det.cpu()
             scale_boxes(input_hw, det[:, :4], shape, ratio_pad)
-            results.append(Result(frame.path, frame.index, shape, det[:, :4], det[:, 4], det[:, 5].long(), list(names),
-                                  frame.image, speed))
+            results.append(DetectResult(frame.path, frame.index, shape, det[:, :4], det[:, 4], det[:, 5].long(),
+                                        list(names), frame.image, speed))
         return results

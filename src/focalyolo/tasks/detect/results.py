@@ -1,4 +1,5 @@
-"""Detections of one image or video frame: :class:`Result`, what the detection task's ``postprocess`` returns."""
+"""Detections of one image or video frame: :class:`DetectResult`, what the detection task's ``postprocess``
+returns."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from ...metrics import detections_to_coco
 from ...utils.plotting import annotation_sizes, class_colour, draw_labelled_box
 from ..results import Boxes, ImageResult, warn_deprecated
 
-__all__ = ["Result"]
+__all__ = ["DetectResult"]
 
 
-class Result(ImageResult):
+class DetectResult(ImageResult):
     """Detections of one image (``frame`` None) or one video frame, in original-image pixels.
 
     Built from ``boxes`` (n, 4) float xyxy, ``scores`` (n,) and ``classes`` (n,) (best score first), held as
@@ -36,7 +37,7 @@ class Result(ImageResult):
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def __getitem__(self, index: Any) -> "Result":
+    def __getitem__(self, index: Any) -> "DetectResult":
         """The result of the detections ``index`` selects (an int, a slice, a list or a boolean mask)."""
         if isinstance(index, tuple):
             raise TypeError("index a result with an int, a slice, a list or a boolean mask of its detections")

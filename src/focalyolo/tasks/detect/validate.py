@@ -369,7 +369,7 @@ def validate(
     """Evaluate a detector (or a model of a task built on detection) on a validation loader.
 
     Args:
-        model: a :class:`DetectionModel` (or any module with the same eval forward: (B, 3, H, W) float ->
+        model: a :class:`Model` (or any module with the same eval forward: (B, 3, H, W) float ->
             (B, 4 + nc, A) xywh pixels + class scores; ``return_raw=True`` -> (that, raw head maps)).
             Run in eval mode under ``torch.inference_mode``; its training flag is restored afterwards.
         loader: yields collated :class:`YOLODataset` batches (``img`` (B, 3, H, W) uint8, ``targets``

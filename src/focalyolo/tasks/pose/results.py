@@ -8,14 +8,14 @@ import numpy as np
 import torch
 
 from ...utils.plotting import draw_keypoints
-from ..detect.results import Result
+from ..detect.results import DetectResult
 from ..results import Keypoints
 
 __all__ = ["PoseResult"]
 
 
-class PoseResult(Result):
-    """A detection :class:`Result` plus each detection's keypoints.
+class PoseResult(DetectResult):
+    """A :class:`DetectResult` plus each detection's keypoints.
 
     Built with ``keypoints`` (n, nk, 3): x, y in original-image pixels and the visibility probability (1 for
     models of 2-value keypoints), in the order of ``boxes``; held as ``self.keypoints``, a
@@ -38,7 +38,7 @@ class PoseResult(Result):
         return draw_keypoints(img, self.keypoints.data, self._class_ids(), self.skeleton)
 
     def summary(self, normalize: bool = False, decimals: int = 5) -> list[dict]:
-        """:meth:`Result.summary` rows plus ``"keypoints": {"x": [...], "y": [...], "visible": [...]}``."""
+        """:meth:`DetectResult.summary` rows plus ``"keypoints": {"x": [...], "y": [...], "visible": [...]}``."""
         rows = super().summary(normalize, decimals)
         xy = np.asarray(self.keypoints.xyn if normalize else self.keypoints.xy, np.float64).round(decimals)
         visible = np.asarray(self.keypoints.conf, np.float64).round(decimals)

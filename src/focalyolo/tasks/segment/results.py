@@ -10,14 +10,14 @@ import torch
 
 from ...utils.masks import masks_to_rle
 from ...utils.plotting import overlay_masks
-from ..detect.results import Result
+from ..detect.results import DetectResult
 from ..results import Masks, warn_deprecated
 
 __all__ = ["SegmentResult"]
 
 
-class SegmentResult(Result):
-    """A detection :class:`Result` plus each detection's mask.
+class SegmentResult(DetectResult):
+    """A :class:`DetectResult` plus each detection's mask.
 
     Built with ``masks`` (n, h, w) bool over the original image, cropped to each box, in the order of ``boxes``;
     held as ``self.masks``, a :class:`~focalyolo.tasks.results.Masks` (``data``, ``xy`` and ``xyn`` outlines).
@@ -39,7 +39,7 @@ class SegmentResult(Result):
         return self.masks.xy
 
     def summary(self, normalize: bool = False, decimals: int = 5) -> list[dict]:
-        """:meth:`Result.summary` rows plus ``"segments": {"x": [...], "y": [...]}``, each mask's outline."""
+        """:meth:`DetectResult.summary` rows plus ``"segments": {"x": [...], "y": [...]}``, each mask's outline."""
         rows = super().summary(normalize, decimals)
         for row, polygon in zip(rows, self.masks.xyn if normalize else self.masks.xy):
             points = np.asarray(polygon, np.float64).round(decimals)

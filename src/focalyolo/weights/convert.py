@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ..models import DetectionModel
+from ..models import Model
 from ..models.parser import LayerRow, layer_dependencies, main_head_inputs, read_rows
 from ..nn.blocks import Silence
 from ..nn.conv import Conv
@@ -119,7 +119,7 @@ def is_fused(model: torch.nn.Module) -> bool:
     return any(isinstance(m, Conv) and m.bn is None for m in model.modules())
 
 
-def convert_to_gelan(model: DetectionModel) -> DetectionModel:
+def convert_to_gelan(model: Model) -> Model:
     """A new single-head model computing exactly the main-branch predictions of a dual-head ``model``.
 
     The result has the GELAN structure (e.g. yolov9-c -> gelan-c keys and shapes), the same class names,
@@ -128,7 +128,7 @@ def convert_to_gelan(model: DetectionModel) -> DetectionModel:
     if not model.is_dual:
         return copy.deepcopy(model)
     cfg, index_map = gelan_config(model.copy_config())
-    gelan = DetectionModel(cfg)
+    gelan = Model(cfg)
     if is_fused(model):
         gelan.fuse()
     gelan.load_state_dict(gelan_state(model.state_dict(), index_map, model.rows[-1]))
@@ -138,19 +138,19 @@ def convert_to_gelan(model: DetectionModel) -> DetectionModel:
     return gelan.to(device=reference.device, dtype=reference.dtype).train(model.training)
 
 
-def fuse_model(model: DetectionModel) -> DetectionModel:
+def fuse_model(model: Model) -> Model:
     """A fused copy in eval mode: BatchNorm folded into convs, RepConvN branches merged; ``model`` is untouched."""
     return copy.deepcopy(model).eval().fuse()
 
 
-def deployment_form(model: DetectionModel, channels_last: bool = False) -> DetectionModel:
+def deployment_form(model: Model, channels_last: bool = False) -> Model:
     """What inference runs: a GELAN-converted (when dual), fused copy in eval mode; in channels-last memory
     format when asked (12-22 % faster on x86 CPUs with oneDNN)."""
     net = fuse_model(convert_to_gelan(model))
     return net.to(memory_format=torch.channels_last) if channels_last else net
 
 
-def converted_checkpoint(model: DetectionModel) -> dict[str, Any]:
+def converted_checkpoint(model: Model) -> dict[str, Any]:
     """Checkpoint data (for ``save_checkpoint``) of a converted model; ``fused`` tells loaders to fuse first."""
     return {
         "model_yaml": model.copy_config(),

@@ -13,23 +13,30 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from torch import nn
 
 from ..errors import FocalYoloError, OfficialCheckpointError
-from ..models import DetectionModel, build_model
+from ..models import Model, build_model
 from .checkpoint import model_from_checkpoint, read_checkpoint
-from .convert import deployment_form
 from .official import import_official
-from .openvino_model import openvino_xml
 
-__all__ = ["EXPORTED_KINDS", "SourceKind", "load_inference_model", "load_source", "read_source_checkpoint",
-           "source_kind"]
+__all__ = ["EXPORTED_KINDS", "SourceKind", "load_source", "openvino_xml", "read_source_checkpoint", "source_kind"]
 
 LOGGER = logging.getLogger("focalyolo")
 SourceKind = Literal["config", "checkpoint", "onnx", "openvino", "engine"]
 EXPORTED_KINDS = ("onnx", "openvino", "engine")
 """Source kinds that are exported models (run by a runtime, not PyTorch): val and predict only."""
 EXPORTED_SUFFIXES: dict[str, SourceKind] = {".onnx": "onnx", ".xml": "openvino", ".engine": "engine"}
+
+
+def openvino_xml(source: str | Path) -> Path | None:
+    """The IR graph a source names: an ``.xml`` file, or a folder holding exactly one; else None."""
+    path = Path(source)
+    if path.suffix.lower() == ".xml":
+        return path
+    if path.is_dir():
+        graphs = sorted(path.glob("*.xml"))
+        return graphs[0] if len(graphs) == 1 else None
+    return None
 
 
 def source_kind(source: str | Path | dict) -> SourceKind:
@@ -61,7 +68,7 @@ def read_source_checkpoint(path: str | Path) -> dict:
 
 
 def load_source(source: str | Path | dict, device: str | torch.device = "cpu", nc: int | None = None
-                ) -> DetectionModel:
+                ) -> Model:
     """The PyTorch model a config or checkpoint names, in eval mode on ``device`` (a config gets random
     weights; ``nc`` overrides its class count). An exported model is not a PyTorch model: FocalYoloError."""
     kind = source_kind(source)
@@ -72,31 +79,3 @@ def load_source(source: str | Path | dict, device: str | torch.device = "cpu", n
     if kind == "checkpoint":
         return model_from_checkpoint(read_source_checkpoint(source)).to(device).eval()
     return build_model(source, nc=nc).to(device).eval()
-
-
-def load_inference_model(source: str | Path | nn.Module, device: str | torch.device = "cpu") -> nn.Module:
-    """A model ready for inference: a checkpoint or config in deployment form (GELAN, fused, channels-last,
-    eval), an ONNX file in onnxruntime (:class:`OnnxDetector`), an OpenVINO IR on the CPU
-    (:class:`OpenVinoDetector`), a TensorRT engine on CUDA (:class:`TensorRTDetector`), or a module passed in
-    (converted the same way when it is a :class:`DetectionModel`). A config has random weights: a warning says so."""
-    if isinstance(source, nn.Module):
-        model = source
-    elif source_kind(source) == "onnx":
-        from .onnx_model import OnnxDetector
-
-        return OnnxDetector(source).eval()
-    elif source_kind(source) == "openvino":
-        from .openvino_model import OpenVinoDetector
-
-        return OpenVinoDetector(source).eval()
-    elif source_kind(source) == "engine":
-        from .tensorrt import TensorRTDetector
-
-        return TensorRTDetector(source, device).eval()
-    else:
-        model = load_source(source, device)
-        if source_kind(source) == "config":
-            LOGGER.warning(f"{source} is a model config, not trained weights: the model has random weights")
-    if isinstance(model, DetectionModel):
-        return deployment_form(model.to(device), channels_last=True)
-    return model.to(device).eval()

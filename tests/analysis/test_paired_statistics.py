@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from focalyolo.benchmark.paired_report import paired_columns, paired_rows, plot_ablation
-from focalyolo.benchmark.table import render_markdown
+from focalyolo.analysis.paired_report import paired_columns, paired_rows, plot_ablation
+from focalyolo.analysis.table import render_markdown
 from focalyolo.metrics.paired import (
     bootstrap_interval,
     compare_paired,

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, OfficialCheckpointError
-from ..models import DetectionModel
+from ..models import Model
 
 __all__ = ["FORMAT", "load_model", "model_from_checkpoint", "read_checkpoint", "save_checkpoint"]
 
@@ -114,12 +114,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def model_from_checkpoint(data: dict[str, Any], prefer_ema: bool = True) -> DetectionModel:
+def model_from_checkpoint(data: dict[str, Any], prefer_ema: bool = True) -> Model:
     """Rebuild the model of a checkpoint dict and load its (EMA, if present and preferred) weights.
 
     A checkpoint marked ``"fused": True`` holds BatchNorm-folded weights: the model is fused before loading.
     """
-    model = DetectionModel(data["model_yaml"], nc=len(data["names"]))
+    model = Model(data["model_yaml"], nc=len(data["names"]))
     if data.get("fused"):
         model.fuse()
     state = data.get("ema") if prefer_ema and data.get("ema") is not None else data["model"]
@@ -137,7 +137,7 @@ def model_from_checkpoint(data: dict[str, Any], prefer_ema: bool = True) -> Dete
     return model
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> DetectionModel:
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> Model:
     """Load any focalyolo checkpoint into a ready-to-use model in eval mode (EMA weights when present)."""
     data = read_checkpoint(path)
     try:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from focalyolo.benchmark.flops import count_flops
-from focalyolo.benchmark.table import Column, read_csv, render_markdown, render_text, write_csv
-from focalyolo.benchmark.timing import (
+from focalyolo.analysis.flops import count_flops
+from focalyolo.analysis.table import Column, read_csv, render_markdown, render_text, write_csv
+from focalyolo.analysis.timing import (
     LoadMonitor,
     Timing,
     matmul_peak,

@@ -10,7 +10,7 @@ mAP50-95; classification: top-1 and top-5 accuracy). The models of one compariso
 Beside the mean ± std table it states what the seeds show: each model against the baseline (the first model
 unless named), metric by metric, as the paired per-seed difference with 95 % t and bootstrap intervals, a verdict
 (``ahead`` / ``behind`` / ``not separable with N seeds``) and the seeds a gap of that size would need
-(:mod:`focalyolo.benchmark.paired_report`), in ``ablation.md`` and ``paired.csv``; ``ablation.png`` shows every
+(:mod:`focalyolo.analysis.paired_report`), in ``ablation.md`` and ``paired.csv``; ``ablation.png`` shows every
 seed's value and each model's interval.
 
 It is resumable: a (model, seed) whose ``compare.json`` exists is not retrained, and a run that stopped
@@ -37,7 +37,6 @@ from typing import Any, Callable
 import torch
 
 from ..cfg import TrainConfig
-from ..deploy.convert import deployment_form
 from ..engine.trainer import model_task
 from ..errors import FocalYoloError
 from ..models import build_model
@@ -46,6 +45,7 @@ from ..tasks import get_task
 from ..utils.files import write_atomically
 from ..utils.logging import setup_logging
 from ..utils.threads import available_cores, configure_threads, default_threads, default_workers
+from ..weights.convert import deployment_form
 from .flops import model_gflops
 from .paired_report import BOOTSTRAP_SEED, model_label, paired_columns, paired_rows, plot_ablation
 from .table import Column, render_markdown, render_text, write_csv
@@ -122,10 +122,10 @@ def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: in
     """The final figures (COCO's for detection) of a run's ``weights/best.pt`` on the validation split (used when the
     trainer's own final validation is not at hand, e.g. a run that finished training but stopped before
     recording)."""
-    from ..deploy.checkpoint import model_from_checkpoint, read_checkpoint
     from ..tasks import task_of
     from ..utils.threads import default_workers
     from ..utils.torch_utils import select_device
+    from ..weights.checkpoint import model_from_checkpoint, read_checkpoint
 
     model = model_from_checkpoint(read_checkpoint(run_dir / "weights" / "best.pt"))
     task, target = task_of(model), select_device(device)
@@ -138,8 +138,8 @@ def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: in
 def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str = "", workers: int | None = None,
               plots: bool = False, verbose: bool = True, threads: int | None = None) -> dict[str, Any]:
     """Train (or continue, or skip) one (model, seed) run and return its recorded result."""
-    from ..deploy.checkpoint import read_checkpoint
     from ..engine.trainer import Trainer, resume_config
+    from ..weights.checkpoint import read_checkpoint
 
     run_dir = root / run_name(model, seed)
     done = read_result(run_dir, schedule)

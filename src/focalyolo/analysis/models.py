@@ -32,10 +32,10 @@ from typing import Any, Callable
 
 import torch
 
-from ..deploy.convert import deployment_form
 from ..errors import FocalYoloError
-from ..models import DetectionModel, build_model
+from ..models import Model, build_model
 from ..models.summary import count_parameters
+from ..weights.convert import deployment_form
 from .flops import model_gflops
 from .table import Column, render_text, write_report
 from .timing import LoadMonitor, machine_info, matmul_peak, measure_interleaved
@@ -63,13 +63,13 @@ EXPORTED = {"onnxruntime": ("onnx", False), "onnxruntime-int8": ("onnx", True), 
 """Backend -> (export format, INT8) of the backends that run an exported file."""
 
 
-def exported_runner(model: DetectionModel, backend: str, imgsz: int, batch: int, folder: Path,
+def exported_runner(model: Model, backend: str, imgsz: int, batch: int, folder: Path,
                     device: torch.device, data: str | Path) -> torch.nn.Module | None:
     """Export ``model`` (fixed batch and size) for ``backend`` (one of :data:`EXPORTED`; INT8 calibrated on ``data``)
     and return the runtime's model (called like the PyTorch one), or None with a logged warning when the runtime
     or its export is unavailable here."""
     from ..deploy.export import export_model
-    from ..deploy.sources import load_inference_model
+    from ..deploy.inference import load_inference_model
 
     format, int8 = EXPORTED[backend]
     try:

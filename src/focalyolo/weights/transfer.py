@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..models import DetectionModel
+from ..models import Model
 from ..models.parser import LayerRow, read_rows
 from .convert import gelan_config, gelan_state, single_form
 
@@ -81,7 +81,7 @@ def align_rows(src: list[LayerRow], dst: list[LayerRow]) -> dict[int, int]:
 
 
 def transfer_weights(src_state: dict[str, torch.Tensor], src_cfg: dict[str, Any],
-                     dst_model: DetectionModel) -> TransferReport:
+                     dst_model: Model) -> TransferReport:
     """Copy weights from a model of config ``src_cfg`` into ``dst_model`` (another config) by layer structure.
 
     Layers are aligned by :func:`align_rows`; each destination tensor whose source counterpart exists with

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from focalyolo.benchmark.table import read_csv
+from focalyolo.analysis.table import read_csv
 from focalyolo.cli import main
 from focalyolo.data.synthetic import generate_synthetic
 

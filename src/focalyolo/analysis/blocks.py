@@ -25,11 +25,11 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from ..deploy.convert import deployment_form
 from ..errors import FocalYoloError
 from ..models import build_model
 from ..models.summary import count_parameters
 from ..nn import FocalModulationBlock, SelfAttentionBlock
+from ..weights.convert import deployment_form
 from .flops import count_flops
 from .table import Column, render_text, write_report
 from .timing import LoadMonitor, machine_info, matmul_peak, measure, measure_interleaved

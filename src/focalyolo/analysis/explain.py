@@ -222,9 +222,9 @@ def explain(model_source: str | Path, source: str | Path, output: str | Path, im
     per attention block (the query at ``location``, x y input pixels, default the centre, marked), and
     ``erf_level<level>.png`` (the ERF over all images, drawn on the first). Returns ``{"files": [...],
     "erf": ReceptiveField}``; logs the ERF radii."""
-    from ..deploy.sources import load_source
     from ..tasks.detect.inputs import letterbox_batch
     from ..utils.torch_utils import select_device
+    from ..weights.sources import load_source
 
     model = load_source(model_source, select_device(device))
     feature = head_level_feature(model, level)  # a level the head lacks fails before anything is written

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from focalyolo.benchmark.explain import attention_maps, effective_receptive_field, focal_maps
+from focalyolo.analysis.explain import attention_maps, effective_receptive_field, focal_maps
 from focalyolo.cli import main
 from focalyolo.models import build_model
 

@@ -1,13 +1,13 @@
 """Official YOLOv9 checkpoints: read them without running their code, and move weights between configs.
 
-An official ``.pt`` pickles whole ``models.yolo.DetectionModel`` objects, so a plain ``torch.load`` imports
+An official ``.pt`` pickles whole ``models.yolo.Model`` objects, so a plain ``torch.load`` imports
 (and would execute) code named by the file. :func:`import_official` instead unpickles with
 :class:`RestrictedUnpickler`, which admits a short allow-list of globals: tensor and storage rebuilders,
 containers, numpy arrays, paths (as strings), ``argparse.Namespace``, and, as *inert stubs* that only keep
 their pickled state, the ``models.*``/``utils.*`` classes and ``torch.nn`` modules. Any other global, such
 as ``os.system`` or ``builtins.eval``, stops the load with :class:`CheckpointError`. The weights are then
 read off the stub tree (``_modules``/``_parameters``/``_buffers``); their keys already match ours.
-Weights then move into another config with :func:`focalyolo.deploy.transfer.transfer_weights`.
+Weights then move into another config with :func:`focalyolo.weights.transfer.transfer_weights`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, ConfigError
-from ..models import DetectionModel, build_model
+from ..models import Model, build_model
 from .transfer import transfer_weights
 
 __all__ = [
@@ -188,7 +188,7 @@ def _class_names(names: Any, nc: int) -> list[str]:
     return [str(i) for i in range(nc)]
 
 
-def _fit_weights(model: DetectionModel, state: dict[str, torch.Tensor], where: str) -> None:
+def _fit_weights(model: Model, state: dict[str, torch.Tensor], where: str) -> None:
     """Check that ``state`` has exactly ``model``'s keys and shapes; CheckpointError naming the first faults."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
@@ -222,7 +222,7 @@ def import_official(path: str | Path) -> dict[str, Any]:
     cfg = {**cfg, "nc": nc, "yaml_file": str(cfg.get("yaml_file") or attrs.get("yaml_file") or path.name)}
     state = {k: v.float() if v.is_floating_point() else v for k, v in stub_state_dict(net).items()}
     try:
-        model = DetectionModel(cfg, nc=nc)
+        model = Model(cfg, nc=nc)
     except ConfigError as exc:
         raise CheckpointError(f"{path}: its model config cannot be built here: {exc}") from None
     _fit_weights(model, state, str(path))
