@@ -46,6 +46,7 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "False")
 os.environ.setdefault("YOLO_VERBOSE", "False")
 
 import torch  # noqa: E402
+import yaml  # noqa: E402
 
 from focalyolo import build_model  # noqa: E402
 from focalyolo.analysis.blocks import BLOCKS, CHANNELS, LEVEL_STRIDE, fused_block, peak_memory_bytes  # noqa: E402
@@ -156,6 +157,10 @@ def epochs_ultralytics(cfg: str, data: Path, plan: Plan, device: str, folder: Pa
     starts: list[float] = []
     ends: list[float] = []
     yolo = YOLO(cfg)
+    spec = yaml.safe_load(data.read_text())
+    spec["path"] = str(data.parent.resolve())  # Ultralytics resolves "path: ." against its own datasets folder
+    data = data.with_name("data-ultralytics.yaml")
+    data.write_text(yaml.safe_dump(spec))
     yolo.add_callback("on_train_epoch_start", lambda _: starts.append(time.perf_counter()))
     yolo.add_callback("on_train_epoch_end", lambda _: ends.append(time.perf_counter()))
     ultra_device = "cpu" if device == "cpu" else device.removeprefix("cuda:").replace("cuda", "0")
