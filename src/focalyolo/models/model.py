@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -32,8 +33,9 @@ class Model(nn.Module):
     class probabilities for classification, (B, 4 + nc + nk * ndim, A) for pose (see :mod:`focalyolo.nn.pose`).
     ``forward(x, return_raw=True)`` in eval mode returns ``(predictions, raw)`` (the validator needs both).
 
-    ``kpt_shape`` overrides the config's keypoint shape ``[nk, ndim]`` (pose models; a data YAML's); ``skeleton``
-    (keypoint index pairs, a data YAML's) is recorded in the config for drawing predictions.
+    ``config`` sets top-level keys of the config that the data decides, given by the task's ``model_options`` (pose:
+    ``kpt_shape`` ``[nk, ndim]``, read by its head's row, and ``skeleton``, recorded for drawing predictions); a value
+    of None leaves the config's own. The model itself names no task's keys.
 
     Attributes:
         names: class names, index = class id.
@@ -41,17 +43,13 @@ class Model(nn.Module):
             for a new model): inference takes its ``imgsz`` and ``data`` as defaults.
     """
 
-    def __init__(self, cfg: str | Path | dict = "gelan-c", ch: int = 3, nc: int | None = None,
-                 kpt_shape: list[int] | None = None, skeleton: list[list[int]] | None = None):
+    def __init__(self, cfg: str | Path | dict = "gelan-c", ch: int = 3, nc: int | None = None, **config: Any):
         super().__init__()
         self.yaml, source = load_model_config(cfg)
         lines = self.yaml.pop("_lines", None)
         if nc is not None:
             self.yaml["nc"] = nc
-        if kpt_shape is not None:
-            self.yaml["kpt_shape"] = list(kpt_shape)
-        if skeleton is not None:
-            self.yaml["skeleton"] = [list(pair) for pair in skeleton]
+        self.yaml.update(copy.deepcopy({key: value for key, value in config.items() if value is not None}))
         self.yaml.setdefault("nc", 80)
         self.model, self.save, self.rows = build_layers({**self.yaml, "_lines": lines}, source, ch,
                                                         int(self.yaml["nc"]))
