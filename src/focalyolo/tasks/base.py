@@ -24,7 +24,7 @@ What a task provides, and who calls it:
 ``plot_labels``        trainer: the dataset's label statistics plot
 ``plot_batch``         trainer: a training batch with its labels drawn
 ``build_val_loader``   ``val``: the evaluation loader for a model
-``validate``           trainer (every scored epoch) and ``val``: the evaluation; returns the metrics dict
+``build_evaluator``    trainer and ``val``, through the evaluation loop: the evaluator of one pass (its metrics)
 ``preprocess``         predictor: original BGR images -> the network's input batch (and what maps results back)
 ``predict_options``    predictor: what ``postprocess`` needs to know of the model beyond its class names
 ``postprocess``        predictor: raw predictions of a batch -> one result per image (an ``ImageResult``)
@@ -44,6 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import ConfigError
+from .evaluator import EvalSettings, Evaluator
 
 __all__ = ["LossFn", "TASKS", "Task", "get_task", "register_task", "task_of"]
 
@@ -110,13 +111,15 @@ class Task(ABC):
         """See the module docstring."""
 
     @abstractmethod
-    def build_val_loader(self, model: nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
-                         nc: int, prefix: str = "val: ") -> DataLoader:
-        """See the module docstring."""
+    def build_val_loader(self, model: nn.Module, files: Sequence[Any], imgsz: int, batch: int, workers: int,
+                         prefix: str = "val: ") -> DataLoader:
+        """The unshuffled evaluation loader over ``files`` (a split of :meth:`load_data`) for ``model`` (its
+        classes, strides and any fixed input size) at image size ``imgsz``."""
 
     @abstractmethod
-    def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
-        """See the module docstring."""
+    def build_evaluator(self, model: nn.Module, settings: EvalSettings) -> Evaluator:
+        """A fresh evaluator for one pass of the evaluation loop over ``model``'s outputs (see
+        :mod:`focalyolo.tasks.evaluator`)."""
 
     @abstractmethod
     def preprocess(self, images: Sequence[Any], imgsz: int, stride: int) -> tuple[torch.Tensor, list[Any]]:

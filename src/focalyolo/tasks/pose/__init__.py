@@ -10,13 +10,12 @@ metrics add pose mAP by OKS (fast per epoch, pycocotools ``keypoints`` at the en
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from ...data import DataConfig, YOLODataset, load_data_config
 from ...errors import DataError
@@ -25,10 +24,9 @@ from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images
 from ..base import LossFn, register_task
 from ..detect import DetectTask
-from ..detect.validate import build_val_loader
-from ..detect.validate import validate as validate_with
+from ..evaluator import EvalSettings
+from .evaluator import PoseEvaluator, full_keypoints
 from .results import PoseResult
-from .validate import PoseEvaluator, full_keypoints
 
 __all__ = ["PoseResult", "PoseTask", "model_kpt_shape"]
 
@@ -88,13 +86,14 @@ class PoseTask(DetectTask):
     def plot_batch(self, batch: Mapping[str, Any], names: Sequence[str], path: Path) -> None:
         plot_images(batch["img"], batch["targets"], batch["paths"], names, path, keypoints=batch["keypoints"])
 
-    def build_val_loader(self, model: nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
-                         nc: int, prefix: str = "val: ") -> DataLoader:
-        return build_val_loader(model, files, imgsz, batch, workers, nc, prefix, kpt_shape=model_kpt_shape(model))
+    def val_dataset_options(self, model: nn.Module) -> dict[str, Any]:
+        """The model's keypoints' shape (rows of another shape are not its labels)."""
+        return {"kpt_shape": model_kpt_shape(model)}
 
-    def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
-        evaluator = partial(PoseEvaluator, kpt_shape=model_kpt_shape(model), skeleton=getattr(model, "skeleton", None))
-        return validate_with(model, loader, evaluator=evaluator, **options)
+    def build_evaluator(self, model: nn.Module, settings: EvalSettings) -> PoseEvaluator:
+        """:class:`PoseEvaluator` with the model's ``kpt_shape`` and ``skeleton``: box and pose mAP (and
+        pycocotools ``bbox`` / ``keypoints`` with ``settings.coco``)."""
+        return PoseEvaluator(settings, model_kpt_shape(model), getattr(model, "skeleton", None))
 
     def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],
                     ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from ...data import YOLODataset
 from ...loss import SegmentationLoss
@@ -25,10 +25,9 @@ from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images
 from ..base import LossFn, register_task
 from ..detect import DetectTask
-from ..detect.validate import build_val_loader
-from ..detect.validate import validate as validate_with
+from ..evaluator import EvalSettings
+from .evaluator import SegmentEvaluator, target_masks
 from .results import SegmentResult
-from .validate import SegmentationEvaluator, target_masks
 
 __all__ = ["SegmentResult", "SegmentTask"]
 
@@ -61,13 +60,13 @@ class SegmentTask(DetectTask):
         plot_images(batch["img"], batch["targets"], batch["paths"], names, path,
                     masks=target_masks(batch["masks"], batch["targets"], len(batch["img"])))
 
-    def build_val_loader(self, model: nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
-                         nc: int, prefix: str = "val: ") -> DataLoader:
-        return build_val_loader(model, files, imgsz, batch, workers, nc, prefix, masks=True, mask_ratio=4,
-                                overlap=True)
+    def val_dataset_options(self, model: nn.Module) -> dict[str, Any]:
+        """Index-coded masks at 1/4 resolution, as in training."""
+        return {"masks": True, "mask_ratio": 4, "overlap": True}
 
-    def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
-        return validate_with(model, loader, evaluator=SegmentationEvaluator, **options)
+    def build_evaluator(self, model: nn.Module, settings: EvalSettings) -> SegmentEvaluator:
+        """:class:`SegmentEvaluator`: box and mask mAP (and pycocotools ``bbox`` / ``segm`` with ``settings.coco``)."""
+        return SegmentEvaluator(settings)
 
     def postprocess(self, preds: tuple[torch.Tensor, torch.Tensor], input_hw: tuple[int, int], frames: Sequence[Any],
                     ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
