@@ -23,6 +23,7 @@ from ...loss import ClassificationLoss
 from ...utils.plotting import plot_class_counts, plot_images
 from ..base import LossFn, Task, register_task
 from ..evaluator import EvalSettings, evaluation_imgsz
+from ..prediction import PredictBatch, PredictSettings
 from .evaluator import ClassifyEvaluator
 from .results import ClassifyResult
 
@@ -84,18 +85,17 @@ class ClassifyTask(Task):
         """:class:`ClassifyEvaluator`: top-1 / top-5 accuracy and the confusion matrix."""
         return ClassifyEvaluator(settings)
 
-    def preprocess(self, images: Sequence[np.ndarray], imgsz: int, stride: int) -> tuple[torch.Tensor, list[None]]:
-        """Each BGR image resized (short side ``imgsz``) and centre-cropped, as in validation; (B, 3, imgsz, imgsz)
-        uint8 RGB (nothing to map back: one None per image)."""
-        transform = eval_transform(imgsz)
+    def preprocess(self, images: Sequence[np.ndarray], settings: PredictSettings) -> tuple[torch.Tensor, list[None]]:
+        """Each BGR image resized (short side ``settings.imgsz``) and centre-cropped, as in validation;
+        (B, 3, imgsz, imgsz) uint8 RGB (nothing to map back: one None per image)."""
+        transform = eval_transform(settings.imgsz)
         batch = [transform(torch.from_numpy(np.ascontiguousarray(im[..., ::-1].transpose(2, 0, 1)))) for im in images]
         return torch.stack(batch), [None] * len(images)
 
-    def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],
-                    ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
-                    options: Mapping[str, Any]) -> list[ClassifyResult]:
-        """One :class:`ClassifyResult` per image from the (B, nc) probabilities (``options`` are detection's NMS
-        settings; a classifier has none)."""
+    def postprocess(self, preds: torch.Tensor, batch: PredictBatch, settings: PredictSettings
+                    ) -> list[ClassifyResult]:
+        """One :class:`ClassifyResult` per frame from the (B, nc) probabilities."""
         probs = preds.float().cpu()
-        return [ClassifyResult(frame.path, frame.index, frame.image.shape[:2], p, list(names), frame.image, speed)
-                for frame, p in zip(frames, probs)]
+        return [ClassifyResult(frame.path, frame.index, frame.image.shape[:2], p, list(settings.names), frame.image,
+                               batch.speed)
+                for frame, p in zip(batch.frames, probs)]

@@ -23,6 +23,7 @@ from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images, plot_labels
 from ..base import LossFn, Task, register_task
 from ..evaluator import EvalSettings, evaluation_imgsz
+from ..prediction import PredictBatch, PredictSettings
 from .evaluator import DetectEvaluator
 from .inputs import RatioPad, letterbox_batch
 from .results import DetectResult
@@ -95,23 +96,22 @@ class DetectTask(Task):
         """:class:`DetectEvaluator`: box mAP (and pycocotools box figures with ``settings.coco``)."""
         return DetectEvaluator(settings)
 
-    def preprocess(self, images: Sequence[np.ndarray], imgsz: int, stride: int
+    def preprocess(self, images: Sequence[np.ndarray], settings: PredictSettings
                    ) -> tuple[torch.Tensor, list[RatioPad]]:
-        """:func:`letterbox_batch`: each image's ratio_pad maps the boxes back to it."""
-        return letterbox_batch(images, imgsz, stride)
+        """:func:`letterbox_batch` to ``settings.imgsz`` and ``settings.stride``: each image's ratio_pad maps the
+        boxes back to it."""
+        return letterbox_batch(images, settings.imgsz, settings.stride)
 
-    def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],
-                    ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
-                    options: Mapping[str, Any]) -> list[DetectResult]:
-        """NMS (one class per box) of a batch's (B, 4 + nc, A) predictions, boxes mapped back to each original
-        image; ``options``: conf, iou, max_det, classes, agnostic."""
-        detections = non_max_suppression(preds, options["conf"], options["iou"], options["classes"],
-                                         options["agnostic"], multi_label=False, max_det=options["max_det"])
+    def postprocess(self, preds: torch.Tensor, batch: PredictBatch, settings: PredictSettings) -> list[DetectResult]:
+        """NMS (one class per box; ``settings``' conf, iou, max_det, classes, agnostic) of a batch's
+        (B, 4 + nc, A) predictions, boxes mapped back to each original image."""
+        detections = non_max_suppression(preds, settings.conf, settings.iou, settings.classes, settings.agnostic,
+                                         multi_label=False, max_det=settings.max_det)
         results = []
-        for frame, det, ratio_pad in zip(frames, detections, ratio_pads):
+        for frame, det, ratio_pad in zip(batch.frames, detections, batch.layouts):
             shape = frame.image.shape[:2]
             det = det.cpu()
-            scale_boxes(input_hw, det[:, :4], shape, ratio_pad)
+            scale_boxes(batch.input_hw, det[:, :4], shape, ratio_pad)
             results.append(DetectResult(frame.path, frame.index, shape, det[:, :4], det[:, 4], det[:, 5].long(),
-                                        list(names), frame.image, speed))
+                                        list(settings.names), frame.image, batch.speed))
         return results

@@ -25,6 +25,7 @@ from ...utils.plotting import plot_images
 from ..base import LossFn, register_task
 from ..detect import DetectTask
 from ..evaluator import EvalSettings
+from ..prediction import PredictBatch, PredictSettings
 from .evaluator import PoseEvaluator, full_keypoints
 from .results import PoseResult
 
@@ -95,23 +96,22 @@ class PoseTask(DetectTask):
         pycocotools ``bbox`` / ``keypoints`` with ``settings.coco``)."""
         return PoseEvaluator(settings, model_kpt_shape(model), getattr(model, "skeleton", None))
 
-    def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],
-                    ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
-                    options: Mapping[str, Any]) -> list[PoseResult]:
+    def postprocess(self, preds: torch.Tensor, batch: PredictBatch, settings: PredictSettings) -> list[PoseResult]:
         """NMS of the (B, 4 + nc + nk * ndim, A) predictions (one class per box), boxes and keypoints mapped back to
-        each original image; ``options`` as detection's plus ``kpt_shape`` and ``skeleton`` (the model's)."""
-        kpt_shape = options["kpt_shape"]
-        detections = non_max_suppression(preds, options["conf"], options["iou"], options["classes"],
-                                         options["agnostic"], multi_label=False, max_det=options["max_det"],
-                                         nm=kpt_shape[0] * kpt_shape[1])
+        each original image; ``settings`` as detection's, with the model's ``kpt_shape`` and ``skeleton`` in its
+        ``model_options``."""
+        kpt_shape = settings.model_options["kpt_shape"]
+        detections = non_max_suppression(preds, settings.conf, settings.iou, settings.classes, settings.agnostic,
+                                         multi_label=False, max_det=settings.max_det, nm=kpt_shape[0] * kpt_shape[1])
         results = []
-        for frame, det, ratio_pad in zip(frames, detections, ratio_pads):
+        input_hw = batch.input_hw
+        for frame, det, ratio_pad in zip(batch.frames, detections, batch.layouts):
             shape = frame.image.shape[:2]
             det = det.cpu()
             keypoints = full_keypoints(det[:, 6:], kpt_shape).clone()
             scale_boxes(input_hw, det[:, :4], shape, ratio_pad)
             scale_boxes(input_hw, keypoints[..., :2], shape, ratio_pad)
             results.append(PoseResult(frame.path, frame.index, shape, det[:, :4], det[:, 4], det[:, 5].long(),
-                                      list(names), frame.image, speed, keypoints=keypoints,
-                                      skeleton=options.get("skeleton")))
+                                      list(settings.names), frame.image, batch.speed, keypoints=keypoints,
+                                      skeleton=settings.model_options.get("skeleton")))
         return results

@@ -26,6 +26,7 @@ from ...utils.plotting import plot_images
 from ..base import LossFn, register_task
 from ..detect import DetectTask
 from ..evaluator import EvalSettings
+from ..prediction import PredictBatch, PredictSettings
 from .evaluator import SegmentEvaluator, target_masks
 from .results import SegmentResult
 
@@ -68,21 +69,21 @@ class SegmentTask(DetectTask):
         """:class:`SegmentEvaluator`: box and mask mAP (and pycocotools ``bbox`` / ``segm`` with ``settings.coco``)."""
         return SegmentEvaluator(settings)
 
-    def postprocess(self, preds: tuple[torch.Tensor, torch.Tensor], input_hw: tuple[int, int], frames: Sequence[Any],
-                    ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
-                    options: Mapping[str, Any]) -> list[SegmentResult]:
+    def postprocess(self, preds: tuple[torch.Tensor, torch.Tensor], batch: PredictBatch,
+                    settings: PredictSettings) -> list[SegmentResult]:
         """NMS of the (B, 4 + nc + nm, A) predictions (one class per box), each detection's mask assembled at the
         input resolution, cropped to its box and mapped, with the box, back to the original image."""
         predictions, protos = preds
-        detections = non_max_suppression(predictions, options["conf"], options["iou"], options["classes"],
-                                         options["agnostic"], multi_label=False, max_det=options["max_det"],
+        detections = non_max_suppression(predictions, settings.conf, settings.iou, settings.classes,
+                                         settings.agnostic, multi_label=False, max_det=settings.max_det,
                                          nm=protos.shape[1])
         results = []
-        for frame, det, proto, ratio_pad in zip(frames, detections, protos, ratio_pads):
+        input_hw = batch.input_hw
+        for frame, det, proto, ratio_pad in zip(batch.frames, detections, protos, batch.layouts):
             shape = frame.image.shape[:2]
             masks = masks_in_original(proto, det[:, 6:], det[:, :4], input_hw, shape, ratio_pad).cpu()
             det = det[:, :6].cpu()
             scale_boxes(input_hw, det[:, :4], shape, ratio_pad)
             results.append(SegmentResult(frame.path, frame.index, shape, det[:, :4], det[:, 4], det[:, 5].long(),
-                                         list(names), frame.image, speed, masks=masks))
+                                         list(settings.names), frame.image, batch.speed, masks=masks))
         return results
