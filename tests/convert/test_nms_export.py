@@ -21,7 +21,7 @@ from focalyolo.deploy.export import export_model, write_onnx
 from focalyolo.deploy.onnx_model import OnnxModel
 from focalyolo.engine.predictor import predict
 from focalyolo.errors import FocalYoloError
-from focalyolo.tasks import get_task
+from focalyolo.tasks import PredictSettings, get_task
 from focalyolo.utils.nms import non_max_suppression, scale_boxes
 
 CONF, IOU, MAX_DET = 0.3, 0.5, 6
@@ -85,7 +85,7 @@ def onnx_detections(path, model, files, imgsz: int) -> list[np.ndarray]:
     import cv2
 
     frames = [cv2.imread(str(f)) for f in files]
-    batch, ratio_pads = get_task("detect").preprocess(frames, imgsz, int(model.stride.max()))
+    batch, ratio_pads = get_task("detect").preprocess(frames, PredictSettings(imgsz, int(model.stride.max())))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     detections, count = session.run(["detections", "count"], {"images": batch.float().numpy() / 255})
     out = []

@@ -74,8 +74,8 @@ import yaml
 
 from focalyolo.cfg import TrainConfig
 from focalyolo.data import generate_synthetic
+from focalyolo.engine.evaluation import evaluate
 from focalyolo.engine.trainer import Trainer
-from focalyolo.engine.validator import validate
 
 HERE = Path(__file__).parent
 
@@ -91,7 +91,7 @@ def learn(tmp_path: Path, model: str, recipe: str) -> tuple[dict[str, Any], dict
                       verbose=False, **steps["train"])
     start = time.perf_counter()
     trainer = Trainer(cfg)
-    before = validate(trainer.model, trainer.val_loader, names=trainer.data.names, verbose=False)
+    before = evaluate(trainer.model, trainer.val_loader, names=trainer.data.names, verbose=False)
     trainer.train()
     return before, trainer.final_metrics, time.perf_counter() - start
 

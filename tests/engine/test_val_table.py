@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from focalyolo.tasks.detect.validate import format_table
-from focalyolo.tasks.pose.validate import PoseEvaluator
-from focalyolo.tasks.segment.validate import SegmentationEvaluator
+from focalyolo.tasks.detect.evaluator import format_table
+from focalyolo.tasks.pose.evaluator import PoseEvaluator
+from focalyolo.tasks.segment.evaluator import SegmentEvaluator
 
 KEYS = ("precision", "recall", "mAP50", "mAP50-95")
 
@@ -20,7 +20,7 @@ def _results(kinds: tuple[str, ...]) -> dict:
             "speed": {"preprocess": 1.0, "inference": 2.0, "postprocess": 3.0}}
 
 
-@pytest.mark.parametrize("kinds", [SegmentationEvaluator.kinds, PoseEvaluator.kinds], ids=["segment", "pose"])
+@pytest.mark.parametrize("kinds", [SegmentEvaluator.kinds, PoseEvaluator.kinds], ids=["segment", "pose"])
 def test_headers_of_segment_and_pose_tables_stand_apart(kinds):
     header, everything = format_table(_results(kinds), 3, kinds).splitlines()[:2]
     expected = [f"{c}({k})" for k in kinds for c in ("P", "R", "mAP50", "mAP50-95")]

@@ -1,4 +1,4 @@
-"""validate(): outputs and keys on a tiny dataset, and a perfect predictor scoring 1.0 through the letterbox."""
+"""evaluate(): outputs and keys on a tiny dataset, and a perfect predictor scoring 1.0 through the letterbox."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import torch
 import torch.nn as nn
 
 from focalyolo.data import YOLODataset, build_dataloader
-from focalyolo.engine.validator import validate
+from focalyolo.engine.evaluation import evaluate
 from focalyolo.loss import DetectionLoss
 from focalyolo.models import build_model
-from focalyolo.tasks.detect.validate import COCO_STATS
+from focalyolo.tasks.detect.coco import COCO_STATS
 
 NAMES = ["red", "green", "blue"]
 COLOURS = [(0, 0, 255), (0, 255, 0), (255, 0, 0)]  # BGR of each class
@@ -117,7 +117,7 @@ def test_validate_random_model_writes_everything(tmp_path: Path) -> None:
     model = build_model("gelan-t", nc=len(NAMES))
     model.train()
     save_dir = tmp_path / "val"
-    out = validate(model, make_loader(files), names=NAMES, loss_fn=DetectionLoss(model.head), save_dir=save_dir,
+    out = evaluate(model, make_loader(files), names=NAMES, loss_fn=DetectionLoss(model.head), save_dir=save_dir,
                    plots=True, coco=True, save_json=True, verbose=True)
     assert model.training  # flag restored
     keys = ["metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)", "fitness",
@@ -138,7 +138,7 @@ def test_validate_in_training_mode_keys_only(tmp_path: Path) -> None:
     """What the trainer calls each epoch: no COCO figures, no files."""
     files, _ = write_dataset(tmp_path / "data")
     model = build_model("gelan-t", nc=len(NAMES))
-    out = validate(model, make_loader(files), names=NAMES, loss_fn=DetectionLoss(model.head), verbose=False)
+    out = evaluate(model, make_loader(files), names=NAMES, loss_fn=DetectionLoss(model.head), verbose=False)
     assert "val/dfl_loss" in out and "coco/AP50-95" not in out
     assert {p.name for p in tmp_path.iterdir()} <= {"data", "home"}
 
@@ -149,7 +149,7 @@ def test_perfect_predictor_scores_one(tmp_path: Path) -> None:
     loader = make_loader(files, batch=2)
     shapes = {tuple(b["img"].shape[2:]) for b in loader}
     assert len(shapes) > 1  # rect batches of different shapes
-    out = validate(oracle, oracle.feed(loader), names=NAMES, coco=True, save_dir=tmp_path / "val", save_json=True,
+    out = evaluate(oracle, oracle.feed(loader), names=NAMES, coco=True, save_dir=tmp_path / "val", save_json=True,
                    verbose=False)
     # fast metric: 101-point trapezoid over the enveloped PR curve gives 1.0 up to the last sample
     assert out["metrics/mAP50-95(B)"] > 0.99 and out["metrics/precision(B)"] > 0.99

@@ -20,9 +20,9 @@ from focalyolo.data import YOLODataset, build_dataloader, generate_synthetic, lo
 from focalyolo.deploy.export import export_onnx
 from focalyolo.deploy.inference import load_inference_model
 from focalyolo.deploy.onnx_model import OnnxModel
+from focalyolo.engine.evaluation import evaluate
 from focalyolo.engine.predictor import PredictRun
 from focalyolo.engine.trainer import Trainer
-from focalyolo.engine.validator import validate
 from focalyolo.errors import DataError
 from focalyolo.loss import keypoint_terms
 from focalyolo.tasks import get_task
@@ -154,7 +154,7 @@ def test_perfect_predictions_score_one_fast_and_with_pycocotools(pose_data, tmp_
     dataset = YOLODataset(config.val, 64, rect=True, batch_size=4, nc=NC, verbose=False, kpt_shape=KPT)
     loader = build_dataloader(dataset, 4, 0, shuffle=False)
     oracle = Oracle(list(loader), config.names)
-    results = validate(oracle, loader, names=config.names, coco=True, save_json=True, plots=True, save_dir=tmp_path,
+    results = evaluate(oracle, loader, names=config.names, coco=True, save_json=True, plots=True, save_dir=tmp_path,
                        verbose=False)
     for kind in ("B", "P"):
         assert results[f"metrics/mAP50({kind})"] > 0.99 and results[f"metrics/mAP50-95({kind})"] > 0.95
@@ -173,7 +173,7 @@ def test_a_wrong_keypoint_lowers_pose_map_but_not_box_map(pose_data):
     oracle = Oracle(list(loader), config.names)
     for out in oracle.outputs:
         out[:, 4 + NC: 4 + NC + 2] += 20.0  # keypoint 0 of every pose 20 px off (objects are 16-32 px)
-    results = validate(oracle, loader, names=config.names, verbose=False)
+    results = evaluate(oracle, loader, names=config.names, verbose=False)
     assert results["metrics/mAP50(B)"] > 0.99
     assert results["metrics/mAP50-95(P)"] < 0.9
 
@@ -238,10 +238,10 @@ def test_onnx_export_carries_the_keypoints_and_scores_the_same(trained, pose_dat
     assert got.shape == want.shape == (2, 4 + NC + 15, anchors)
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-3, atol=1e-3)
     task = get_task("pose")
-    loader = task.build_val_loader(onnx_model, load_data_config(pose_data).val, 64, 4, 0, NC)
+    loader = task.build_val_loader(onnx_model, load_data_config(pose_data).val, 64, 4, 0)
     names = trained.data.names
-    from_torch = validate(net, loader, names=names, verbose=False)
-    from_onnx = validate(onnx_model, loader, names=names, verbose=False)
+    from_torch = evaluate(net, loader, names=names, verbose=False)
+    from_onnx = evaluate(onnx_model, loader, names=names, verbose=False)
     for key in ("metrics/mAP50(B)", "metrics/mAP50(P)", "metrics/mAP50-95(P)"):
         assert from_onnx[key] == pytest.approx(from_torch[key], abs=0.02)
 

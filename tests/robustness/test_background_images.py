@@ -16,7 +16,7 @@ from focalyolo import build_model
 from focalyolo.cli import main
 from focalyolo.data import generate_synthetic, load_data_config
 from focalyolo.data.classify import load_classification_data
-from focalyolo.engine.validator import validate
+from focalyolo.engine.evaluation import evaluate
 from focalyolo.metrics import build_coco_gt, detections_to_coco
 from focalyolo.tasks import get_task
 
@@ -78,8 +78,8 @@ def test_background_images_without_detections_are_scored(task_name, tmp_path):
     task = get_task(task_name)
     model = build_model(str(model_yaml), nc=config.nc, **task.model_options(config)).eval()
     wrapped = SilentOnBackgrounds(model)
-    loader = FeedingLoader(wrapped, task.build_val_loader(model, config.val, 64, 4, 0, config.nc))
-    results = validate(wrapped, loader, names=config.names, coco=True, save_json=True, plots=True,
+    loader = FeedingLoader(wrapped, task.build_val_loader(model, config.val, 64, 4, 0))
+    results = evaluate(wrapped, loader, names=config.names, coco=True, save_json=True, plots=True,
                        save_dir=tmp_path / "val", verbose=False)
     assert np.isfinite(results["fitness"]) and "coco/AP50-95" in results
     rows = json.loads((tmp_path / "val" / "predictions.json").read_text())
@@ -133,8 +133,8 @@ def test_classifier_evaluation_with_a_class_without_validation_images(tmp_path):
     data = load_classification_data(root)
     task = get_task("classify")
     model = build_model("gelan-t-cls", nc=data.nc)
-    loader = task.build_val_loader(model, data.val, 32, 4, 0, data.nc)
-    results = validate(model, loader, names=data.names, save_dir=tmp_path / "val", plots=True, verbose=False)
+    loader = task.build_val_loader(model, data.val, 32, 4, 0)
+    results = evaluate(model, loader, names=data.names, save_dir=tmp_path / "val", plots=True, verbose=False)
     assert [row["class"] for row in results["per_class"]] == ["a", "b"]
     assert np.isfinite(results["metrics/accuracy_top1"]) and sum(map(sum, results["confusion_matrix"])) == 4
     assert (tmp_path / "val" / "confusion_matrix_normalized.png").is_file()

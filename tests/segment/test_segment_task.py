@@ -17,9 +17,9 @@ from focalyolo.data import YOLODataset, build_dataloader, generate_synthetic, lo
 from focalyolo.deploy.export import export_onnx
 from focalyolo.deploy.inference import load_inference_model
 from focalyolo.deploy.onnx_model import OnnxModel
+from focalyolo.engine.evaluation import evaluate
 from focalyolo.engine.predictor import PredictRun
 from focalyolo.engine.trainer import Trainer
-from focalyolo.engine.validator import validate
 from focalyolo.tasks import get_task
 from focalyolo.weights.convert import deployment_form
 
@@ -81,7 +81,7 @@ def test_perfect_predictions_score_one_fast_and_with_pycocotools(seg_data, tmp_p
     dataset = YOLODataset(config.val, 64, rect=True, batch_size=4, nc=NC, verbose=False, masks=True)
     loader = build_dataloader(dataset, 4, 0, shuffle=False)
     oracle = Oracle(list(loader), config.names)
-    results = validate(oracle, loader, names=config.names, coco=True, save_json=True, plots=True, save_dir=tmp_path,
+    results = evaluate(oracle, loader, names=config.names, coco=True, save_json=True, plots=True, save_dir=tmp_path,
                        verbose=False)
     for kind in ("B", "M"):
         assert results[f"metrics/mAP50({kind})"] > 0.99 and results[f"metrics/mAP50-95({kind})"] > 0.9
@@ -153,10 +153,10 @@ def test_onnx_export_has_two_outputs_equal_to_pytorch_and_scores_the_same(traine
     assert [g.shape for g in got] == [w.shape for w in want] == [(2, 4 + NC + NM, anchors), (2, NM, 16, 24)]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-3, atol=1e-3)
-    loader = get_task("segment").build_val_loader(net, load_data_config(seg_data).val, 64, 4, 0, NC)
+    loader = get_task("segment").build_val_loader(net, load_data_config(seg_data).val, 64, 4, 0)
     names = trained.data.names
-    from_torch = validate(net, loader, names=names, verbose=False)
-    from_onnx = validate(onnx_model, loader, names=names, verbose=False)
+    from_torch = evaluate(net, loader, names=names, verbose=False)
+    from_onnx = evaluate(onnx_model, loader, names=names, verbose=False)
     for key in ("metrics/mAP50(B)", "metrics/mAP50(M)", "metrics/mAP50-95(M)"):
         assert from_onnx[key] == pytest.approx(from_torch[key], abs=0.02)
 

@@ -122,6 +122,7 @@ def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: in
     """The final figures (COCO's for detection) of a run's ``weights/best.pt`` on the validation split (used when the
     trainer's own final validation is not at hand, e.g. a run that finished training but stopped before
     recording)."""
+    from ..engine.evaluation import evaluate
     from ..tasks import task_of
     from ..utils.threads import default_workers
     from ..utils.torch_utils import select_device
@@ -131,8 +132,8 @@ def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: in
     task, target = task_of(model), select_device(device)
     config = task.load_data(schedule.data)
     workers = workers if workers is not None else default_workers(target.type, torch.get_num_threads())
-    loader = task.build_val_loader(model, config.val, schedule.imgsz, schedule.batch * 2, workers, config.nc)
-    return task.validate(model, loader, names=config.names, device=target, coco=True, verbose=False)
+    loader = task.build_val_loader(model, config.val, schedule.imgsz, schedule.batch * 2, workers)
+    return evaluate(model, loader, names=config.names, device=target, coco=True, verbose=False)
 
 
 def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str = "", workers: int | None = None,

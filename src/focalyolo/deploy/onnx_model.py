@@ -4,7 +4,7 @@
 ``OnnxModel(path)(images)`` maps (B, 3, h, w) float images in [0, 1] to (B, 4 + nc, A) exactly as the
 PyTorch model in eval mode does (a segmentation export: to ``(predictions (B, 4 + nc + nm, A), protos
 (B, nm, h / 4, w / 4))``; a pose export: to (B, 4 + nc + nk * ndim, A); a classifier's: to (B, nc) probabilities), so
-:func:`focalyolo.engine.validator.validate` scores an ONNX file the same way it scores a checkpoint.
+:func:`focalyolo.engine.evaluation.evaluate` scores an ONNX file the same way it scores a checkpoint.
 A file exported with a fixed input shape still takes any batch of images that fit in it: each
 image is padded at the bottom/right with the letterbox grey (which moves no box; the prototypes of the padding are
 cut off again) and batches are cut or filled to the exported batch size.

@@ -30,7 +30,7 @@ from ..data.paths import is_image_file
 from ..deploy.inference import load_inference_model
 from ..errors import DataError, FocalYoloError
 from ..metrics.coco_json import coco_category_map
-from ..tasks import task_of
+from ..tasks import PredictBatch, PredictSettings, task_of
 from ..utils.files import increment_path
 from ..utils.threads import configure_threads
 from ..utils.torch_utils import device_clock, select_device
@@ -194,20 +194,20 @@ def predict(
     was_training = model.training
     model.to(device).eval()
     task = task_of(model)
-    options = {"conf": conf, "iou": iou, "max_det": max_det, "classes": classes, "agnostic": agnostic,
-               **task.predict_options(model)}
+    settings = PredictSettings(imgsz=imgsz, stride=stride, names=list(model.names), conf=conf, iou=iou,
+                               max_det=max_det, classes=classes, agnostic=agnostic,
+                               model_options=task.predict_options(model))
     try:
         for chunk in _batches(frames, batch):
             t0 = device_clock(device)
-            x, ratio_pads = task.preprocess([f.image for f in chunk], imgsz, stride)
+            x, layouts = task.preprocess([f.image for f in chunk], settings)
             x = x.to(device).float() / 255
             t1 = device_clock(device)
             with torch.no_grad():
                 preds = model(x)
             t2 = device_clock(device)
             speed: dict[str, float] = {}
-            results = task.postprocess(preds, tuple(x.shape[2:]), chunk, ratio_pads, list(model.names), speed,
-                                       options)
+            results = task.postprocess(preds, PredictBatch(chunk, tuple(x.shape[2:]), layouts, speed), settings)
             t3 = device_clock(device)
             speed.update({k: 1000 * dt / len(chunk) for k, dt in zip(("preprocess", "inference", "postprocess"),
                                                                       (t1 - t0, t2 - t1, t3 - t2))})

@@ -36,6 +36,7 @@ from ..weights.convert import deployment_form
 from ..weights.sources import read_source_checkpoint, source_kind
 from ..weights.transfer import transfer_by_name
 from .ema import ModelEMA, unwrap
+from .evaluation import evaluate
 from .finite import FiniteGuard
 from .optim import build_optimizer, lr_lambda
 from .tensorboard import TensorBoard
@@ -274,7 +275,7 @@ class Trainer:
             if self.main_process:
                 scored = self._validates_after(epoch)
                 start = time.perf_counter()
-                metrics = self._validate() if scored and self.val_loader is not None else {}
+                metrics = self._evaluate() if scored and self.val_loader is not None else {}
                 val_seconds = time.perf_counter() - start
                 fitness = float(metrics.get("fitness", -stats.losses.sum().item()))
                 improved = scored and fitness > self.best_fitness
@@ -434,9 +435,9 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.lr0 * self.lf(epoch)
 
-    def _validate(self) -> dict[str, Any]:
-        return self.task.validate(self.ema.ema, self.val_loader, names=self.data.names, device=self.device,
-                                  half=self.amp, loss_fn=self.loss_fn, verbose=False, progress=self.cfg.verbose)
+    def _evaluate(self) -> dict[str, Any]:
+        return evaluate(self.ema.ema, self.val_loader, names=self.data.names, device=self.device, half=self.amp,
+                        loss_fn=self.loss_fn, verbose=False, progress=self.cfg.verbose)
 
     def _write_args(self) -> None:
         (self.save_dir / "args.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
@@ -492,9 +493,9 @@ class Trainer:
             plot_results(self.save_dir / "results.csv")
         if self.val_loader is not None and best.exists():
             model = deployment_form(model_from_checkpoint(read_checkpoint(best)).to(self.device), channels_last=True)
-            self.final_metrics = self.task.validate(model, self.val_loader, names=self.data.names,
-                                                    device=self.device, save_dir=self.save_dir, plots=self.cfg.plots,
-                                                    coco=True, verbose=self.cfg.verbose)
+            self.final_metrics = evaluate(model, self.val_loader, names=self.data.names, device=self.device,
+                                          save_dir=self.save_dir, plots=self.cfg.plots, coco=True,
+                                          verbose=self.cfg.verbose)
         if self.board is not None:
             self.board.images(self.save_dir)
         self.log(f"done: {self.save_dir} (weights in {self.weights_dir})")

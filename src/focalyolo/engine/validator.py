@@ -1,15 +1,11 @@
-"""Validation: the ``val`` job (``focalyolo val`` and ``YOLO.val``), and evaluation through the model's task.
-
-:func:`validate` scores a model on a loader with its task's evaluation (for detection: box mAP, fast and
-pycocotools; see :mod:`focalyolo.tasks.detect.validate` for the options); the trainer calls it every scored
-epoch. :func:`val` is the whole job: load the model in deployment form, fill the image size and data from its
-training run, build the loader, evaluate, write the run folder.
+"""The ``val`` job (``focalyolo val`` and ``YOLO.val``): load the model in deployment form, fill the image size and
+data from its training run, build its task's loader, evaluate (:func:`focalyolo.engine.evaluation.evaluate`),
+write the run folder.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +19,11 @@ from ..tasks import task_of
 from ..utils.files import increment_path
 from ..utils.threads import configure_threads, default_workers
 from ..utils.torch_utils import select_device
+from .evaluation import evaluate
 
-__all__ = ["build_val_loader", "val", "validate"]
+__all__ = ["val"]
 
 LOGGER = logging.getLogger("focalyolo")
-
-
-def validate(model: torch.nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
-    """Evaluate ``model`` on ``loader`` with its task's evaluation; returns the metrics dict (with ``fitness``)."""
-    return task_of(model).validate(model, loader, **options)
-
-
-def build_val_loader(model: torch.nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
-                     nc: int, prefix: str = "val: ") -> torch.utils.data.DataLoader:
-    """The evaluation loader its task builds for ``model``."""
-    return task_of(model).build_val_loader(model, files, imgsz, batch, workers, nc, prefix)
 
 
 def val(cfg: ValConfig, model: torch.nn.Module | None = None) -> dict[str, Any]:
@@ -59,9 +45,9 @@ def val(cfg: ValConfig, model: torch.nn.Module | None = None) -> dict[str, Any]:
     if net.nc != config.nc:
         raise FocalYoloError(f"{cfg.model or 'the model'} predicts {net.nc} classes but {config.source} has "
                              f"{config.nc}")
-    loader = task.build_val_loader(net, files, cfg.imgsz, cfg.batch, workers, config.nc, f"{cfg.split}: ")
+    loader = task.build_val_loader(net, files, cfg.imgsz, cfg.batch, workers, f"{cfg.split}: ")
     save_dir = increment_path(Path(cfg.project) / cfg.name, cfg.exist_ok, mkdir=True)
-    results = task.validate(net, loader, names=config.names, device=device, half=cfg.half, conf=cfg.conf, iou=cfg.iou,
+    results = evaluate(net, loader, names=config.names, device=device, half=cfg.half, conf=cfg.conf, iou=cfg.iou,
                        max_det=cfg.max_det, save_dir=save_dir, plots=cfg.plots, coco=True, save_json=cfg.save_json,
                        verbose=cfg.verbose)
     return {**results, "save_dir": str(save_dir)}

@@ -24,10 +24,10 @@ What a task provides, and who calls it:
 ``plot_labels``        trainer: the dataset's label statistics plot
 ``plot_batch``         trainer: a training batch with its labels drawn
 ``build_val_loader``   ``val``: the evaluation loader for a model
-``validate``           trainer (every scored epoch) and ``val``: the evaluation; returns the metrics dict
+``build_evaluator``    trainer and ``val``, through the evaluation loop: the evaluator of one pass (its metrics)
+``predict_options``    predictor: what pre- and postprocessing need to know of the model beyond its classes
 ``preprocess``         predictor: original BGR images -> the network's input batch (and what maps results back)
-``predict_options``    predictor: what ``postprocess`` needs to know of the model beyond its class names
-``postprocess``        predictor: raw predictions of a batch -> one result per image (an ``ImageResult``)
+``postprocess``        predictor: predictions of a batch -> one result per image (an ``ImageResult``)
 ``export_outputs``     export: output names and their dynamic axes
 =====================  =====================================================================================
 """
@@ -44,6 +44,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import ConfigError
+from .evaluator import EvalSettings, Evaluator
+from .prediction import PredictBatch, PredictSettings
 
 __all__ = ["LossFn", "TASKS", "Task", "get_task", "register_task", "task_of"]
 
@@ -82,7 +84,7 @@ class Task(ABC):
         return {}
 
     def predict_options(self, model: nn.Module) -> dict[str, Any]:
-        """What :meth:`postprocess` receives in ``options`` about ``model`` besides the NMS settings."""
+        """What :meth:`preprocess` and :meth:`postprocess` receive as ``settings.model_options`` about ``model``."""
         return {}
 
     @abstractmethod
@@ -110,24 +112,24 @@ class Task(ABC):
         """See the module docstring."""
 
     @abstractmethod
-    def build_val_loader(self, model: nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
-                         nc: int, prefix: str = "val: ") -> DataLoader:
-        """See the module docstring."""
+    def build_val_loader(self, model: nn.Module, files: Sequence[Any], imgsz: int, batch: int, workers: int,
+                         prefix: str = "val: ") -> DataLoader:
+        """The unshuffled evaluation loader over ``files`` (a split of :meth:`load_data`) for ``model`` (its
+        classes, strides and any fixed input size) at image size ``imgsz``."""
 
     @abstractmethod
-    def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
-        """See the module docstring."""
+    def build_evaluator(self, model: nn.Module, settings: EvalSettings) -> Evaluator:
+        """A fresh evaluator for one pass of the evaluation loop over ``model``'s outputs (see
+        :mod:`focalyolo.tasks.evaluator`)."""
 
     @abstractmethod
-    def preprocess(self, images: Sequence[Any], imgsz: int, stride: int) -> tuple[torch.Tensor, list[Any]]:
+    def preprocess(self, images: Sequence[Any], settings: PredictSettings) -> tuple[torch.Tensor, list[Any]]:
         """See the module docstring: (h, w, 3) uint8 BGR images -> ((B, 3, H, W) uint8 RGB batch, one value per
-        image that :meth:`postprocess` receives as ``ratio_pads``)."""
+        image that :meth:`postprocess` receives as ``batch.layouts``)."""
 
     @abstractmethod
-    def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],
-                    ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
-                    options: Mapping[str, Any]) -> list[Any]:
-        """See the module docstring."""
+    def postprocess(self, preds: Any, batch: PredictBatch, settings: PredictSettings) -> list[Any]:
+        """See the module docstring: the model's eval output for ``batch`` -> one result per frame."""
 
 
 def register_task(task: type[Task]) -> type[Task]:

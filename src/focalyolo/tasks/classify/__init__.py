@@ -17,12 +17,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ...data import build_dataloader
 from ...data.classify import ClassificationData, ClassificationDataset, eval_transform, load_classification_data
 from ...loss import ClassificationLoss
 from ...utils.plotting import plot_class_counts, plot_images
 from ..base import LossFn, Task, register_task
+from ..evaluator import EvalSettings, evaluation_imgsz
+from ..prediction import PredictBatch, PredictSettings
+from .evaluator import ClassifyEvaluator
 from .results import ClassifyResult
-from .validate import build_val_loader, validate
 
 __all__ = ["ClassifyResult", "ClassifyTask"]
 
@@ -71,25 +74,28 @@ class ClassifyTask(Task):
         titles = [names[c] if c < len(names) else str(c) for c in batch["cls"].tolist()]
         plot_images(batch["img"], torch.zeros(0, 6), batch["paths"], names, path, titles=titles)
 
-    def build_val_loader(self, model: nn.Module, files: Sequence[Any], imgsz: int, batch: int, workers: int,
-                         nc: int, prefix: str = "val: ") -> DataLoader:
-        return build_val_loader(model, files, imgsz, batch, workers, nc, prefix)
+    def build_val_loader(self, model: nn.Module, files: Sequence[tuple[Path, int]], imgsz: int, batch: int,
+                         workers: int, prefix: str = "val: ") -> DataLoader:
+        """Resized, centre-cropped ``imgsz`` x ``imgsz`` batches of the ``(image, class)`` samples (an exported file
+        with a fixed input size, ``model.input_shape``, gets that size)."""
+        dataset = ClassificationDataset(files, evaluation_imgsz(model, imgsz, prefix), prefix=prefix)
+        return build_dataloader(dataset, batch, workers, shuffle=False)
 
-    def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
-        return validate(model, loader, **options)
+    def build_evaluator(self, model: nn.Module, settings: EvalSettings) -> ClassifyEvaluator:
+        """:class:`ClassifyEvaluator`: top-1 / top-5 accuracy and the confusion matrix."""
+        return ClassifyEvaluator(settings)
 
-    def preprocess(self, images: Sequence[np.ndarray], imgsz: int, stride: int) -> tuple[torch.Tensor, list[None]]:
-        """Each BGR image resized (short side ``imgsz``) and centre-cropped, as in validation; (B, 3, imgsz, imgsz)
-        uint8 RGB (nothing to map back: one None per image)."""
-        transform = eval_transform(imgsz)
+    def preprocess(self, images: Sequence[np.ndarray], settings: PredictSettings) -> tuple[torch.Tensor, list[None]]:
+        """Each BGR image resized (short side ``settings.imgsz``) and centre-cropped, as in validation;
+        (B, 3, imgsz, imgsz) uint8 RGB (nothing to map back: one None per image)."""
+        transform = eval_transform(settings.imgsz)
         batch = [transform(torch.from_numpy(np.ascontiguousarray(im[..., ::-1].transpose(2, 0, 1)))) for im in images]
         return torch.stack(batch), [None] * len(images)
 
-    def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],
-                    ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
-                    options: Mapping[str, Any]) -> list[ClassifyResult]:
-        """One :class:`ClassifyResult` per image from the (B, nc) probabilities (``options`` are detection's NMS
-        settings; a classifier has none)."""
+    def postprocess(self, preds: torch.Tensor, batch: PredictBatch, settings: PredictSettings
+                    ) -> list[ClassifyResult]:
+        """One :class:`ClassifyResult` per frame from the (B, nc) probabilities."""
         probs = preds.float().cpu()
-        return [ClassifyResult(frame.path, frame.index, frame.image.shape[:2], p, list(names), frame.image, speed)
-                for frame, p in zip(frames, probs)]
+        return [ClassifyResult(frame.path, frame.index, frame.image.shape[:2], p, list(settings.names), frame.image,
+                               batch.speed)
+                for frame, p in zip(batch.frames, probs)]

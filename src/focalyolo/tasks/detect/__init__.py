@@ -17,14 +17,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ...data import DataConfig, YOLODataset, load_data_config
+from ...data import DataConfig, YOLODataset, build_dataloader, load_data_config
 from ...loss import DetectionLoss
 from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images, plot_labels
 from ..base import LossFn, Task, register_task
+from ..evaluator import EvalSettings, evaluation_imgsz
+from ..prediction import PredictBatch, PredictSettings
+from .evaluator import DetectEvaluator
 from .inputs import RatioPad, letterbox_batch
 from .results import DetectResult
-from .validate import build_val_loader, validate
 
 __all__ = ["DetectTask", "DetectResult"]
 
@@ -73,30 +75,43 @@ class DetectTask(Task):
     def plot_batch(self, batch: Mapping[str, Any], names: Sequence[str], path: Path) -> None:
         plot_images(batch["img"], batch["targets"], batch["paths"], names, path)
 
+    def val_dataset_options(self, model: nn.Module) -> dict[str, Any]:
+        """What the evaluation dataset of ``model`` needs besides boxes (segmentation: masks; pose: keypoints)."""
+        return {}
+
     def build_val_loader(self, model: nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
-                         nc: int, prefix: str = "val: ") -> DataLoader:
-        return build_val_loader(model, files, imgsz, batch, workers, nc, prefix)
+                         prefix: str = "val: ") -> DataLoader:
+        """Rect batches, each letterboxed to the smallest stride-multiple shape around ``imgsz`` (long side) that
+        fits it, the same for a checkpoint and its export. An exported file with a fixed input size
+        (``model.input_shape``) is evaluated at that size: its rect batches fit inside it and the model pads them
+        at the bottom / right (:class:`~focalyolo.deploy.onnx_model.ExportedModel`), which moves no box, so an
+        export of the trained size sees the checkpoint's inputs. A split without a usable label row (for
+        ``model.nc`` classes) is a :class:`DataError`."""
+        imgsz = evaluation_imgsz(model, imgsz, prefix)
+        dataset = YOLODataset(files, imgsz, rect=True, batch_size=batch, stride=int(model.stride.max()), nc=model.nc,
+                              prefix=prefix, need_labels=True, **self.val_dataset_options(model))
+        return build_dataloader(dataset, batch, workers, shuffle=False)
 
-    def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
-        return validate(model, loader, **options)
+    def build_evaluator(self, model: nn.Module, settings: EvalSettings) -> DetectEvaluator:
+        """:class:`DetectEvaluator`: box mAP (and pycocotools box figures with ``settings.coco``)."""
+        return DetectEvaluator(settings)
 
-    def preprocess(self, images: Sequence[np.ndarray], imgsz: int, stride: int
+    def preprocess(self, images: Sequence[np.ndarray], settings: PredictSettings
                    ) -> tuple[torch.Tensor, list[RatioPad]]:
-        """:func:`letterbox_batch`: each image's ratio_pad maps the boxes back to it."""
-        return letterbox_batch(images, imgsz, stride)
+        """:func:`letterbox_batch` to ``settings.imgsz`` and ``settings.stride``: each image's ratio_pad maps the
+        boxes back to it."""
+        return letterbox_batch(images, settings.imgsz, settings.stride)
 
-    def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],
-                    ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
-                    options: Mapping[str, Any]) -> list[DetectResult]:
-        """NMS (one class per box) of a batch's (B, 4 + nc, A) predictions, boxes mapped back to each original
-        image; ``options``: conf, iou, max_det, classes, agnostic."""
-        detections = non_max_suppression(preds, options["conf"], options["iou"], options["classes"],
-                                         options["agnostic"], multi_label=False, max_det=options["max_det"])
+    def postprocess(self, preds: torch.Tensor, batch: PredictBatch, settings: PredictSettings) -> list[DetectResult]:
+        """NMS (one class per box; ``settings``' conf, iou, max_det, classes, agnostic) of a batch's
+        (B, 4 + nc, A) predictions, boxes mapped back to each original image."""
+        detections = non_max_suppression(preds, settings.conf, settings.iou, settings.classes, settings.agnostic,
+                                         multi_label=False, max_det=settings.max_det)
         results = []
-        for frame, det, ratio_pad in zip(frames, detections, ratio_pads):
+        for frame, det, ratio_pad in zip(batch.frames, detections, batch.layouts):
             shape = frame.image.shape[:2]
             det = det.cpu()
-            scale_boxes(input_hw, det[:, :4], shape, ratio_pad)
+            scale_boxes(batch.input_hw, det[:, :4], shape, ratio_pad)
             results.append(DetectResult(frame.path, frame.index, shape, det[:, :4], det[:, 4], det[:, 5].long(),
-                                        list(names), frame.image, speed))
+                                        list(settings.names), frame.image, batch.speed))
         return results

@@ -10,13 +10,12 @@ metrics add pose mAP by OKS (fast per epoch, pycocotools ``keypoints`` at the en
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from ...data import DataConfig, YOLODataset, load_data_config
 from ...errors import DataError
@@ -25,10 +24,10 @@ from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images
 from ..base import LossFn, register_task
 from ..detect import DetectTask
-from ..detect.validate import build_val_loader
-from ..detect.validate import validate as validate_with
+from ..evaluator import EvalSettings
+from ..prediction import PredictBatch, PredictSettings
+from .evaluator import PoseEvaluator, full_keypoints
 from .results import PoseResult
-from .validate import PoseEvaluator, full_keypoints
 
 __all__ = ["PoseResult", "PoseTask", "model_kpt_shape"]
 
@@ -88,31 +87,31 @@ class PoseTask(DetectTask):
     def plot_batch(self, batch: Mapping[str, Any], names: Sequence[str], path: Path) -> None:
         plot_images(batch["img"], batch["targets"], batch["paths"], names, path, keypoints=batch["keypoints"])
 
-    def build_val_loader(self, model: nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
-                         nc: int, prefix: str = "val: ") -> DataLoader:
-        return build_val_loader(model, files, imgsz, batch, workers, nc, prefix, kpt_shape=model_kpt_shape(model))
+    def val_dataset_options(self, model: nn.Module) -> dict[str, Any]:
+        """The model's keypoints' shape (rows of another shape are not its labels)."""
+        return {"kpt_shape": model_kpt_shape(model)}
 
-    def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
-        evaluator = partial(PoseEvaluator, kpt_shape=model_kpt_shape(model), skeleton=getattr(model, "skeleton", None))
-        return validate_with(model, loader, evaluator=evaluator, **options)
+    def build_evaluator(self, model: nn.Module, settings: EvalSettings) -> PoseEvaluator:
+        """:class:`PoseEvaluator` with the model's ``kpt_shape`` and ``skeleton``: box and pose mAP (and
+        pycocotools ``bbox`` / ``keypoints`` with ``settings.coco``)."""
+        return PoseEvaluator(settings, model_kpt_shape(model), getattr(model, "skeleton", None))
 
-    def postprocess(self, preds: torch.Tensor, input_hw: tuple[int, int], frames: Sequence[Any],
-                    ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
-                    options: Mapping[str, Any]) -> list[PoseResult]:
+    def postprocess(self, preds: torch.Tensor, batch: PredictBatch, settings: PredictSettings) -> list[PoseResult]:
         """NMS of the (B, 4 + nc + nk * ndim, A) predictions (one class per box), boxes and keypoints mapped back to
-        each original image; ``options`` as detection's plus ``kpt_shape`` and ``skeleton`` (the model's)."""
-        kpt_shape = options["kpt_shape"]
-        detections = non_max_suppression(preds, options["conf"], options["iou"], options["classes"],
-                                         options["agnostic"], multi_label=False, max_det=options["max_det"],
-                                         nm=kpt_shape[0] * kpt_shape[1])
+        each original image; ``settings`` as detection's, with the model's ``kpt_shape`` and ``skeleton`` in its
+        ``model_options``."""
+        kpt_shape = settings.model_options["kpt_shape"]
+        detections = non_max_suppression(preds, settings.conf, settings.iou, settings.classes, settings.agnostic,
+                                         multi_label=False, max_det=settings.max_det, nm=kpt_shape[0] * kpt_shape[1])
         results = []
-        for frame, det, ratio_pad in zip(frames, detections, ratio_pads):
+        input_hw = batch.input_hw
+        for frame, det, ratio_pad in zip(batch.frames, detections, batch.layouts):
             shape = frame.image.shape[:2]
             det = det.cpu()
             keypoints = full_keypoints(det[:, 6:], kpt_shape).clone()
             scale_boxes(input_hw, det[:, :4], shape, ratio_pad)
             scale_boxes(input_hw, keypoints[..., :2], shape, ratio_pad)
             results.append(PoseResult(frame.path, frame.index, shape, det[:, :4], det[:, 4], det[:, 5].long(),
-                                      list(names), frame.image, speed, keypoints=keypoints,
-                                      skeleton=options.get("skeleton")))
+                                      list(settings.names), frame.image, batch.speed, keypoints=keypoints,
+                                      skeleton=settings.model_options.get("skeleton")))
         return results

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from ...data import YOLODataset
 from ...loss import SegmentationLoss
@@ -25,10 +25,10 @@ from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images
 from ..base import LossFn, register_task
 from ..detect import DetectTask
-from ..detect.validate import build_val_loader
-from ..detect.validate import validate as validate_with
+from ..evaluator import EvalSettings
+from ..prediction import PredictBatch, PredictSettings
+from .evaluator import SegmentEvaluator, target_masks
 from .results import SegmentResult
-from .validate import SegmentationEvaluator, target_masks
 
 __all__ = ["SegmentResult", "SegmentTask"]
 
@@ -61,29 +61,29 @@ class SegmentTask(DetectTask):
         plot_images(batch["img"], batch["targets"], batch["paths"], names, path,
                     masks=target_masks(batch["masks"], batch["targets"], len(batch["img"])))
 
-    def build_val_loader(self, model: nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
-                         nc: int, prefix: str = "val: ") -> DataLoader:
-        return build_val_loader(model, files, imgsz, batch, workers, nc, prefix, masks=True, mask_ratio=4,
-                                overlap=True)
+    def val_dataset_options(self, model: nn.Module) -> dict[str, Any]:
+        """Index-coded masks at 1/4 resolution, as in training."""
+        return {"masks": True, "mask_ratio": 4, "overlap": True}
 
-    def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
-        return validate_with(model, loader, evaluator=SegmentationEvaluator, **options)
+    def build_evaluator(self, model: nn.Module, settings: EvalSettings) -> SegmentEvaluator:
+        """:class:`SegmentEvaluator`: box and mask mAP (and pycocotools ``bbox`` / ``segm`` with ``settings.coco``)."""
+        return SegmentEvaluator(settings)
 
-    def postprocess(self, preds: tuple[torch.Tensor, torch.Tensor], input_hw: tuple[int, int], frames: Sequence[Any],
-                    ratio_pads: Sequence[Any], names: Sequence[str], speed: dict[str, float],
-                    options: Mapping[str, Any]) -> list[SegmentResult]:
+    def postprocess(self, preds: tuple[torch.Tensor, torch.Tensor], batch: PredictBatch,
+                    settings: PredictSettings) -> list[SegmentResult]:
         """NMS of the (B, 4 + nc + nm, A) predictions (one class per box), each detection's mask assembled at the
         input resolution, cropped to its box and mapped, with the box, back to the original image."""
         predictions, protos = preds
-        detections = non_max_suppression(predictions, options["conf"], options["iou"], options["classes"],
-                                         options["agnostic"], multi_label=False, max_det=options["max_det"],
+        detections = non_max_suppression(predictions, settings.conf, settings.iou, settings.classes,
+                                         settings.agnostic, multi_label=False, max_det=settings.max_det,
                                          nm=protos.shape[1])
         results = []
-        for frame, det, proto, ratio_pad in zip(frames, detections, protos, ratio_pads):
+        input_hw = batch.input_hw
+        for frame, det, proto, ratio_pad in zip(batch.frames, detections, protos, batch.layouts):
             shape = frame.image.shape[:2]
             masks = masks_in_original(proto, det[:, 6:], det[:, :4], input_hw, shape, ratio_pad).cpu()
             det = det[:, :6].cpu()
             scale_boxes(input_hw, det[:, :4], shape, ratio_pad)
             results.append(SegmentResult(frame.path, frame.index, shape, det[:, :4], det[:, 4], det[:, 5].long(),
-                                         list(names), frame.image, speed, masks=masks))
+                                         list(settings.names), frame.image, batch.speed, masks=masks))
         return results

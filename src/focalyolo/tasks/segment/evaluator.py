@@ -1,5 +1,5 @@
-"""Segmentation's evaluation: detection's loop (:func:`focalyolo.tasks.detect.validate.validate`) with an evaluator
-that also scores masks.
+"""Segmentation's evaluator: detection's (:class:`~focalyolo.tasks.detect.evaluator.DetectEvaluator`), also scoring
+masks.
 
 Per image, each detection's mask is assembled on the prototype grid (stride 4 of the batch image) and matched to
 the loader's ground-truth masks, rasterised on the same grid, by mask IoU: the fast ``metrics/*(M)`` figures
@@ -10,7 +10,7 @@ dataset's own polygons, normalised to the original image. Fitness is the box fit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +23,12 @@ from ...metrics.coco_json import coco_category_map, coco_image_id
 from ...utils.masks import instance_masks, mask_iou, masks_in_original, masks_to_rle, overlap_to_instances
 from ...utils.nms import non_max_suppression
 from ...utils.plotting import plot_images
-from ..detect.validate import (
-    COCO_STATS,
-    DetectionEvaluator,
-    add_kind_columns,
-    dataset_ground_truth,
-    detections_for_plot,
-)
+from ..detect.coco import COCO_STATS, dataset_ground_truth
+from ..detect.evaluator import BatchDetections, DetectEvaluator, add_kind_columns, detections_for_plot
+from ..evaluator import EvalSettings
 
-__all__ = ["SegmentationEvaluator", "target_masks"]
+__all__ = ["SegmentEvaluator", "target_masks"]
+
 
 def target_masks(masks: torch.Tensor, targets: torch.Tensor, n_images: int) -> torch.Tensor:
     """Index-coded (B, h, w) batch masks -> (N, h, w) bool, one per row of the batch's (N, 6) ``targets``
@@ -42,19 +39,18 @@ def target_masks(masks: torch.Tensor, targets: torch.Tensor, n_images: int) -> t
     return masks[image] == (slot + 1).view(-1, 1, 1).to(masks.dtype)
 
 
-class SegmentationEvaluator(DetectionEvaluator):
-    """Boxes as :class:`DetectionEvaluator`, plus mask metrics, COCO ``segm`` figures and mask plots.
+class SegmentEvaluator(DetectEvaluator):
+    """Boxes as :class:`DetectEvaluator`, plus mask metrics, COCO ``segm`` figures and mask plots.
 
     The model's eval output is ``(predictions (B, 4 + nc + nm, A), protos (B, nm, h, w))``; batches carry
     index-coded ``masks`` (B, h, w) on the prototype grid.
     """
 
     kinds = ("B", "M")
-    loss_names = ("box", "seg", "cls", "dfl")
 
-    def __init__(self, names: Sequence[str], nms_args: dict[str, Any], keep: bool) -> None:
-        super().__init__(names, nms_args, keep)
-        self.mask_metrics = DetectionMetrics(len(names), names, kind="M")
+    def __init__(self, settings: EvalSettings) -> None:
+        super().__init__(settings)
+        self.mask_metrics = DetectionMetrics(len(self.names), self.names, kind="M")
         self.nm = 0
 
     def split(self, out: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,10 +61,7 @@ class SegmentationEvaluator(DetectionEvaluator):
     def nms(self, preds: torch.Tensor) -> list[torch.Tensor]:
         return non_max_suppression(preds, multi_label=True, nm=self.nm, **self.nms_args)
 
-    def loss_targets(self, batch: dict[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        return batch["targets"].to(device), batch["masks"].to(device)
-
-    def score_image(self, batch: dict[str, Any], i: int, det: torch.Tensor, gt_cls: torch.Tensor,
+    def score_image(self, batch: Mapping[str, Any], i: int, det: torch.Tensor, gt_cls: torch.Tensor,
                     protos: torch.Tensor) -> None:
         """Mask IoU of the image's detections with its ground-truth masks -> the mask metrics; with ``keep``
         the masks over the original image, RLE-encoded."""
@@ -81,19 +74,19 @@ class SegmentationEvaluator(DetectionEvaluator):
         if self.keep:
             original = masks_in_original(protos[i], det[:, 6:], det[:, :4], input_hw, batch["ori_shapes"][i],
                                          batch["ratio_pads"][i])
-            self.tally.extras.append(masks_to_rle(original))
+            self.extras.append(masks_to_rle(original))
 
-    def results(self) -> dict[str, Any]:
+    def metrics(self) -> dict[str, float]:
         """Box and mask columns; fitness = box fitness + mask fitness."""
-        results = {**self.metrics.results_dict(), **self.mask_metrics.results_dict()}
-        results["fitness"] = self.metrics.fitness + self.mask_metrics.fitness
+        results = {**self.box_metrics.results_dict(), **self.mask_metrics.results_dict()}
+        results["fitness"] = self.box_metrics.fitness + self.mask_metrics.fitness
         return results
 
     def coco(self, dataset: Any) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """Box figures as detection's, mask figures (``coco/*(M)``) from ``iouType='segm'`` against the dataset's
         polygons."""
         figures, ap = super().coco(dataset)
-        detections = self.tally.detections
+        detections = self.detections
         paths = [p for p, _ in detections]
         boxes, classes, sizes = dataset_ground_truth(dataset, paths)
         index = {p: k for k, p in enumerate(dataset.im_files)}
@@ -105,7 +98,7 @@ class SegmentationEvaluator(DetectionEvaluator):
                            categories=dict(enumerate(self.names)), outlines=outlines)
         rows = [
             row
-            for k, ((_, det), rles) in enumerate(zip(detections, self.tally.extras))
+            for k, ((_, det), rles) in enumerate(zip(detections, self.extras))
             for row in detections_to_coco(det[:, :4], det[:, 4], det[:, 5].long(), image_id=k, rounded=False,
                                           segmentations=rles)
         ]
@@ -118,15 +111,15 @@ class SegmentationEvaluator(DetectionEvaluator):
         add_kind_columns(rows, self.mask_metrics, coco_ap)
         return rows
 
-    def plot_batch(self, batch: dict[str, Any], detections: list[torch.Tensor], protos: torch.Tensor,
-                   save_dir: Path, i: int) -> None:
-        """``val_batch{i}_labels.jpg`` and ``val_batch{i}_pred.jpg`` with masks under the boxes."""
+    def plot_batch(self, batch: Mapping[str, Any], predictions: BatchDetections, save_dir: Path, index: int) -> None:
+        """``val_batch{index}_labels.jpg`` and ``val_batch{index}_pred.jpg`` with masks under the boxes."""
+        detections, protos = predictions
         img, paths, targets = batch["img"], batch["paths"], batch["targets"]
         input_hw = tuple(img.shape[2:])
-        plot_images(img, targets, paths, self.names, save_dir / f"val_batch{i}_labels.jpg",
+        plot_images(img, targets, paths, self.names, save_dir / f"val_batch{index}_labels.jpg",
                     masks=target_masks(batch["masks"], targets, len(img)))
         predicted = [instance_masks(protos[k], d[:, 6:], d[:, :4], input_hw) for k, d in enumerate(detections)]
-        plot_images(img, detections_for_plot(detections), paths, self.names, save_dir / f"val_batch{i}_pred.jpg",
+        plot_images(img, detections_for_plot(detections), paths, self.names, save_dir / f"val_batch{index}_pred.jpg",
                     masks=torch.cat(predicted).cpu() if predicted else None)
 
     def plot(self, save_dir: Path) -> None:
@@ -138,7 +131,7 @@ class SegmentationEvaluator(DetectionEvaluator):
         mapping = coco_category_map(self.names)
         return [
             row
-            for (path, det), rles in zip(self.tally.detections, self.tally.extras)
+            for (path, det), rles in zip(self.detections, self.extras)
             for row in detections_to_coco(det[:, :4], det[:, 4], det[:, 5].long(), coco_image_id(Path(path).stem),
                                           mapping, segmentations=rles)
         ]

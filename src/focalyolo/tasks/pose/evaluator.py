@@ -1,5 +1,5 @@
-"""Pose's evaluation: detection's loop (:func:`focalyolo.tasks.detect.validate.validate`) with an evaluator that also
-scores keypoints.
+"""Pose's evaluator: detection's (:class:`~focalyolo.tasks.detect.evaluator.DetectEvaluator`), also scoring
+keypoints.
 
 Per image, each detection's keypoints are matched to the ground-truth poses of its class by object keypoint
 similarity (OKS, :func:`focalyolo.utils.keypoints.keypoint_oks`: the true box's area, the sigmas of
@@ -13,7 +13,7 @@ pose fitness.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,9 @@ from ...utils.boxes import xywh2xyxy
 from ...utils.keypoints import keypoint_oks, keypoint_sigmas
 from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images
-from ..detect.validate import DetectionEvaluator, add_kind_columns, dataset_ground_truth, detections_for_plot
+from ..detect.coco import dataset_ground_truth
+from ..detect.evaluator import BatchDetections, DetectEvaluator, add_kind_columns, detections_for_plot
+from ..evaluator import EvalSettings
 
 __all__ = ["POSE_COCO_STATS", "PoseEvaluator", "full_keypoints"]
 
@@ -46,35 +48,33 @@ def full_keypoints(flat: torch.Tensor, kpt_shape: Sequence[int]) -> torch.Tensor
     return torch.cat((points, points.new_ones(len(flat), nk, 1)), 2)
 
 
-class PoseEvaluator(DetectionEvaluator):
-    """Boxes as :class:`DetectionEvaluator`, plus pose metrics, COCO ``keypoints`` figures and keypoint plots.
+class PoseEvaluator(DetectEvaluator):
+    """Boxes as :class:`DetectEvaluator`, plus pose metrics, COCO ``keypoints`` figures and keypoint plots.
 
     The model's eval output is (B, 4 + nc + nk * ndim, A) predictions; batches carry ``keypoints`` (N, nk, 3)
     normalised to the batch image, one per row of ``targets``.
 
     Args:
+        settings: as :class:`DetectEvaluator`'s.
         kpt_shape: the model's ``[nk, ndim]``.
         skeleton: keypoint pairs joined in the plots.
     """
 
     kinds = ("B", "P")
-    loss_names = ("box", "pose", "kobj", "cls", "dfl")
 
-    def __init__(self, names: Sequence[str], nms_args: dict[str, Any], keep: bool, kpt_shape: Sequence[int],
+    def __init__(self, settings: EvalSettings, kpt_shape: Sequence[int],
                  skeleton: Sequence[Sequence[int]] | None = None) -> None:
-        super().__init__(names, nms_args, keep)
+        super().__init__(settings)
         self.kpt_shape = list(kpt_shape)
         self.skeleton = skeleton
         self.sigmas = keypoint_sigmas(self.kpt_shape[0])
-        self.pose_metrics = DetectionMetrics(len(names), names, kind="P")
+        self.pose_metrics = DetectionMetrics(len(self.names), self.names, kind="P")
 
     def nms(self, preds: torch.Tensor) -> list[torch.Tensor]:
         return non_max_suppression(preds, multi_label=True, nm=self.kpt_shape[0] * self.kpt_shape[1], **self.nms_args)
 
-    def loss_targets(self, batch: dict[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        return batch["targets"].to(device), batch["keypoints"].to(device)
-
-    def score_image(self, batch: dict[str, Any], i: int, det: torch.Tensor, gt_cls: torch.Tensor, extra: Any) -> None:
+    def score_image(self, batch: Mapping[str, Any], i: int, det: torch.Tensor, gt_cls: torch.Tensor,
+                    extra: Any) -> None:
         """OKS of the image's detections with its ground-truth poses -> the pose metrics; with ``keep`` the keypoints
         in original pixels."""
         h, w = batch["img"].shape[2:]
@@ -90,19 +90,19 @@ class PoseEvaluator(DetectionEvaluator):
         if self.keep:
             original = predicted.clone()
             scale_boxes((h, w), original[..., :2], batch["ori_shapes"][i], batch["ratio_pads"][i])
-            self.tally.extras.append(original.cpu())
+            self.extras.append(original.cpu())
 
-    def results(self) -> dict[str, Any]:
+    def metrics(self) -> dict[str, float]:
         """Box and pose columns; fitness = box fitness + pose fitness."""
-        results = {**self.metrics.results_dict(), **self.pose_metrics.results_dict()}
-        results["fitness"] = self.metrics.fitness + self.pose_metrics.fitness
+        results = {**self.box_metrics.results_dict(), **self.pose_metrics.results_dict()}
+        results["fitness"] = self.box_metrics.fitness + self.pose_metrics.fitness
         return results
 
     def coco(self, dataset: Any) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """Box figures as detection's, keypoint figures (``coco/*(P)``) from ``iouType='keypoints'`` against the
         dataset's keypoints."""
         figures, ap = super().coco(dataset)
-        detections = self.tally.detections
+        detections = self.detections
         paths = [p for p, _ in detections]
         boxes, classes, sizes = dataset_ground_truth(dataset, paths)
         index = {p: k for k, p in enumerate(dataset.im_files)}
@@ -112,7 +112,7 @@ class PoseEvaluator(DetectionEvaluator):
                            categories=dict(enumerate(self.names)), keypoints=poses)
         rows = [
             row
-            for k, ((_, det), points) in enumerate(zip(detections, self.tally.extras))
+            for k, ((_, det), points) in enumerate(zip(detections, self.extras))
             for row in detections_to_coco(det[:, :4], det[:, 4], det[:, 5].long(), image_id=k, rounded=False,
                                           keypoints=points)
         ]
@@ -125,14 +125,14 @@ class PoseEvaluator(DetectionEvaluator):
         add_kind_columns(rows, self.pose_metrics, coco_ap)
         return rows
 
-    def plot_batch(self, batch: dict[str, Any], detections: list[torch.Tensor], extra: Any, save_dir: Path,
-                   i: int) -> None:
-        """``val_batch{i}_labels.jpg`` and ``val_batch{i}_pred.jpg`` with the keypoints (and skeleton)."""
+    def plot_batch(self, batch: Mapping[str, Any], predictions: BatchDetections, save_dir: Path, index: int) -> None:
+        """``val_batch{index}_labels.jpg`` and ``val_batch{index}_pred.jpg`` with the keypoints (and skeleton)."""
+        detections = predictions.detections
         img, paths, targets = batch["img"], batch["paths"], batch["targets"]
-        plot_images(img, targets, paths, self.names, save_dir / f"val_batch{i}_labels.jpg",
+        plot_images(img, targets, paths, self.names, save_dir / f"val_batch{index}_labels.jpg",
                     keypoints=batch["keypoints"], skeleton=self.skeleton)
         predicted = [full_keypoints(d[:, 6:], self.kpt_shape) for d in detections]
-        plot_images(img, detections_for_plot(detections), paths, self.names, save_dir / f"val_batch{i}_pred.jpg",
+        plot_images(img, detections_for_plot(detections), paths, self.names, save_dir / f"val_batch{index}_pred.jpg",
                     keypoints=torch.cat(predicted).cpu() if predicted else None, skeleton=self.skeleton)
 
     def plot(self, save_dir: Path) -> None:
@@ -144,7 +144,7 @@ class PoseEvaluator(DetectionEvaluator):
         mapping = coco_category_map(self.names)
         return [
             row
-            for (path, det), points in zip(self.tally.detections, self.tally.extras)
+            for (path, det), points in zip(self.detections, self.extras)
             for row in detections_to_coco(det[:, :4], det[:, 4], det[:, 5].long(), coco_image_id(Path(path).stem),
                                           mapping, keypoints=points)
         ]
