@@ -1,3 +1,3 @@
-"""Small shared helpers: box geometry, devices and seeds, files, plotting."""
+"""Small shared helpers: box geometry (axis-aligned and rotated), devices and seeds, files, plotting."""
 
 __all__: list[str] = []
