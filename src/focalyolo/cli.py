@@ -227,13 +227,14 @@ def _train(parser: argparse.ArgumentParser) -> Command:
 
         from .engine import trainer
         from .engine.launch import launch, process_count
+        from .engine.run import train_run
 
-        cfg = trainer.train_config(**given(args, TrainConfig))
-        processes = process_count(getattr(args, "device", ""), args.processes, cfg.resume)
+        resolved = train_run(**given(args, TrainConfig))
+        processes = process_count(getattr(args, "device", ""), args.processes, resolved.saved_world_size)
         if processes > 1 and "WORLD_SIZE" not in os.environ:
-            trainer.split_batch(cfg.batch, processes)  # fail here, once, rather than in every process
+            trainer.split_batch(resolved.cfg.batch, processes)  # fail here, once, rather than in every process
             return launch(args.argv, processes)
-        job = trainer.Trainer(cfg)
+        job = trainer.Trainer(resolved)
         try:
             job.train()
         except KeyboardInterrupt as exc:

@@ -17,7 +17,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from focalyolo.cfg import TrainConfig
-from focalyolo.engine.trainer import Trainer, resume_config
+from focalyolo.engine.run import resume_run
+from focalyolo.engine.trainer import Trainer
 from focalyolo.loss import DetectionLoss
 from focalyolo.models import Model, build_model
 
@@ -127,7 +128,7 @@ def train_under_ddp(rank: int, model_yaml: Path, data_yaml: Path, uniform_yaml: 
         Trainer(train_args(project, model_yaml, data_yaml, "cut"), on_step=_stop_at(6)).train()
     except Interrupted:
         pass
-    resumed = Trainer(resume_config(project / "cut" / "weights" / "last.pt", verbose=False))
+    resumed = Trainer(resume_run(project / "cut" / "weights" / "last.pt", verbose=False))
     resumed.train()
     _save_parameters(resumed, out_dir / f"resumed-rank{rank}.pt")
     uniform = train_args(project, model_yaml, uniform_yaml, "uniform", epochs=2,

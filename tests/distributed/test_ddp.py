@@ -46,6 +46,7 @@ from ddp_workers import (
 
 from focalyolo.cli import main
 from focalyolo.engine.launch import process_count, torchrun_command
+from focalyolo.engine.run import resume_run
 from focalyolo.engine.trainer import Trainer
 from focalyolo.errors import FocalYoloError
 from focalyolo.weights.checkpoint import read_checkpoint
@@ -154,7 +155,8 @@ def test_cli_launches_torchrun_and_only_rank0_writes(tiny_model_yaml, tiny_data_
     assert [r[0] for r in csv.reader((run / "results.csv").open())] == ["epoch", "1", "2"]
     assert sorted(p.name for p in (run / "weights").iterdir()) == ["best.pt", "last.pt"]
     assert read_checkpoint(run / "weights" / "last.pt")["world_size"] == WORLD
-    assert process_count("", None, str(run / "weights" / "last.pt")) == WORLD  # --resume relaunches 2 processes
+    saved = resume_run(run / "weights" / "last.pt").saved_world_size
+    assert process_count("", None, saved) == WORLD  # --resume relaunches 2 processes
 
 
 def test_process_count_and_torchrun_command(monkeypatch):

@@ -13,7 +13,8 @@ import yaml
 
 from focalyolo.cfg import TrainConfig
 from focalyolo.data import generate_synthetic
-from focalyolo.engine.trainer import Trainer, resume_config
+from focalyolo.engine.run import resolve_run, resume_run
+from focalyolo.engine.trainer import Trainer
 from focalyolo.errors import FocalYoloError
 
 CSV_COLUMNS = [
@@ -81,9 +82,9 @@ def test_val_interval_scores_every_nth_and_the_last_epoch(tmp_path, tiny_model, 
 def test_defaults_depend_on_the_data() -> None:
     """No flags on the built-in data: a short CPU run that learns; on user data: YOLOv9's recipe. Explicit
     values always win."""
-    quick = TrainConfig()
+    quick = resolve_run(TrainConfig()).cfg
     assert (quick.imgsz, quick.epochs, quick.batch, quick.optimizer, quick.hyp) == (160, 10, 8, "AdamW", "cpu-short")
-    full = TrainConfig(data="data.yaml")
+    full = resolve_run(TrainConfig(data="data.yaml")).cfg
     assert (full.imgsz, full.epochs, full.batch, full.optimizer, full.hyp) == (640, 100, 16, "SGD", "scratch-high")
     mine = TrainConfig(batch=32, optimizer="SGD", hyp="scratch-high")
     assert (mine.batch, mine.optimizer, mine.hyp) == (32, "SGD", "scratch-high")
@@ -124,7 +125,7 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, tiny_model, tiny
         cut.train()
     last = tmp_path / "runs" / "cut" / "weights" / "last.pt"
     assert torch.load(last, weights_only=True)["epoch"] == 0
-    resumed = Trainer(resume_config(last, verbose=False)).train()
+    resumed = Trainer(resume_run(last, verbose=False)).train()
     assert resumed == last.parent.parent
     expected, got = _final_weights(reference / "weights" / "last.pt"), _final_weights(last)
     assert expected.keys() == got.keys()

@@ -37,7 +37,7 @@ from typing import Any, Callable
 import torch
 
 from ..cfg import TrainConfig
-from ..engine.trainer import model_task
+from ..engine.run import model_task
 from ..errors import FocalYoloError
 from ..models import build_model
 from ..models.summary import count_parameters
@@ -138,7 +138,8 @@ def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: in
 def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str = "", workers: int | None = None,
               plots: bool = False, verbose: bool = True, threads: int | None = None) -> dict[str, Any]:
     """Train (or continue, or skip) one (model, seed) run and return its recorded result."""
-    from ..engine.trainer import Trainer, resume_config
+    from ..engine.run import resume_run
+    from ..engine.trainer import Trainer
     from ..weights.checkpoint import read_checkpoint
 
     run_dir = root / run_name(model, seed)
@@ -152,7 +153,7 @@ def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str
         metrics = final_metrics_of(run_dir, schedule, device, workers)  # trained, not recorded
     else:
         runtime = dict(device=device, workers=workers, plots=plots, verbose=verbose, threads=threads)
-        cfg = (resume_config(last, **runtime) if last.is_file() else
+        cfg = (resume_run(last, **runtime) if last.is_file() else
                schedule.config(model=model, seed=seed, project=str(root), name=run_dir.name, exist_ok=True, **runtime))
         trainer = Trainer(cfg)
         trainer.train()

@@ -67,9 +67,10 @@ GROUP_TITLES = {
 HYP_GROUPS = ("optimizer", "schedule", "loss", "assigner", "augmentation")
 """The groups whose fields are hyper-parameters: what a hyp YAML may set."""
 
-DATA_DEPENDENT_DEFAULTS = {"imgsz": (160, 640), "epochs": (10, 100), "batch": (8, 16),
-                           "hyp": ("cpu-short", "scratch-high")}
-"""Option -> (default on the built-in synthetic data: a short CPU run, default on other data: YOLOv9's recipe)."""
+DATA_DEPENDENT_DEFAULTS = {"epochs": (10, 100), "batch": (8, 16), "hyp": ("cpu-short", "scratch-high")}
+"""Option -> (default on the built-in synthetic data: a short CPU run, default on other data: YOLOv9's recipe).
+The image size depends on the task too: :data:`focalyolo.cfg.imgsz.TRAIN_IMGSZ`, filled when the run is resolved
+(:func:`focalyolo.engine.run.resolve_run`)."""
 
 _DEVICE = re.compile(r"^(|cpu|mps|cuda|(cuda:)?\d+(\s*,\s*\d+)*)$")
 DEVICE_RULE = Rule(lambda v: bool(_DEVICE.match(v.strip().lower())),
@@ -136,8 +137,9 @@ class TrainConfig(Config):
 
     Creating one fills the data-dependent defaults and the hyper-parameters: the hyp file (``hyp``, or
     ``cpu-short`` on synthetic data and ``scratch-high`` otherwise) sets those not given, and the
-    scratch-high values the rest. A saved record (args.yaml, a checkpoint's ``train_args``) has every value
-    set, so it loads as it was.
+    scratch-high values the rest. ``imgsz`` stays unset when not given: its default depends on the model's task
+    and is filled when the run is resolved. A saved record (args.yaml, a checkpoint's ``train_args``) has every
+    value set, so it loads as it was.
     """
 
     command: ClassVar[str] = "train"
@@ -157,8 +159,8 @@ class TrainConfig(Config):
     hyp: str | None = option(None, "hyp YAML or packaged name: scratch-high, cpu-short (default: cpu-short on "
                                    "synthetic data, else scratch-high)", "run")
     # data
-    imgsz: int = _imgsz("training image size (default: 160 on synthetic data, else 640; classifiers: 96 on "
-                        "synthetic-cls, else 224)")
+    imgsz: int | None = _imgsz("training image size (default: 160 on synthetic data, else 640; classifiers: 96 on "
+                               "synthetic-cls, else 224)")
     batch: int = option(None, "total batch size, split across DDP processes (default: 8 on synthetic data, "
                               "else 16)", "data", POSITIVE_INT)
     workers: int | None = _workers()
