@@ -2,6 +2,7 @@
 
 :mod:`~focalyolo.cfg.schema` defines the options and checks hyp YAMLs against them, :mod:`~focalyolo.cfg.hyp`
 reads those files, :mod:`~focalyolo.cfg.render` prints a configuration as commented YAML, and
+:mod:`~focalyolo.cfg.imgsz` holds the image-size defaults and the one rule for a size off the stride, and
 :mod:`~focalyolo.cfg.recorded` fills inference defaults from a model's training run. The packaged hyp files
 live next to them.
 """

@@ -317,8 +317,8 @@ class ExportConfig(Config):
     format: str = option("onnx", "onnx (checked in onnxruntime), torchscript (deprecated by PyTorch), openvino (an IR "
                                  "folder, <output>_openvino_model/) or engine (TensorRT, CUDA only)", "export",
                          choices=("onnx", "torchscript", "openvino", "engine"))
-    imgsz: int | None = _imgsz("square input size, a multiple of the stride (default: the checkpoint's training "
-                               "size, else 640)")
+    imgsz: int | None = _imgsz("square input size, rounded up to a multiple of the stride (default: the "
+                               "checkpoint's training size, else 640)")
     batch: int = option(1, "batch size of the exported graph", "export", POSITIVE_INT)
     dynamic: bool = option(False, "ONNX: symbolic batch, height and width", "export")
     half: bool = option(False, "fp16 weights and input (CUDA only); openvino: fp16 weights in the IR", "export")
