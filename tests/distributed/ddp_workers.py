@@ -16,11 +16,13 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from focalyolo.cfg import TrainConfig
+from focalyolo.cfg import TrainConfig, default_hyperparameters
 from focalyolo.engine.run import resume_run
 from focalyolo.engine.trainer import Trainer
 from focalyolo.loss import DetectionLoss
 from focalyolo.models import Model, build_model
+
+HYP = default_hyperparameters()
 
 GLOBAL_BATCH = 4
 NO_AUGMENTATION = {k: 0.0 for k in ("hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear",
@@ -79,7 +81,7 @@ def scaled_loss_gradients(model: torch.nn.Module, head: torch.nn.Module, images:
                           scale: float) -> tuple[dict[str, torch.Tensor], float]:
     """Gradients of ``scale`` x the detection loss (as the trainer scales it), and the unscaled loss."""
     model.zero_grad(set_to_none=True)
-    loss, _ = DetectionLoss(head)(model(images), targets)
+    loss, _ = DetectionLoss(head, HYP)(model(images), targets)
     (loss * scale).backward()
     params = model.module if isinstance(model, DistributedDataParallel) else model
     return {n: p.grad.detach().clone() for n, p in params.named_parameters() if p.requires_grad}, float(loss.detach())
