@@ -1,4 +1,4 @@
-"""The typed configuration: every option of train / val / predict / export and every hyper-parameter.
+"""The typed configuration: every option of train / val / predict / export / compare and every hyper-parameter.
 
 :mod:`~focalyolo.cfg.schema` defines the options and checks hyp YAMLs against them, :mod:`~focalyolo.cfg.hyp`
 reads those files, :mod:`~focalyolo.cfg.render` prints a configuration as commented YAML, and
@@ -15,6 +15,7 @@ from .schema import (
     HYP_GROUPS,
     SYNTHETIC,
     SYNTHETIC_DATA,
+    CompareConfig,
     ExportConfig,
     PredictConfig,
     TrainConfig,
@@ -24,7 +25,7 @@ from .schema import (
 )
 
 __all__ = [
-    "Config", "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "LEGACY_KEYS", "OptionError", "PredictConfig", "SYNTHETIC",
-    "SYNTHETIC_DATA", "TrainConfig", "UnknownOptionError", "ValConfig", "default_hyperparameters", "format_config",
-    "load_hyp", "packaged_hyps",
+    "CompareConfig", "Config", "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "LEGACY_KEYS", "OptionError",
+    "PredictConfig", "SYNTHETIC", "SYNTHETIC_DATA", "TrainConfig", "UnknownOptionError", "ValConfig",
+    "default_hyperparameters", "format_config", "load_hyp", "packaged_hyps",
 ]

@@ -1,4 +1,5 @@
-"""Every option of ``train``, ``val``, ``predict`` and ``export``, and every hyper-parameter, in one place.
+"""Every option of ``train``, ``val``, ``predict``, ``export`` and ``compare``, and every hyper-parameter, in one
+place.
 
 Each field has a type, a default and a one-line description. The command line builds its flags from these
 classes (:mod:`focalyolo.cli`), ``YOLO.train/val/predict/export`` take the same names as keywords, hyp YAMLs
@@ -41,8 +42,9 @@ from .options import (
 )
 
 __all__ = [
-    "DATA_DEPENDENT_DEFAULTS", "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "PredictConfig", "SYNTHETIC",
-    "SYNTHETIC_DATA", "TrainConfig", "ValConfig", "checked_hyperparameters", "default_hyperparameters", "load_hyp",
+    "CompareConfig", "DATA_DEPENDENT_DEFAULTS", "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "PredictConfig",
+    "SYNTHETIC", "SYNTHETIC_DATA", "TrainConfig", "ValConfig", "checked_hyperparameters", "default_hyperparameters",
+    "load_hyp",
 ]
 
 LOGGER = logging.getLogger("focalyolo")
@@ -338,6 +340,44 @@ class ExportConfig(Config):
                                       "<model>-nms.onnx)", "runtime")
     device: str = _device()
     threads: int | None = _threads()
+
+
+@dataclass
+class CompareConfig(Config):
+    """Options of ``focalyolo compare`` (:func:`focalyolo.analysis.compare.compare`): the models, the schedule every
+    (model, seed) run shares, the seeds, and how the runs are trained and reported."""
+
+    command: ClassVar[str] = "compare"
+
+    models: list[str] = option(["gelan-t", "gelan-t-focal", "gelan-t-attn"], "config names or YAMLs (comma-separated)",
+                               "run")
+    data: str = option(SYNTHETIC, "data YAML, COCO JSON, image-folder root (classifiers), or a built-in set: "
+                                  "'synthetic', 'synthetic-seg', 'synthetic-cls', 'synthetic-pose', "
+                                  "'synthetic-context', 'synthetic-small'", "run")
+    epochs: int = option(10, "epochs each run trains", "run", POSITIVE_INT)
+    seeds: list[int] = option([0, 1, 2, 3, 4], "seeds (comma-separated); every model trains once per seed (with fewer "
+                                               "than five a paired t-interval is wide)", "run", NON_NEGATIVE_INT)
+    baseline: str | None = option(None, "the model the others are compared with, seed by seed (default: the first "
+                                        "of --models)", "run")
+    hyp: str | None = option(None, "hyper-parameter YAML or packaged name: scratch-high (default), cpu-short (short "
+                                   "CPU runs)", "run")
+    optimizer: str = option("SGD", "SGD (Nesterov) or AdamW", "run", choices=("SGD", "AdamW"))
+    val_interval: int = option(1, "validate every N epochs (and after the last)", "run", POSITIVE_INT)
+    imgsz: int = option(160, "training image size (rounded up to a multiple of the models' stride)", "data",
+                        POSITIVE_INT)
+    batch: int = option(16, "batch size of every run", "data", POSITIVE_INT)
+    workers: int | None = option(None, "data-loading workers (default: the cores the compute threads leave free)",
+                                 "data", NON_NEGATIVE_INT)
+    parallel: int | None = option(None, "runs trained at once, each in its own process with its own threads "
+                                        "(default: 2 with at least 4 cores, else 1); a run's figures equal a serial "
+                                        "run's with the same --threads", "runtime", POSITIVE_INT)
+    latency_runs: int = option(20, "timed CPU runs for each model's latency", "runtime", POSITIVE_INT)
+    device: str = option("", "cpu or 0 (default: GPU 0 if present, else CPU)", "runtime", DEVICE_RULE)
+    threads: int | None = _threads()
+    plots: bool = option(False, "write each run's training plots", "runtime")
+    project: str = _project("runs/compare")
+    name: str = option("exp", "the ablation folder (not numbered); the same name resumes it", "runtime")
+    verbose: bool = _verbose()
 
 
 def default_hyperparameters() -> dict[str, Any]:
