@@ -96,6 +96,26 @@ def test_imgsz_is_rounded_up_to_the_stride(tmp_path, tiny_model, tiny_data, capl
     assert "imgsz 50 is not a multiple of the model's stride 32: using 64" in caplog.text
 
 
+def test_the_run_is_resolved_once_and_the_given_config_is_left_alone(tmp_path, tiny_model, tiny_data, monkeypatch):
+    """The trainer carries the used size in its resolved run; a checkpoint that starts or resumes a run is read
+    once before training (not again by the launcher or the trainer)."""
+    given = tiny_args(tmp_path, tiny_model, tiny_data, imgsz=50, epochs=1, val=False)
+    trainer = Trainer(given)
+    assert given.imgsz == 50 and trainer.cfg.imgsz == trainer.run.imgsz == 64
+    last = trainer.train() / "weights" / "last.pt"
+    assert torch.load(last, weights_only=True)["train_args"]["imgsz"] == 64
+    reads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(a[0]) or real_load(*a, **k))
+    started = resolve_run(tiny_args(tmp_path, "gelan-t", tiny_data, weights=str(last), name="from-weights"))
+    assert (started.task, started.weights, len(reads)) == ("detect", str(last), 1)
+    Trainer(started)
+    assert len(reads) == 1
+    resumed = resume_run(last, verbose=False)
+    assert (resumed.model_config, resumed.saved_world_size) == (resumed.resume_state["model_yaml"], 1)
+    assert len(reads) == 2 and resumed.cfg.imgsz == 64
+
+
 def _final_weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
