@@ -20,6 +20,7 @@ import sys
 import time
 
 from focalyolo.analysis.compare import compare
+from focalyolo.cfg import CompareConfig
 from focalyolo.utils.logging import setup_logging
 
 
@@ -48,9 +49,11 @@ def main(argv: list[str] | None = None) -> int:
                + f"--project {opts.project} --name {opts.name}")
     print(command)
     t0 = time.perf_counter()
-    compare(opts.models.split(","), opts.data, opts.epochs, opts.imgsz, [int(s) for s in opts.seeds.split(",")],
-            opts.batch, opts.hyp, "cpu", opts.workers, opts.project, opts.name, verbose=False, command=command,
-            optimizer=opts.optimizer, val_interval=opts.val_interval, threads=opts.threads)
+    cfg = CompareConfig(models=opts.models.split(","), data=opts.data, epochs=opts.epochs, imgsz=opts.imgsz,
+                        seeds=[int(s) for s in opts.seeds.split(",")], batch=opts.batch, hyp=opts.hyp, device="cpu",
+                        workers=opts.workers, project=opts.project, name=opts.name, verbose=False,
+                        optimizer=opts.optimizer, val_interval=opts.val_interval, threads=opts.threads)
+    compare(cfg, command=command)
     print(f"total {time.perf_counter() - t0:.0f} s")
     return 0
 

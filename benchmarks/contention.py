@@ -41,7 +41,8 @@ SETTINGS = {"quiet": "(a) alone", "busy": "(b) beside a busy 1-thread process", 
 
 def child_ours(opts: argparse.Namespace) -> None:
     """``focalyolo train --model gelan-t --data ... --imgsz 320 --epochs 1 --batch 16`` with per-step stamps."""
-    from focalyolo.engine.trainer import Trainer, train_config
+    from focalyolo.engine.run import train_run
+    from focalyolo.engine.trainer import Trainer
     from focalyolo.utils.logging import setup_logging
 
     setup_logging()
@@ -52,7 +53,7 @@ def child_ours(opts: argparse.Namespace) -> None:
     if opts.workers is not None:
         options["workers"] = opts.workers
     stamps: list[float] = []
-    trainer = Trainer(train_config(**options), on_step=lambda *_: stamps.append(time.perf_counter()))
+    trainer = Trainer(train_run(**options), on_step=lambda *_: stamps.append(time.perf_counter()))
     stamps.insert(0, time.perf_counter())  # the epoch starts after set-up
     trainer.train()
     Path(opts.stamps).write_text(json.dumps({"stamps": stamps, "threads": trainer.threads}))

@@ -1,6 +1,6 @@
 """The ``focalyolo`` command line: a thin shell over the API.
 
-``train``, ``val``, ``predict`` and ``export`` build their flags from the configuration classes of
+``train``, ``val``, ``predict``, ``export`` and ``compare`` build their flags from the configuration classes of
 :mod:`focalyolo.cfg` (one flag per option, ``--name-with-dashes``; booleans as ``--x/--no-x``), parse what the
 user typed into that configuration and call the job function that ``focalyolo.YOLO`` calls too. Every user
 error, whether argparse's, a bad value or a bad file, is one line ``focalyolo <command>: error: ...`` with exit
@@ -19,6 +19,7 @@ import shlex
 import signal
 import sys
 import threading
+import types
 import typing
 from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, Sequence
@@ -27,6 +28,7 @@ from ._version import __version__
 from .cfg import (
     GROUP_TITLES,
     HYP_GROUPS,
+    CompareConfig,
     Config,
     ExportConfig,
     OptionError,
@@ -104,10 +106,30 @@ def _shown(value: Any) -> str:
     return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
+class _ListItems(argparse.Action):
+    """A list option: values separated by spaces, commas or both (``--seeds 0,1,2``, ``--classes 0 2``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, [item for chunk in values for item in chunk])
+
+
+def _items_of(item: type) -> Callable[[str], list]:
+    """argparse type of one word of a list option: its comma-separated items as ``item``."""
+
+    def parse(text: str) -> list:
+        try:
+            return [item(v.strip()) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {item.__name__} values, got {text!r}") from None
+
+    return parse
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, config: type[Config], skip: Sequence[str] = ()) -> None:
     """One flag per CLI option of ``config``, grouped as the configuration groups them. Flags default to
     "not given" (argparse.SUPPRESS), so the configuration's own defaults, data-dependent ones and the hyp
-    file apply; the help shows each default."""
+    file apply; the help shows each default. A list option takes its values separated by spaces or commas."""
     hints = typing.get_type_hints(config)
     groups: dict[str, argparse._ArgumentGroup] = {}
     for f in option_fields(config):
@@ -126,11 +148,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, config: type[Config], 
             help_text += f" (default: {_shown(default)}{', scratch-high' if f.metadata['hyper'] else ''})"
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         hint = hints[f.name]
-        base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+        optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        base = next((a for a in typing.get_args(hint) if a is not type(None)), hint) if optional else hint
         if base is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(base) is list:
-            kwargs.update(nargs="+", type=typing.get_args(base)[0], metavar="N")
+            item = typing.get_args(base)[0]
+            kwargs.update(nargs="+", type=_items_of(item), action=_ListItems, metavar="N" if item is int else "NAME")
         else:
             kwargs.update(type=base, metavar=f.name.upper() if base is str else None)
         groups[group].add_argument(flag_of(f.name), **kwargs)
@@ -227,13 +251,14 @@ def _train(parser: argparse.ArgumentParser) -> Command:
 
         from .engine import trainer
         from .engine.launch import launch, process_count
+        from .engine.run import train_run
 
-        cfg = trainer.train_config(**given(args, TrainConfig))
-        processes = process_count(getattr(args, "device", ""), args.processes, cfg.resume)
+        resolved = train_run(**given(args, TrainConfig))
+        processes = process_count(getattr(args, "device", ""), args.processes, resolved.saved_world_size)
         if processes > 1 and "WORLD_SIZE" not in os.environ:
-            trainer.split_batch(cfg.batch, processes)  # fail here, once, rather than in every process
+            trainer.split_batch(resolved.cfg.batch, processes)  # fail here, once, rather than in every process
             return launch(args.argv, processes)
-        job = trainer.Trainer(cfg)
+        job = trainer.Trainer(resolved)
         try:
             job.train()
         except KeyboardInterrupt as exc:
@@ -289,14 +314,15 @@ def _export(parser: argparse.ArgumentParser) -> Command:
 
 @command("cfg", "print every option of a command with its default, as commented YAML")
 def _cfg(parser: argparse.ArgumentParser) -> Command:
-    parser.add_argument("job", nargs="?", default="train", choices=["train", "val", "predict", "export"],
+    parser.add_argument("job", nargs="?", default="train", choices=["train", "val", "predict", "export", "compare"],
                         help="the command whose options to print (default: train)")
     parser.add_argument("--data", default=None, help="train: show the defaults for this data (default: synthetic)")
 
     def run(args: argparse.Namespace) -> int:
         from .cfg import format_config
 
-        config = {"train": TrainConfig, "val": ValConfig, "predict": PredictConfig, "export": ExportConfig}[args.job]
+        config = {"train": TrainConfig, "val": ValConfig, "predict": PredictConfig, "export": ExportConfig,
+                  "compare": CompareConfig}[args.job]
         values = {"data": args.data} if args.data and args.job == "train" else {}
         print(format_config(config.from_mapping(values)), end="")
         return 0
@@ -470,48 +496,16 @@ def _benchmark(parser: argparse.ArgumentParser) -> Command:
 @command("compare", "train models over several seeds under one schedule; tabulate them and what the seeds show "
                     "against a baseline (resumable)")
 def _compare(parser: argparse.ArgumentParser) -> Command:
-    parser.add_argument("--models", type=_name_list, default=_name_list("gelan-t,gelan-t-focal,gelan-t-attn"),
-                        help="comma-separated config names or YAMLs")
-    parser.add_argument("--data", default="synthetic", help="data YAML, COCO JSON, image-folder root (classifiers), "
-                        "or a built-in set: 'synthetic', 'synthetic-seg', 'synthetic-cls', 'synthetic-pose', "
-                        "'synthetic-context', 'synthetic-small'")
-    parser.add_argument("--epochs", type=_positive_int, default=10)
-    parser.add_argument("--imgsz", type=_positive_int, default=160)
-    parser.add_argument("--seeds", type=_int_list, default=_int_list("0,1,2,3,4"),
-                        help="comma-separated seeds; every model trains once per seed (default: 0,1,2,3,4)")
-    parser.add_argument("--baseline", default=None,
-                        help="the model the others are compared with, seed by seed (default: the first of --models)")
-    parser.add_argument("--parallel", type=_positive_int, default=None,
-                        help="runs trained at once, each in its own process with its own threads (default: 2 with "
-                             "at least 4 cores, else 1); a run's figures equal a serial run's with the same --threads")
-    parser.add_argument("--batch", type=_positive_int, default=16)
-    parser.add_argument("--hyp", default=None, help="hyper-parameter YAML or packaged name: scratch-high (default), "
-                        "cpu-short (short CPU runs)")
-    parser.add_argument("--device", default="", help="cpu or 0 (default: GPU 0 if present, else CPU)")
-    parser.add_argument("--workers", type=_non_negative_int, default=None,
-                        help="data-loading workers (default: the cores the compute threads leave free)")
-    parser.add_argument("--threads", type=_positive_int, default=None, help=THREADS_HELP)
-    parser.add_argument("--optimizer", default="SGD", choices=["SGD", "AdamW"])
-    parser.add_argument("--val-interval", type=_positive_int, default=1,
-                        help="validate every N epochs (and after the last)")
-    parser.add_argument("--latency-runs", type=_positive_int, default=20,
-                        help="timed CPU runs for each model's latency")
-    parser.add_argument("--plots", action="store_true", help="write each run's training plots")
-    parser.add_argument("--project", default="runs/compare")
-    parser.add_argument("--name", default="exp", help="the ablation folder; the same name resumes it")
+    add_config_arguments(parser, CompareConfig)
 
     def run(args: argparse.Namespace) -> int:
         from .analysis.compare import compare
 
-        compare(args.models, args.data, args.epochs, args.imgsz, args.seeds, args.batch, args.hyp, args.device,
-                args.workers, args.project, args.name, args.latency_runs, args.plots,
-                command=_command_text("compare", args, parser.parse_args([])), optimizer=args.optimizer,
-                val_interval=args.val_interval, threads=args.threads, baseline=args.baseline,
-                parallel=args.parallel)
+        compare(CompareConfig.from_mapping(given(args, CompareConfig)),
+                command=_command_text("compare", args, parser.parse_args([])))
         return 0
 
     return run
-
 
 
 def _location(text: str) -> tuple[float, float]:

@@ -40,9 +40,12 @@ def test_benchmark_models_writes_table_csv_and_markdown(tmp_path: Path, capsys) 
     assert "fp32 matmul peak" in printed and "median ms" in printed
 
 
-def test_benchmark_rejects_sizes_off_the_stride(tmp_path: Path, capsys) -> None:
-    assert main(["benchmark", "--models", "gelan-t", "--imgsz", "70", "--output", str(tmp_path / "b")]) == 2
-    assert "multiples of 32" in capsys.readouterr().err
+def test_benchmark_rounds_sizes_off_the_stride_up(tmp_path: Path, focalyolo_log) -> None:
+    out = tmp_path / "b"
+    assert main(["benchmark", "--models", "gelan-t", "--imgsz", "70", "--batch", "1", "--runs", "2", "--warmup", "1",
+                 "--backends", "eager", "--output", str(out)]) == 0
+    assert [r["imgsz"] for r in read_csv(out / "benchmark.csv")] == ["96"]
+    assert "imgsz 70 is not a multiple of the model's stride 32: using 96" in [r.getMessage() for r in focalyolo_log]
 
 
 def test_benchmark_blocks_table_plot_and_ratios(tmp_path: Path, capsys) -> None:

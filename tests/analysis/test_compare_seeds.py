@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from focalyolo.analysis.compare import compare
 from focalyolo.analysis.table import read_csv
-from focalyolo.cli import main
+from focalyolo.cfg import CompareConfig, OptionError
+from focalyolo.cli import build_parser, given, main
 from focalyolo.data.synthetic import generate_synthetic
+from focalyolo.errors import FocalYoloError
 
 HERE = Path(__file__).parent
 PLAIN, FOCAL = str(HERE / "tiny-gelan.yaml"), str(HERE.parent / "engine" / "tiny-gelan-focal.yaml")
@@ -78,3 +81,16 @@ def test_a_missing_run_is_trained_again_serially_with_the_parallel_figures(
     printed = capsys.readouterr().out
     assert printed.count("already done, not retrained") == 3
     assert _record(missing) == before  # serial figures and losses equal the parallel run's
+
+
+def test_compare_takes_one_config_checked_before_anything_runs(tmp_path: Path, capsys) -> None:
+    with pytest.raises(FocalYoloError, match="distinct models and distinct seeds"):
+        compare(CompareConfig(models=[PLAIN], seeds=[0, 0], project=str(tmp_path)))
+    with pytest.raises(FocalYoloError, match="baseline 'other' is not one of the models"):
+        compare(CompareConfig(models=[PLAIN, FOCAL], baseline="other", project=str(tmp_path)))
+    with pytest.raises(OptionError, match="seeds"):
+        CompareConfig(seeds=[-1])
+    assert not any(tmp_path.iterdir())  # nothing written
+    args = build_parser().parse_args(["compare", "--models", f"{PLAIN},{FOCAL}", "--seeds", "0,1", "2"])
+    assert given(args, CompareConfig) == {"models": [PLAIN, FOCAL], "seeds": [0, 1, 2]}  # commas, spaces or both
+    assert main(["cfg", "compare"]) == 0 and "seeds: [0, 1, 2, 3, 4]" in capsys.readouterr().out

@@ -11,7 +11,7 @@ import yaml
 from focalyolo import YOLO, __version__
 from focalyolo.cfg import LEGACY_KEYS, OptionError, TrainConfig, UnknownOptionError, default_hyperparameters, load_hyp
 from focalyolo.cli import main
-from focalyolo.engine.trainer import train_config
+from focalyolo.engine.run import train_run
 from focalyolo.loss import DetectionLoss
 from focalyolo.models import build_model
 
@@ -56,7 +56,7 @@ def test_unknown_keys_name_the_closest_valid_one(tmp_path, capsys):
     assert main(["train", "--mixp", "0.1"]) == 2
     assert capsys.readouterr().err.strip() == "focalyolo train: error: unknown option --mixp (did you mean --mixup?)"
     with pytest.raises(UnknownOptionError, match="unknown train option 'mixp' \\(did you mean 'mixup'\\?\\)"):
-        train_config(mixp=0.1)
+        train_run(mixp=0.1)
     with pytest.raises(UnknownOptionError, match="did you mean 'conf'"):
         YOLO("gelan-t").val(cnf=0.1)
     hyp = tmp_path / "hyp.yaml"
@@ -71,7 +71,7 @@ def test_unknown_keys_name_the_closest_valid_one(tmp_path, capsys):
 def test_hyp_files_set_hyper_parameters_and_explicit_values_win(tmp_path):
     hyp = tmp_path / "hyp.yaml"
     hyp.write_text("lr0: 0.02\nmixup: 0.0\n")
-    cfg = train_config(data="data.yaml", hyp=str(hyp), mixup=0.05)
+    cfg = train_run(data="data.yaml", hyp=str(hyp), mixup=0.05).cfg
     assert (cfg.lr0, cfg.mixup, cfg.momentum) == (0.02, 0.05, 0.937)
     assert (cfg.imgsz, cfg.epochs, cfg.batch) == (640, 100, 16)
     hyp.write_text("lr0: 0.02\nimgsz: 320\n")
@@ -98,7 +98,7 @@ def test_packaged_scratch_high_is_the_schema_default():
 
 
 def test_yolo_train_accepts_hyper_parameters_as_keywords():
-    cfg = train_config(lr0=0.02, aux_weight=0.5, mosaic=0.0)
+    cfg = train_run(lr0=0.02, aux_weight=0.5, mosaic=0.0).cfg
     assert (cfg.lr0, cfg.aux_weight, cfg.mosaic, cfg.hyp) == (0.02, 0.5, 0.0, "cpu-short")
     assert cfg.lrf == load_hyp("cpu-short")["lrf"]  # the rest still from the data's default hyp file
 
@@ -113,8 +113,8 @@ def test_aux_weight_in_a_hyp_file_changes_the_loss(tmp_path):
     targets = torch.tensor([[0, 1, 0.5, 0.5, 0.3, 0.3], [1, 2, 0.3, 0.6, 0.2, 0.4]])
     hyp = tmp_path / "hyp.yaml"
     hyp.write_text("aux_weight: 0.5\n")
-    default = DetectionLoss(model.head, train_config(data="data.yaml").group("loss"))(preds, targets)[1]
-    heavier = DetectionLoss(model.head, train_config(data="data.yaml", hyp=str(hyp)).group("loss"))(preds, targets)[1]
+    default = DetectionLoss(model.head, train_run(data="data.yaml").hyp)(preds, targets)[1]
+    heavier = DetectionLoss(model.head, train_run(data="data.yaml", hyp=str(hyp)).hyp)(preds, targets)[1]
     assert not torch.equal(default, heavier) and (heavier > default).all()
 
 

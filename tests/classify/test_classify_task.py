@@ -198,10 +198,10 @@ def test_compare_tabulates_classifiers_and_refuses_mixed_tasks(trained, tmp_path
 
 
 def test_default_image_size_of_a_classifier(tmp_path):
-    from focalyolo.engine.trainer import train_config
+    from focalyolo.engine.run import train_run
 
-    assert train_config(model="gelan-t-cls", data="synthetic-cls").imgsz == 96
-    assert train_config(model="gelan-t-cls", data=str(tmp_path)).imgsz == 224
-    assert train_config(model="gelan-t-cls", data=str(tmp_path), imgsz=64).imgsz == 64
-    assert train_config(model="gelan-t", data="synthetic").imgsz == 160
+    assert train_run(model="gelan-t-cls", data="synthetic-cls").imgsz == 96
+    assert train_run(model="gelan-t-cls", data=str(tmp_path)).imgsz == 224
+    assert train_run(model="gelan-t-cls", data=str(tmp_path), imgsz=64).imgsz == 64
+    assert train_run(model="gelan-t", data="synthetic").imgsz == 160
     assert load_hyp()["label_smoothing"] == 0.1

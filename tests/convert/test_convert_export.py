@@ -43,8 +43,6 @@ def test_torchscript_export_matches_pytorch(tiny_dual, images, tmp_path):
 
 
 def test_export_options_fail_or_degrade_clearly(tiny_dual, tmp_path, focalyolo_log):
-    with pytest.raises(ExportError, match="multiple of 32"):
-        export_onnx(tiny_dual, tmp_path / "bad.onnx", imgsz=100)
     if not torch.cuda.is_available():
         with pytest.raises(ExportError, match="CUDA"):
             export_onnx(tiny_dual, tmp_path / "half.onnx", imgsz=64, half=True)
@@ -53,6 +51,15 @@ def test_export_options_fail_or_degrade_clearly(tiny_dual, tmp_path, focalyolo_l
     except ImportError:
         export_onnx(tiny_dual, tmp_path / "simple.onnx", imgsz=64, simplify=True)
         assert any("onnxsim is not installed" in r.getMessage() for r in focalyolo_log)
+
+
+def test_a_size_off_the_stride_is_rounded_up_with_a_warning(tiny_dual, tmp_path, focalyolo_log):
+    """The rule of every command: the export's input is the next multiple of the model's largest stride."""
+    path = export_onnx(tiny_dual, tmp_path / "round.onnx", imgsz=100)
+    dims = [d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 128, 128]
+    warned = [r.getMessage() for r in focalyolo_log if r.levelname == "WARNING"]
+    assert warned.count("imgsz 100 is not a multiple of the model's stride 32: using 128") == 1
 
 
 def test_export_command_accepts_a_config_name(tmp_path, capsys):

@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from focalyolo.cfg import load_hyp
 from focalyolo.data import YOLODataset, letterbox
 from focalyolo.data.augment import flip_lr, flip_ud, random_affine, rect_batch_shapes
 
-STILL = {"hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "mixup": 0.0, "degrees": 0.0, "shear": 0.0, "perspective": 0.0}
+STILL = load_hyp({"hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "mixup": 0.0, "degrees": 0.0, "shear": 0.0,
+                  "perspective": 0.0})
 
 
 def _colour_mask(img_hwc: np.ndarray, colour_bgr: np.ndarray) -> np.ndarray:

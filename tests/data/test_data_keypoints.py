@@ -11,15 +11,16 @@ import numpy as np
 import pytest
 import yaml
 
+from focalyolo.cfg import load_hyp
 from focalyolo.data import YOLODataset, generate_synthetic, load_data_config
 from focalyolo.data.labels import read_label_file
 from focalyolo.data.scan import scan_dataset
 from focalyolo.errors import DataError
 
-STILL = {"mosaic": 0.0, "mixup": 0.0, "degrees": 0.0, "translate": 0.0, "scale": 0.0, "shear": 0.0,
-         "perspective": 0.0, "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "flipud": 0.0, "fliplr": 0.0}
-AUGMENT = {"mosaic": 1.0, "mixup": 0.3, "degrees": 20.0, "shear": 5.0, "perspective": 0.0005, "translate": 0.2,
-           "scale": 0.5, "flipud": 0.5, "fliplr": 0.5}
+STILL = load_hyp({"mosaic": 0.0, "mixup": 0.0, "degrees": 0.0, "translate": 0.0, "scale": 0.0, "shear": 0.0,
+         "perspective": 0.0, "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "flipud": 0.0, "fliplr": 0.0})
+AUGMENT = load_hyp({"mosaic": 1.0, "mixup": 0.3, "degrees": 20.0, "shear": 5.0, "perspective": 0.0005, "translate": 0.2,
+           "scale": 0.5, "flipud": 0.5, "fliplr": 0.5})
 COCO_NAMES = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
               "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
               "right_knee", "left_ankle", "right_ankle"]

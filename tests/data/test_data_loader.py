@@ -13,12 +13,12 @@ from focalyolo.cfg import load_hyp
 from focalyolo.data import EpochSampler, SampleKey, YOLODataset, build_dataloader, generate_synthetic
 from focalyolo.data.classify import ClassificationDataset, load_classification_data
 
-HYP = {"mixup": 0.5}
+HYP = load_hyp({"mixup": 0.5})
 
 
 def test_collate_shapes(colour_dataset):
     files = colour_dataset(3)
-    ds = YOLODataset(files, imgsz=64, augment=True, verbose=False)
+    ds = YOLODataset(files, imgsz=64, augment=True, hyp=load_hyp(), verbose=False)
     samples = [ds[i] for i in range(3)]
     batch = YOLODataset.collate_fn(samples)
     assert batch["img"].shape == (3, 3, 64, 64) and batch["img"].dtype == torch.uint8
@@ -102,7 +102,8 @@ def test_close_mosaic_by_epoch_reaches_persistent_workers(colour_dataset):
     """``mosaic_epochs`` turns mosaic off from that epoch on: workers that persist across epochs follow it, since
     the epoch comes with every key. A mosaic's ratio_pad is the identity; a letterboxed 96 x 128 image at 64 has
     gain 0.5 and 8 px of padding."""
-    ds = YOLODataset(colour_dataset(6), imgsz=64, augment=True, hyp={"mosaic": 1.0}, verbose=False, mosaic_epochs=2)
+    ds = YOLODataset(colour_dataset(6), imgsz=64, augment=True, hyp=load_hyp({"mosaic": 1.0}), verbose=False,
+                     mosaic_epochs=2)
     loader = build_dataloader(ds, batch_size=3, workers=2, shuffle=True, seed=0)
     assert loader.persistent_workers
     pads = [{rp for batch in epoch for rp in batch["ratio_pads"]} for epoch in _epochs(loader, range(4))]
@@ -112,7 +113,7 @@ def test_close_mosaic_by_epoch_reaches_persistent_workers(colour_dataset):
 
 
 def test_distributed_share_and_worker_cap(colour_dataset):
-    ds = YOLODataset(colour_dataset(4), imgsz=64, augment=True, verbose=False)
+    ds = YOLODataset(colour_dataset(4), imgsz=64, augment=True, hyp=load_hyp(), verbose=False)
     loader = build_dataloader(ds, batch_size=2, workers=64, shuffle=True, seed=0, rank=1, world_size=2)
     assert isinstance(loader.sampler, EpochSampler) and loader.sampler.rank == 1
     assert loader.num_workers <= max(1, (torch.multiprocessing.cpu_count() or 1) // 2)
@@ -135,7 +136,7 @@ def test_ram_cache_holds_every_image_and_changes_no_batch(colour_dataset, caplog
 def test_ram_cache_that_does_not_fit_is_refused_in_one_line(colour_dataset, caplog, monkeypatch):
     monkeypatch.setattr("focalyolo.data.cache.available_memory", lambda: 50_000)
     with caplog.at_level(logging.INFO, logger="focalyolo"):
-        ds = YOLODataset(colour_dataset(6), imgsz=64, augment=True, prefix="train: ", cache="ram")
+        ds = YOLODataset(colour_dataset(6), imgsz=64, augment=True, hyp=load_hyp(), prefix="train: ", cache="ram")
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == ["train: --cache ram: 6 images need 55.3 kB, more than 75% of the 50.0 kB available; images "
                         "not cached"]

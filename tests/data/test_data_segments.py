@@ -7,12 +7,13 @@ import cv2
 import numpy as np
 import pytest
 
+from focalyolo.cfg import load_hyp
 from focalyolo.data import YOLODataset, generate_synthetic, load_data_config
 from focalyolo.data.augment import clip_polygon
 from focalyolo.errors import DataError
 
-AUGMENT = {"mosaic": 1.0, "mixup": 0.3, "degrees": 20.0, "shear": 5.0, "perspective": 0.0005, "translate": 0.2,
-           "scale": 0.5, "flipud": 0.5, "fliplr": 0.5}
+AUGMENT = load_hyp({"mosaic": 1.0, "mixup": 0.3, "degrees": 20.0, "shear": 5.0, "perspective": 0.0005, "translate": 0.2,
+           "scale": 0.5, "flipud": 0.5, "fliplr": 0.5})
 
 
 def polygon_area(points: np.ndarray) -> float:

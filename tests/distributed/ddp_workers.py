@@ -16,10 +16,13 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from focalyolo.cfg import TrainConfig
-from focalyolo.engine.trainer import Trainer, resume_config
+from focalyolo.cfg import TrainConfig, default_hyperparameters
+from focalyolo.engine.run import resume_run
+from focalyolo.engine.trainer import Trainer
 from focalyolo.loss import DetectionLoss
 from focalyolo.models import Model, build_model
+
+HYP = default_hyperparameters()
 
 GLOBAL_BATCH = 4
 NO_AUGMENTATION = {k: 0.0 for k in ("hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear",
@@ -78,7 +81,7 @@ def scaled_loss_gradients(model: torch.nn.Module, head: torch.nn.Module, images:
                           scale: float) -> tuple[dict[str, torch.Tensor], float]:
     """Gradients of ``scale`` x the detection loss (as the trainer scales it), and the unscaled loss."""
     model.zero_grad(set_to_none=True)
-    loss, _ = DetectionLoss(head)(model(images), targets)
+    loss, _ = DetectionLoss(head, HYP)(model(images), targets)
     (loss * scale).backward()
     params = model.module if isinstance(model, DistributedDataParallel) else model
     return {n: p.grad.detach().clone() for n, p in params.named_parameters() if p.requires_grad}, float(loss.detach())
@@ -127,7 +130,7 @@ def train_under_ddp(rank: int, model_yaml: Path, data_yaml: Path, uniform_yaml: 
         Trainer(train_args(project, model_yaml, data_yaml, "cut"), on_step=_stop_at(6)).train()
     except Interrupted:
         pass
-    resumed = Trainer(resume_config(project / "cut" / "weights" / "last.pt", verbose=False))
+    resumed = Trainer(resume_run(project / "cut" / "weights" / "last.pt", verbose=False))
     resumed.train()
     _save_parameters(resumed, out_dir / f"resumed-rank{rank}.pt")
     uniform = train_args(project, model_yaml, uniform_yaml, "uniform", epochs=2,

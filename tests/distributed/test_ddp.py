@@ -44,11 +44,15 @@ from ddp_workers import (
     worker,
 )
 
+from focalyolo.cfg import default_hyperparameters
 from focalyolo.cli import main
 from focalyolo.engine.launch import process_count, torchrun_command
+from focalyolo.engine.run import resume_run
 from focalyolo.engine.trainer import Trainer
 from focalyolo.errors import FocalYoloError
 from focalyolo.weights.checkpoint import read_checkpoint
+
+HYP = default_hyperparameters()
 
 WORLD = 2
 pytestmark = [pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()) or sys.platform == "win32",
@@ -154,7 +158,8 @@ def test_cli_launches_torchrun_and_only_rank0_writes(tiny_model_yaml, tiny_data_
     assert [r[0] for r in csv.reader((run / "results.csv").open())] == ["epoch", "1", "2"]
     assert sorted(p.name for p in (run / "weights").iterdir()) == ["best.pt", "last.pt"]
     assert read_checkpoint(run / "weights" / "last.pt")["world_size"] == WORLD
-    assert process_count("", None, str(run / "weights" / "last.pt")) == WORLD  # --resume relaunches 2 processes
+    saved = resume_run(run / "weights" / "last.pt").saved_world_size
+    assert process_count("", None, saved) == WORLD  # --resume relaunches 2 processes
 
 
 def test_process_count_and_torchrun_command(monkeypatch):
@@ -212,6 +217,6 @@ def test_every_parameter_gets_a_gradient_so_ddp_needs_no_unused_parameter_search
     torch.manual_seed(0)
     model = build_model("yolov9-t-focal", nc=3).train()
     targets = torch.tensor([[0, 1, 0.5, 0.5, 0.6, 0.6], [1, 2, 0.4, 0.4, 0.5, 0.7]])
-    loss, _ = DetectionLoss(model.head)(model(torch.rand(2, 3, 64, 64)), targets)
+    loss, _ = DetectionLoss(model.head, HYP)(model(torch.rand(2, 3, 64, 64)), targets)
     loss.backward()
     assert [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None] == []

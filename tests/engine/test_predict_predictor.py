@@ -11,8 +11,9 @@ import pytest
 import torch
 import torch.nn as nn
 
+from focalyolo.cfg import PredictConfig
 from focalyolo.cli import main
-from focalyolo.engine.predictor import expand_source, predict
+from focalyolo.engine.predictor import PredictRun, expand_source, predict
 from focalyolo.errors import DataError
 from focalyolo.models import build_model
 from focalyolo.tasks.detect import DetectResult
@@ -128,6 +129,14 @@ def test_predict_api_with_random_model(folder: Path) -> None:
         assert len(r) == 5 and xyxy.shape == (5, 4) and r.boxes.conf.shape == (5,)
         assert (xyxy[:, 0::2] <= w).all() and (xyxy[:, 1::2] <= h).all() and (xyxy >= 0).all()
         assert set(r.speed) == {"preprocess", "inference", "postprocess"}
+
+
+def test_predict_rounds_a_size_off_the_stride_up_with_one_warning(folder: Path, focalyolo_log) -> None:
+    job = PredictRun(PredictConfig(model="gelan-t", source=str(folder / "*.png"), imgsz=50, save=False, verbose=False))
+    results = list(job)
+    assert job.cfg.imgsz == 64 and len(results) == 2
+    warned = [r.getMessage() for r in focalyolo_log if r.levelname == "WARNING"]
+    assert warned.count("imgsz 50 is not a multiple of the model's stride 32: using 64") == 1
 
 
 def test_expand_source_errors(tmp_path: Path) -> None:

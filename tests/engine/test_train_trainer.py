@@ -13,7 +13,8 @@ import yaml
 
 from focalyolo.cfg import TrainConfig
 from focalyolo.data import generate_synthetic
-from focalyolo.engine.trainer import Trainer, resume_config
+from focalyolo.engine.run import resolve_run, resume_run
+from focalyolo.engine.trainer import Trainer
 from focalyolo.errors import FocalYoloError
 
 CSV_COLUMNS = [
@@ -81,9 +82,9 @@ def test_val_interval_scores_every_nth_and_the_last_epoch(tmp_path, tiny_model, 
 def test_defaults_depend_on_the_data() -> None:
     """No flags on the built-in data: a short CPU run that learns; on user data: YOLOv9's recipe. Explicit
     values always win."""
-    quick = TrainConfig()
+    quick = resolve_run(TrainConfig()).cfg
     assert (quick.imgsz, quick.epochs, quick.batch, quick.optimizer, quick.hyp) == (160, 10, 8, "AdamW", "cpu-short")
-    full = TrainConfig(data="data.yaml")
+    full = resolve_run(TrainConfig(data="data.yaml")).cfg
     assert (full.imgsz, full.epochs, full.batch, full.optimizer, full.hyp) == (640, 100, 16, "SGD", "scratch-high")
     mine = TrainConfig(batch=32, optimizer="SGD", hyp="scratch-high")
     assert (mine.batch, mine.optimizer, mine.hyp) == (32, "SGD", "scratch-high")
@@ -93,6 +94,26 @@ def test_imgsz_is_rounded_up_to_the_stride(tmp_path, tiny_model, tiny_data, capl
     trainer = Trainer(tiny_args(tmp_path, tiny_model, tiny_data, imgsz=50))
     assert trainer.cfg.imgsz == 64 and trainer.train_set.imgsz == 64
     assert "imgsz 50 is not a multiple of the model's stride 32: using 64" in caplog.text
+
+
+def test_the_run_is_resolved_once_and_the_given_config_is_left_alone(tmp_path, tiny_model, tiny_data, monkeypatch):
+    """The trainer carries the used size in its resolved run; a checkpoint that starts or resumes a run is read
+    once before training (not again by the launcher or the trainer)."""
+    given = tiny_args(tmp_path, tiny_model, tiny_data, imgsz=50, epochs=1, val=False)
+    trainer = Trainer(given)
+    assert given.imgsz == 50 and trainer.cfg.imgsz == trainer.run.imgsz == 64
+    last = trainer.train() / "weights" / "last.pt"
+    assert torch.load(last, weights_only=True)["train_args"]["imgsz"] == 64
+    reads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(a[0]) or real_load(*a, **k))
+    started = resolve_run(tiny_args(tmp_path, "gelan-t", tiny_data, weights=str(last), name="from-weights"))
+    assert (started.task, started.weights, len(reads)) == ("detect", str(last), 1)
+    Trainer(started)
+    assert len(reads) == 1
+    resumed = resume_run(last, verbose=False)
+    assert (resumed.model_config, resumed.saved_world_size) == (resumed.resume_state["model_yaml"], 1)
+    assert len(reads) == 2 and resumed.cfg.imgsz == 64
 
 
 def _final_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -124,7 +145,7 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, tiny_model, tiny
         cut.train()
     last = tmp_path / "runs" / "cut" / "weights" / "last.pt"
     assert torch.load(last, weights_only=True)["epoch"] == 0
-    resumed = Trainer(resume_config(last, verbose=False)).train()
+    resumed = Trainer(resume_run(last, verbose=False)).train()
     assert resumed == last.parent.parent
     expected, got = _final_weights(reference / "weights" / "last.pt"), _final_weights(last)
     assert expected.keys() == got.keys()

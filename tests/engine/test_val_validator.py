@@ -11,11 +11,14 @@ import pytest
 import torch
 import torch.nn as nn
 
+from focalyolo.cfg import default_hyperparameters
 from focalyolo.data import YOLODataset, build_dataloader
 from focalyolo.engine.evaluation import evaluate
 from focalyolo.loss import DetectionLoss
 from focalyolo.models import build_model
 from focalyolo.tasks.detect.coco import COCO_STATS
+
+HYP = default_hyperparameters()
 
 NAMES = ["red", "green", "blue"]
 COLOURS = [(0, 0, 255), (0, 255, 0), (255, 0, 0)]  # BGR of each class
@@ -117,7 +120,7 @@ def test_validate_random_model_writes_everything(tmp_path: Path) -> None:
     model = build_model("gelan-t", nc=len(NAMES))
     model.train()
     save_dir = tmp_path / "val"
-    out = evaluate(model, make_loader(files), names=NAMES, loss_fn=DetectionLoss(model.head), save_dir=save_dir,
+    out = evaluate(model, make_loader(files), names=NAMES, loss_fn=DetectionLoss(model.head, HYP), save_dir=save_dir,
                    plots=True, coco=True, save_json=True, verbose=True)
     assert model.training  # flag restored
     keys = ["metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)", "fitness",
@@ -138,7 +141,7 @@ def test_validate_in_training_mode_keys_only(tmp_path: Path) -> None:
     """What the trainer calls each epoch: no COCO figures, no files."""
     files, _ = write_dataset(tmp_path / "data")
     model = build_model("gelan-t", nc=len(NAMES))
-    out = evaluate(model, make_loader(files), names=NAMES, loss_fn=DetectionLoss(model.head), verbose=False)
+    out = evaluate(model, make_loader(files), names=NAMES, loss_fn=DetectionLoss(model.head, HYP), verbose=False)
     assert "val/dfl_loss" in out and "coco/AP50-95" not in out
     assert {p.name for p in tmp_path.iterdir()} <= {"data", "home"}
 

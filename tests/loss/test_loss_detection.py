@@ -6,10 +6,13 @@ import pytest
 import torch
 import torch.nn as nn
 
+from focalyolo.cfg import default_hyperparameters
 from focalyolo.loss import DetectionLoss, dfl_loss, expected_distances, pad_targets
 from focalyolo.nn import DDetect, DualDDetect
 from focalyolo.nn.conv import Conv
 from focalyolo.utils.boxes import bbox2dist, make_anchors, xywh2xyxy
+
+HYP = default_hyperparameters()
 
 NC = 3
 STRIDES = (8.0, 16.0, 32.0)
@@ -78,7 +81,7 @@ def test_dfl_loss_interpolates_between_bins() -> None:
 def test_loss_is_finite_with_grads(dual: bool, with_boxes: bool) -> None:
     maps = [random_maps(seed=0), random_maps(seed=1)] if dual else random_maps()
     targets = sample_targets() if with_boxes else torch.zeros(0, 6)
-    loss, items = DetectionLoss(make_head(dual))(maps, targets)
+    loss, items = DetectionLoss(make_head(dual), HYP)(maps, targets)
     assert loss.ndim == 0 and torch.isfinite(loss) and items.shape == (3,) and not items.requires_grad
     torch.testing.assert_close(loss.detach(), items.sum() * 2)
     loss.backward()
@@ -93,8 +96,8 @@ def test_loss_is_finite_with_grads(dual: bool, with_boxes: bool) -> None:
 def test_dual_loss_is_weighted_sum_of_branches() -> None:
     aux, main = random_maps(seed=0), random_maps(seed=1)
     targets = sample_targets()
-    dual_loss, dual_items = DetectionLoss(make_head(True))([aux, main], targets)
-    single = DetectionLoss(make_head(False))
+    dual_loss, dual_items = DetectionLoss(make_head(True), HYP)([aux, main], targets)
+    single = DetectionLoss(make_head(False), HYP)
     aux_loss, aux_items = single(aux, targets)
     main_loss, main_items = single(main, targets)
     torch.testing.assert_close(dual_items, 0.25 * aux_items + main_items)
@@ -104,13 +107,13 @@ def test_dual_loss_is_weighted_sum_of_branches() -> None:
 def test_gains_and_aux_weight_come_from_hyp() -> None:
     aux, main = random_maps(seed=0), random_maps(seed=1)
     targets = sample_targets()
-    _, default = DetectionLoss(make_head(True))([aux, main], targets)
-    _, custom = DetectionLoss(make_head(True), {"box": 1.0, "cls": 1.0, "dfl": 1.0, "aux_weight": 0.25})(
+    _, default = DetectionLoss(make_head(True), HYP)([aux, main], targets)
+    _, custom = DetectionLoss(make_head(True), {**HYP, "box": 1.0, "cls": 1.0, "dfl": 1.0, "aux_weight": 0.25})(
         [aux, main], targets
     )
     torch.testing.assert_close(default, custom * torch.tensor([7.5, 0.5, 1.5]))
-    _, main_only = DetectionLoss(make_head(True), {"aux_weight": 0.0})([aux, main], targets)
-    _, single = DetectionLoss(make_head(False))(main, targets)
+    _, main_only = DetectionLoss(make_head(True), {**HYP, "aux_weight": 0.0})([aux, main], targets)
+    _, single = DetectionLoss(make_head(False), HYP)(main, targets)
     torch.testing.assert_close(main_only, single)
 
 
@@ -118,7 +121,7 @@ def test_unset_stride_is_reported() -> None:
     head = make_head(False)
     head.stride = torch.zeros(3)
     with pytest.raises(ValueError, match="stride"):
-        DetectionLoss(head)(random_maps(), sample_targets())
+        DetectionLoss(head, HYP)(random_maps(), sample_targets())
 
 
 def test_perfect_boxes_give_zero_box_loss() -> None:
@@ -135,7 +138,7 @@ def test_perfect_boxes_give_zero_box_loss() -> None:
     box_logits = probs.clamp(min=1e-12).log().flatten(2)
     cls_logits = torch.full((2, points.shape[0], NC), -4.0)
     maps = maps_from_anchor_rows(torch.cat((box_logits, cls_logits), -1))
-    _, items = DetectionLoss(make_head(False))(maps, targets)
+    _, items = DetectionLoss(make_head(False), HYP)(maps, targets)
     assert items[0] < 1e-4
     assert items[1] > 0
 
@@ -166,7 +169,7 @@ def test_tiny_network_overfits_one_batch(dual: bool) -> None:
     model = TinyDetector(dual).train()
     images = torch.rand(2, 3, IMGSZ, IMGSZ)
     targets = sample_targets()
-    criterion = DetectionLoss(model.head)
+    criterion = DetectionLoss(model.head, HYP)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(30):
@@ -184,7 +187,7 @@ def test_real_model_loss_backward() -> None:
     except ImportError:
         pytest.skip("focalyolo.models.build_model is not available yet")
     model = build_model("yolov9-t", nc=NC).train()
-    loss, items = DetectionLoss(model.head)(model(torch.rand(2, 3, IMGSZ, IMGSZ)), sample_targets())
+    loss, items = DetectionLoss(model.head, HYP)(model(torch.rand(2, 3, IMGSZ, IMGSZ)), sample_targets())
     loss.backward()
     assert torch.isfinite(items).all()
     assert all(p.grad is not None for p in model.head.parameters() if p.requires_grad)

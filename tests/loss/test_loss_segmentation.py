@@ -7,9 +7,12 @@ import math
 import pytest
 import torch
 
+from focalyolo.cfg import default_hyperparameters
 from focalyolo.loss import DetectionLoss, SegmentationLoss, mask_loss
 from focalyolo.nn import DSegment, DualDSegment
 from focalyolo.utils.masks import crop_to_boxes
+
+HYP = default_hyperparameters()
 
 NC, NM, IMGSZ = 3, 8, 64
 STRIDES = (8.0, 16.0, 32.0)
@@ -83,18 +86,18 @@ def test_zero_prototypes_give_log2_per_image_and_detection_terms_unchanged():
     """Logits 0 -> BCE log 2 on every pixel; boxes on the grid -> in-box mean log 2 per image; the seg item is
     2.5 / B x (images with objects) x log 2, and box / cls / dfl are the detection loss's."""
     preds = predictions(zero_protos=True)
-    loss, items = SegmentationLoss(head(), overlap=True)(preds, (box_targets(), overlap_masks()))
+    loss, items = SegmentationLoss(head(), HYP, overlap=True)(preds, (box_targets(), overlap_masks()))
     assert items[1].item() == pytest.approx(2.5 / 2 * 2 * math.log(2), rel=1e-5)
-    _, detection_items = DetectionLoss(head())(preds[0], box_targets())
+    _, detection_items = DetectionLoss(head(), HYP)(preds[0], box_targets())
     assert torch.allclose(items[[0, 2, 3]], detection_items)
     assert loss.item() == pytest.approx(items.sum().item() * 2, rel=1e-6)
 
 
 def test_overlap_and_per_instance_masks_give_the_same_loss():
     preds = predictions(seed=1)
-    _, overlap = SegmentationLoss(head(), overlap=True)(preds, (box_targets(), overlap_masks()))
-    _, instances = SegmentationLoss(head(), overlap=False)(preds, (box_targets(), instance_masks()))
-    _, full_size = SegmentationLoss(head(), overlap=False)(preds, (box_targets(), instance_masks(scale=1)))
+    _, overlap = SegmentationLoss(head(), HYP, overlap=True)(preds, (box_targets(), overlap_masks()))
+    _, instances = SegmentationLoss(head(), HYP, overlap=False)(preds, (box_targets(), instance_masks()))
+    _, full_size = SegmentationLoss(head(), HYP, overlap=False)(preds, (box_targets(), instance_masks(scale=1)))
     assert torch.allclose(overlap, instances) and torch.allclose(instances, full_size)  # resized to the grid
 
 
@@ -102,17 +105,17 @@ def test_dual_loss_is_a_quarter_aux_plus_main():
     aux, main = predictions(seed=2), predictions(seed=3)
     dual_preds = tuple([a, m] for a, m in zip(aux, main))
     targets = (box_targets(), overlap_masks())
-    _, dual = SegmentationLoss(head(dual=True))(dual_preds, targets)
-    _, aux_items = SegmentationLoss(head())(aux, targets)
-    _, main_items = SegmentationLoss(head())(main, targets)
+    _, dual = SegmentationLoss(head(dual=True), HYP)(dual_preds, targets)
+    _, aux_items = SegmentationLoss(head(), HYP)(aux, targets)
+    _, main_items = SegmentationLoss(head(), HYP)(main, targets)
     assert torch.allclose(dual, 0.25 * aux_items + main_items, rtol=1e-5)
 
 
 def test_seg_gain_and_gradients():
     preds = predictions(seed=4)
     targets = (box_targets(), overlap_masks())
-    _, base = SegmentationLoss(head())(preds, targets)
-    loss, doubled = SegmentationLoss(head(), {"seg": 5.0})(preds, targets)
+    _, base = SegmentationLoss(head(), HYP)(preds, targets)
+    loss, doubled = SegmentationLoss(head(), {**HYP, "seg": 5.0})(preds, targets)
     assert doubled[1] == pytest.approx(2 * base[1].item()) and torch.equal(doubled[[0, 2, 3]], base[[0, 2, 3]])
     loss.backward()
     assert preds[2].grad.abs().sum() > 0 and preds[1].grad.abs().sum() > 0
@@ -120,7 +123,7 @@ def test_seg_gain_and_gradients():
 
 def test_a_batch_without_objects_has_a_zero_mask_term_and_keeps_the_graph():
     preds = predictions(seed=5)
-    loss, items = SegmentationLoss(head())(preds, (torch.zeros(0, 6), torch.zeros(2, GRID, GRID)))
+    loss, items = SegmentationLoss(head(), HYP)(preds, (torch.zeros(0, 6), torch.zeros(2, GRID, GRID)))
     assert items[1] == 0 and torch.isfinite(loss)
     loss.backward()
     assert preds[2].grad is not None and preds[1].grad is not None
@@ -134,7 +137,7 @@ def test_the_mask_term_reads_the_device_once_per_branch_not_per_image(overlap):
 
     targets = torch.cat([box_targets() + torch.tensor([2.0 * k, 0, 0, 0, 0, 0]) for k in range(3)])
     masks = torch.cat([overlap_masks()] * 3) if overlap else torch.cat([instance_masks()] * 3)
-    loss_fn = SegmentationLoss(head(), overlap=overlap)
+    loss_fn = SegmentationLoss(head(), HYP, overlap=overlap)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         loss_fn(predictions(batch=6), (targets, masks))
     assert sum(e.name == "aten::nonzero" for e in prof.events()) == 2

@@ -15,12 +15,15 @@ import torch
 import yaml
 
 from focalyolo import ConfigError, build_model
+from focalyolo.cfg import default_hyperparameters
 from focalyolo.cli import main
 from focalyolo.deploy.export import export_onnx
 from focalyolo.loss.detection import DetectionLoss
 from focalyolo.nn import Index, TimmBackbone
 from focalyolo.weights.checkpoint import load_model
 from focalyolo.weights.convert import convert_to_gelan, fuse_model, is_fused
+
+HYP = default_hyperparameters()
 
 TINY_YAML = Path(__file__).with_name("tiny-timm-gelan.yaml")
 TINY_KWARGS = {"dims": [16, 24, 32, 48]}  # the kwargs of the tiny YAML's TimmBackbone row
@@ -115,7 +118,7 @@ def test_train_step_reaches_the_timm_backbone(focalnet_t):
     model = copy.deepcopy(focalnet_t).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     targets = torch.tensor([[0, 1, 0.5, 0.5, 0.4, 0.3], [1, 7, 0.3, 0.6, 0.2, 0.5]])
-    loss, items = DetectionLoss(model.head)(model(torch.rand(2, 3, 64, 64)), targets)
+    loss, items = DetectionLoss(model.head, HYP)(model(torch.rand(2, 3, 64, 64)), targets)
     loss.backward()
     assert torch.isfinite(loss) and loss.item() > 0 and items.shape == (3,)
     stem = model.model[0].body.stem.proj.weight  # the first layer: gradients reach through the whole backbone

@@ -25,6 +25,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
+from ..cfg.imgsz import stride_multiple
 from ..errors import FocalYoloError
 from ..models import build_model
 from ..models.summary import count_parameters
@@ -167,8 +168,7 @@ def benchmark_blocks(sizes: list[int], levels: list[str] = ("P5", "P4"), runs: i
     bad = [lv for lv in levels if lv not in LEVEL_STRIDE]
     if bad:
         raise FocalYoloError(f"unknown level(s) {bad}; choose from {list(LEVEL_STRIDE)}")
-    if any(s <= 0 or s % 32 for s in sizes):
-        raise FocalYoloError(f"input sizes must be positive multiples of 32, got {sizes}")
+    sizes = list(dict.fromkeys(stride_multiple(s, max(LEVEL_STRIDE.values())) for s in sizes))  # gelan-c's P5
     info = machine_info()
     peak = matmul_peak()
     log(f"machine: {info.line()}")

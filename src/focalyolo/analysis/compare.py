@@ -1,6 +1,6 @@
 """The ablation: train several models under one schedule and several seeds, then tabulate mean ± std.
 
-``compare(models, data, epochs, imgsz, seeds, ...)`` trains each (model, seed) into
+``compare(CompareConfig(models=..., data=..., seeds=...))`` trains each (model, seed) into
 ``<project>/<name>/<model>-seed<seed>/`` (an ordinary training run folder), records the final validation's
 COCO figures in that folder's ``compare.json``, and writes ``ablation.csv`` and ``ablation.md`` in
 ``<project>/<name>/``: parameters, GFLOPs and CPU latency of each model's deployment form, and the task's figures
@@ -36,8 +36,9 @@ from typing import Any, Callable
 
 import torch
 
-from ..cfg import TrainConfig
-from ..engine.trainer import model_task
+from ..cfg import CompareConfig, TrainConfig
+from ..cfg.imgsz import stride_multiple
+from ..engine.run import model_task
 from ..errors import FocalYoloError
 from ..models import build_model
 from ..models.summary import count_parameters
@@ -52,13 +53,10 @@ from .table import Column, render_markdown, render_text, write_csv
 from .timing import LoadMonitor, machine_info, measure
 
 __all__ = [
-    "DEFAULT_SEEDS", "RESULT_FILE", "TASK_METRICS", "SCHEDULE_KEYS", "Schedule", "ablation_columns", "ablation_rows",
+    "RESULT_FILE", "TASK_METRICS", "SCHEDULE_KEYS", "Schedule", "ablation_columns", "ablation_rows",
     "compare", "default_parallel", "final_metrics_of", "mean_std", "model_costs", "read_result", "run_name",
     "train_all", "train_one",
 ]
-
-DEFAULT_SEEDS = (0, 1, 2, 3, 4)
-"""Five seeds: with fewer, a paired t-interval is so wide that only gaps of several seed spreads separate."""
 
 RESULT_FILE = "compare.json"
 _BOX_METRICS = {"mAP50": "coco/AP50", "mAP50-95": "coco/AP50-95", "APs": "coco/APs", "APm": "coco/APm",
@@ -132,15 +130,16 @@ def final_metrics_of(run_dir: Path, schedule: Schedule, device: str, workers: in
     task, target = task_of(model), select_device(device)
     config = task.load_data(schedule.data)
     workers = workers if workers is not None else default_workers(target.type, torch.get_num_threads())
-    loader = task.build_val_loader(model, config.val, schedule.imgsz, schedule.batch * 2, workers)
+    imgsz = model.train_args.get("imgsz") or schedule.imgsz  # the size the run trained at (a stride multiple)
+    loader = task.build_val_loader(model, config.val, imgsz, schedule.batch * 2, workers)
     return evaluate(model, loader, names=config.names, device=target, coco=True, verbose=False)
 
 
 def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str = "", workers: int | None = None,
               plots: bool = False, verbose: bool = True, threads: int | None = None) -> dict[str, Any]:
     """Train (or continue, or skip) one (model, seed) run and return its recorded result."""
-    from ..engine.trainer import Trainer, resume_config
-    from ..weights.checkpoint import read_checkpoint
+    from ..engine.run import resume_run
+    from ..engine.trainer import Trainer
 
     run_dir = root / run_name(model, seed)
     done = read_result(run_dir, schedule)
@@ -149,13 +148,13 @@ def train_one(model: str, seed: int, schedule: Schedule, root: Path, device: str
     last = run_dir / "weights" / "last.pt"
     t0 = time.perf_counter()
     metrics: dict[str, Any] | None = None
-    if last.is_file() and int(read_checkpoint(last)["epoch"]) + 1 >= schedule.epochs:
+    runtime = dict(device=device, workers=workers, plots=plots, verbose=verbose, threads=threads)
+    resumed = resume_run(last, **runtime) if last.is_file() else None
+    if resumed is not None and int(resumed.resume_state["epoch"]) + 1 >= schedule.epochs:
         metrics = final_metrics_of(run_dir, schedule, device, workers)  # trained, not recorded
     else:
-        runtime = dict(device=device, workers=workers, plots=plots, verbose=verbose, threads=threads)
-        cfg = (resume_config(last, **runtime) if last.is_file() else
-               schedule.config(model=model, seed=seed, project=str(root), name=run_dir.name, exist_ok=True, **runtime))
-        trainer = Trainer(cfg)
+        trainer = Trainer(resumed or schedule.config(model=model, seed=seed, project=str(root), name=run_dir.name,
+                                                     exist_ok=True, **runtime))
         trainer.train()
         metrics = getattr(trainer, "final_metrics", None)
         if metrics is None:
@@ -179,8 +178,10 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def model_costs(model: str, imgsz: int, runs: int = 20, nc: int = 80) -> dict[str, Any]:
-    """Parameters, GFLOPs at ``imgsz`` and CPU latency (batch 1, median) of a model's deployment form."""
+    """Parameters, GFLOPs at ``imgsz`` (rounded up to the model's stride) and CPU latency (batch 1, median) of a
+    model's deployment form."""
     net = deployment_form(build_model(model, nc=nc))
+    imgsz = stride_multiple(imgsz, int(net.stride.max()))
     x = torch.rand(1, 3, imgsz, imgsz)
 
     def fn():
@@ -280,30 +281,24 @@ def train_all(models: list[str], seeds: list[int], schedule: Schedule, root: Pat
     return [results[run] for run in runs]
 
 
-def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[int] = DEFAULT_SEEDS,
-            batch: int = 16, hyp: str | None = None, device: str = "", workers: int | None = None,
-            project: str = "runs/compare", name: str = "exp", latency_runs: int = 20, plots: bool = False,
-            verbose: bool = True, command: str = "", log: Callable[[str], None] = print, optimizer: str = "SGD",
-            val_interval: int = 1, threads: int | None = None, baseline: str | None = None,
-            parallel: int | None = None) -> Path:
-    """Train every (model, seed) not yet recorded, then write ``ablation.csv``, ``paired.csv``, ``ablation.md``
-    and ``ablation.png``; return the folder.
+def compare(cfg: CompareConfig, command: str = "", log: Callable[[str], None] = print) -> Path:
+    """Train every (model, seed) of ``cfg`` not yet recorded, then write ``ablation.csv``, ``paired.csv``,
+    ``ablation.md`` and ``ablation.png``; return the folder. ``command`` (the command line) heads the report.
 
     The folder is ``<project>/<name>`` itself (not numbered), so running the same command again resumes it.
-    ``baseline`` (default: the first model) is what the other models are compared with; ``parallel`` (default
-    :func:`default_parallel`) how many runs train at once.
+    ``cfg.baseline`` (default: the first model) is what the other models are compared with; ``cfg.parallel``
+    (default :func:`default_parallel`) how many runs train at once.
     """
+    models, seeds, data, imgsz = cfg.models, cfg.seeds, cfg.data, cfg.imgsz
     if not models or not seeds:
         raise FocalYoloError("compare needs at least one model and one seed")
     if len(set(seeds)) != len(seeds) or len(set(models)) != len(models):
         raise FocalYoloError("compare needs distinct models and distinct seeds")
-    named = [m for m in models if baseline in (m, model_label(m))] if baseline is not None else models[:1]
+    named = [m for m in models if cfg.baseline in (m, model_label(m))] if cfg.baseline is not None else models[:1]
     if not named:
-        raise FocalYoloError(f"the baseline {baseline!r} is not one of the models ({', '.join(models)})")
+        raise FocalYoloError(f"the baseline {cfg.baseline!r} is not one of the models ({', '.join(models)})")
     baseline = named[0]
-    parallel = default_parallel() if parallel is None else parallel
-    if parallel < 1:
-        raise FocalYoloError(f"parallel must be at least 1, got {parallel}")
+    parallel = default_parallel() if cfg.parallel is None else cfg.parallel
     tasks = {model: model_task(model) for model in models}
     if len(set(tasks.values())) > 1:
         listed = ", ".join(f"{m} ({t})" for m, t in tasks.items())
@@ -311,15 +306,15 @@ def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[i
     task = tasks[models[0]]
     metrics = TASK_METRICS[task]
     first = next(iter(metrics))
-    configure_threads(threads)
-    root = Path(project) / name
+    configure_threads(cfg.threads)
+    root = Path(cfg.project) / cfg.name
     root.mkdir(parents=True, exist_ok=True)
-    schedule = Schedule(data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, hyp=hyp, optimizer=optimizer,
-                        val_interval=val_interval)
-    results = train_all(models, list(seeds), schedule, root, device, workers, plots, verbose, threads, parallel,
-                        log, (first, metrics[first]))
+    schedule = Schedule(data=str(data), epochs=cfg.epochs, imgsz=imgsz, batch=cfg.batch, hyp=cfg.hyp,
+                        optimizer=cfg.optimizer, val_interval=cfg.val_interval)
+    results = train_all(models, list(seeds), schedule, root, cfg.device, cfg.workers, cfg.plots, cfg.verbose,
+                        cfg.threads, parallel, log, (first, metrics[first]))
     nc = get_task(task).load_data(data).nc
-    costs = {model: model_costs(model, imgsz, latency_runs, nc) for model in models}
+    costs = {model: model_costs(model, imgsz, cfg.latency_runs, nc) for model in models}
     rows = ablation_rows(results, costs, metrics)
     columns = ablation_columns(imgsz, metrics)
     keys = (["model", "params", "gflops", "latency_ms", "latency_p10_ms", "latency_p90_ms", "latency_load",
@@ -330,13 +325,13 @@ def compare(models: list[str], data: str, epochs: int, imgsz: int, seeds: list[i
                                             "t_high", "boot_low", "boot_high", "p_value", "verdict", "seeds_needed"])
     plot_ablation(results, metrics, root / "ablation.png")
     info = machine_info()
-    notes = [f"schedule: data {data}, {epochs} epochs, imgsz {imgsz}, batch {batch}, hyp {hyp or 'default'}, "
-             f"{optimizer}, validation every {val_interval} epoch(s); "
+    notes = [f"schedule: data {data}, {cfg.epochs} epochs, imgsz {imgsz}, batch {cfg.batch}, "
+             f"hyp {cfg.hyp or 'default'}, {cfg.optimizer}, validation every {cfg.val_interval} epoch(s); "
              f"seeds {', '.join(map(str, seeds))}",
              ("metrics: top-1 / top-5 accuracy" if task == "classify" else "metrics: COCO figures (pycocotools)")
              + " of each run's final validation of best.pt, in %, mean ± sample std over seeds ('–': no objects of "
              "that size)",
-             f"params/GFLOPs/latency: the deployment form (GELAN, fused), batch 1, CPU median of {latency_runs} "
+             f"params/GFLOPs/latency: the deployment form (GELAN, fused), batch 1, CPU median of {cfg.latency_runs} "
              f"runs; machine: {info.line()}"]
     if command:
         notes.insert(0, f"command: `{command}`")

@@ -222,6 +222,7 @@ def explain(model_source: str | Path, source: str | Path, output: str | Path, im
     per attention block (the query at ``location``, x y input pixels, default the centre, marked), and
     ``erf_level<level>.png`` (the ERF over all images, drawn on the first). Returns ``{"files": [...],
     "erf": ReceptiveField}``; logs the ERF radii."""
+    from ..cfg.imgsz import INFERENCE_IMGSZ, stride_multiple
     from ..tasks.detect.inputs import letterbox_batch
     from ..utils.torch_utils import select_device
     from ..weights.sources import load_source
@@ -229,7 +230,7 @@ def explain(model_source: str | Path, source: str | Path, output: str | Path, im
     model = load_source(model_source, select_device(device))
     feature = head_level_feature(model, level)  # a level the head lacks fails before anything is written
     stride = int(model.stride.max())
-    imgsz = imgsz or int(model.train_args.get("imgsz") or 640)
+    imgsz = stride_multiple(imgsz or int(model.train_args.get("imgsz") or INFERENCE_IMGSZ), stride)
     files, images = _load_images(source)
     batch, _ = letterbox_batch(images, imgsz, stride)
     x = batch.float().div(255).to(next(model.parameters()).device)

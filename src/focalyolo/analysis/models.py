@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..cfg.imgsz import stride_multiple
 from ..errors import FocalYoloError
 from ..models import Model, build_model
 from ..models.summary import count_parameters
@@ -42,7 +43,7 @@ from .timing import LoadMonitor, machine_info, matmul_peak, measure_interleaved
 
 LOGGER = logging.getLogger("focalyolo")
 
-__all__ = ["BACKENDS", "COLUMNS", "CSV_KEYS", "EXPORTED", "benchmark_models", "check_sizes", "exported_runner"]
+__all__ = ["BACKENDS", "COLUMNS", "CSV_KEYS", "EXPORTED", "benchmark_models", "exported_runner"]
 
 BACKENDS = ("eager", "fused", "channels_last", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8",
             "tensorrt")
@@ -95,12 +96,6 @@ def _row(model: str, backend: str, imgsz: int, batch: int, params: int, gflops: 
     }
 
 
-def check_sizes(sizes: list[int], stride: int = 32) -> None:
-    bad = [s for s in sizes if s <= 0 or s % stride]
-    if bad:
-        raise FocalYoloError(f"input sizes must be positive multiples of {stride}, got {bad}")
-
-
 def benchmark_models(models: list[str], sizes: list[int], batches: list[int] = (1, 8), runs: int = 10,
                      warmup: int = 2, backends: list[str] = ("eager", "fused"), device: str | torch.device = "cpu",
                      max_seconds: float | None = None, output: str | Path | None = None, command: str = "",
@@ -110,7 +105,8 @@ def benchmark_models(models: list[str], sizes: list[int], batches: list[int] = (
 
     Args:
         models: packaged config names or model YAMLs (built with nc=80, random weights).
-        sizes: square input sizes (multiples of 32).
+        sizes: square input sizes, each rounded up to a multiple of the models' largest stride (with a warning;
+            :func:`~focalyolo.cfg.imgsz.stride_multiple`, the rule of every command).
         batches: batch sizes.
         runs, warmup: timed and untimed calls per row.
         backends: any of :data:`BACKENDS` (see the module docstring).
@@ -124,7 +120,6 @@ def benchmark_models(models: list[str], sizes: list[int], batches: list[int] = (
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         raise FocalYoloError(f"unknown backend(s) {sorted(unknown)}; choose from {list(BACKENDS)}")
-    check_sizes(sizes)
     device = torch.device(device)
     info = machine_info()
     peak = matmul_peak(device=device)
@@ -138,6 +133,8 @@ def benchmark_models(models: list[str], sizes: list[int], batches: list[int] = (
             "eager": model, "fused": deploy, **dict.fromkeys(EXPORTED, deploy),
             "channels_last": copy.deepcopy(deploy).to(memory_format=torch.channels_last)
             if "channels_last" in backends else None}
+    stride = max(int(forms["eager"].stride.max()) for forms in nets.values())
+    sizes = list(dict.fromkeys(stride_multiple(size, stride) for size in sizes))
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="focalyolo-bench-") as tmp:
         for size in sizes:

@@ -1,7 +1,8 @@
-"""The typed configuration: every option of train / val / predict / export and every hyper-parameter.
+"""The typed configuration: every option of train / val / predict / export / compare and every hyper-parameter.
 
 :mod:`~focalyolo.cfg.schema` defines the options and checks hyp YAMLs against them, :mod:`~focalyolo.cfg.hyp`
 reads those files, :mod:`~focalyolo.cfg.render` prints a configuration as commented YAML, and
+:mod:`~focalyolo.cfg.imgsz` holds the image-size defaults and the one rule for a size off the stride, and
 :mod:`~focalyolo.cfg.recorded` fills inference defaults from a model's training run. The packaged hyp files
 live next to them.
 """
@@ -14,6 +15,7 @@ from .schema import (
     HYP_GROUPS,
     SYNTHETIC,
     SYNTHETIC_DATA,
+    CompareConfig,
     ExportConfig,
     PredictConfig,
     TrainConfig,
@@ -23,7 +25,7 @@ from .schema import (
 )
 
 __all__ = [
-    "Config", "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "LEGACY_KEYS", "OptionError", "PredictConfig", "SYNTHETIC",
-    "SYNTHETIC_DATA", "TrainConfig", "UnknownOptionError", "ValConfig", "default_hyperparameters", "format_config",
-    "load_hyp", "packaged_hyps",
+    "CompareConfig", "Config", "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "LEGACY_KEYS", "OptionError",
+    "PredictConfig", "SYNTHETIC", "SYNTHETIC_DATA", "TrainConfig", "UnknownOptionError", "ValConfig",
+    "default_hyperparameters", "format_config", "load_hyp", "packaged_hyps",
 ]

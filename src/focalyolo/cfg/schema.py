@@ -1,4 +1,5 @@
-"""Every option of ``train``, ``val``, ``predict`` and ``export``, and every hyper-parameter, in one place.
+"""Every option of ``train``, ``val``, ``predict``, ``export`` and ``compare``, and every hyper-parameter, in one
+place.
 
 Each field has a type, a default and a one-line description. The command line builds its flags from these
 classes (:mod:`focalyolo.cli`), ``YOLO.train/val/predict/export`` take the same names as keywords, hyp YAMLs
@@ -41,8 +42,9 @@ from .options import (
 )
 
 __all__ = [
-    "DATA_DEPENDENT_DEFAULTS", "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "PredictConfig", "SYNTHETIC",
-    "SYNTHETIC_DATA", "TrainConfig", "ValConfig", "checked_hyperparameters", "default_hyperparameters", "load_hyp",
+    "CompareConfig", "DATA_DEPENDENT_DEFAULTS", "ExportConfig", "GROUP_TITLES", "HYP_GROUPS", "PredictConfig",
+    "SYNTHETIC", "SYNTHETIC_DATA", "TrainConfig", "ValConfig", "checked_hyperparameters", "default_hyperparameters",
+    "load_hyp",
 ]
 
 LOGGER = logging.getLogger("focalyolo")
@@ -67,9 +69,10 @@ GROUP_TITLES = {
 HYP_GROUPS = ("optimizer", "schedule", "loss", "assigner", "augmentation")
 """The groups whose fields are hyper-parameters: what a hyp YAML may set."""
 
-DATA_DEPENDENT_DEFAULTS = {"imgsz": (160, 640), "epochs": (10, 100), "batch": (8, 16),
-                           "hyp": ("cpu-short", "scratch-high")}
-"""Option -> (default on the built-in synthetic data: a short CPU run, default on other data: YOLOv9's recipe)."""
+DATA_DEPENDENT_DEFAULTS = {"epochs": (10, 100), "batch": (8, 16), "hyp": ("cpu-short", "scratch-high")}
+"""Option -> (default on the built-in synthetic data: a short CPU run, default on other data: YOLOv9's recipe).
+The image size depends on the task too: :data:`focalyolo.cfg.imgsz.TRAIN_IMGSZ`, filled when the run is resolved
+(:func:`focalyolo.engine.run.resolve_run`)."""
 
 _DEVICE = re.compile(r"^(|cpu|mps|cuda|(cuda:)?\d+(\s*,\s*\d+)*)$")
 DEVICE_RULE = Rule(lambda v: bool(_DEVICE.match(v.strip().lower())),
@@ -136,8 +139,9 @@ class TrainConfig(Config):
 
     Creating one fills the data-dependent defaults and the hyper-parameters: the hyp file (``hyp``, or
     ``cpu-short`` on synthetic data and ``scratch-high`` otherwise) sets those not given, and the
-    scratch-high values the rest. A saved record (args.yaml, a checkpoint's ``train_args``) has every value
-    set, so it loads as it was.
+    scratch-high values the rest. ``imgsz`` stays unset when not given: its default depends on the model's task
+    and is filled when the run is resolved. A saved record (args.yaml, a checkpoint's ``train_args``) has every
+    value set, so it loads as it was.
     """
 
     command: ClassVar[str] = "train"
@@ -157,8 +161,8 @@ class TrainConfig(Config):
     hyp: str | None = option(None, "hyp YAML or packaged name: scratch-high, cpu-short (default: cpu-short on "
                                    "synthetic data, else scratch-high)", "run")
     # data
-    imgsz: int = _imgsz("training image size (default: 160 on synthetic data, else 640; classifiers: 96 on "
-                        "synthetic-cls, else 224)")
+    imgsz: int | None = _imgsz("training image size (default: 160 on synthetic data, else 640; classifiers: 96 on "
+                               "synthetic-cls, else 224)")
     batch: int = option(None, "total batch size, split across DDP processes (default: 8 on synthetic data, "
                               "else 16)", "data", POSITIVE_INT)
     workers: int | None = _workers()
@@ -315,8 +319,8 @@ class ExportConfig(Config):
     format: str = option("onnx", "onnx (checked in onnxruntime), torchscript (deprecated by PyTorch), openvino (an IR "
                                  "folder, <output>_openvino_model/) or engine (TensorRT, CUDA only)", "export",
                          choices=("onnx", "torchscript", "openvino", "engine"))
-    imgsz: int | None = _imgsz("square input size, a multiple of the stride (default: the checkpoint's training "
-                               "size, else 640)")
+    imgsz: int | None = _imgsz("square input size, rounded up to a multiple of the stride (default: the "
+                               "checkpoint's training size, else 640)")
     batch: int = option(1, "batch size of the exported graph", "export", POSITIVE_INT)
     dynamic: bool = option(False, "ONNX: symbolic batch, height and width", "export")
     half: bool = option(False, "fp16 weights and input (CUDA only); openvino: fp16 weights in the IR", "export")
@@ -336,6 +340,44 @@ class ExportConfig(Config):
                                       "<model>-nms.onnx)", "runtime")
     device: str = _device()
     threads: int | None = _threads()
+
+
+@dataclass
+class CompareConfig(Config):
+    """Options of ``focalyolo compare`` (:func:`focalyolo.analysis.compare.compare`): the models, the schedule every
+    (model, seed) run shares, the seeds, and how the runs are trained and reported."""
+
+    command: ClassVar[str] = "compare"
+
+    models: list[str] = option(["gelan-t", "gelan-t-focal", "gelan-t-attn"], "config names or YAMLs (comma-separated)",
+                               "run")
+    data: str = option(SYNTHETIC, "data YAML, COCO JSON, image-folder root (classifiers), or a built-in set: "
+                                  "'synthetic', 'synthetic-seg', 'synthetic-cls', 'synthetic-pose', "
+                                  "'synthetic-context', 'synthetic-small'", "run")
+    epochs: int = option(10, "epochs each run trains", "run", POSITIVE_INT)
+    seeds: list[int] = option([0, 1, 2, 3, 4], "seeds (comma-separated); every model trains once per seed (with fewer "
+                                               "than five a paired t-interval is wide)", "run", NON_NEGATIVE_INT)
+    baseline: str | None = option(None, "the model the others are compared with, seed by seed (default: the first "
+                                        "of --models)", "run")
+    hyp: str | None = option(None, "hyper-parameter YAML or packaged name: scratch-high (default), cpu-short (short "
+                                   "CPU runs)", "run")
+    optimizer: str = option("SGD", "SGD (Nesterov) or AdamW", "run", choices=("SGD", "AdamW"))
+    val_interval: int = option(1, "validate every N epochs (and after the last)", "run", POSITIVE_INT)
+    imgsz: int = option(160, "training image size (rounded up to a multiple of the models' stride)", "data",
+                        POSITIVE_INT)
+    batch: int = option(16, "batch size of every run", "data", POSITIVE_INT)
+    workers: int | None = option(None, "data-loading workers (default: the cores the compute threads leave free)",
+                                 "data", NON_NEGATIVE_INT)
+    parallel: int | None = option(None, "runs trained at once, each in its own process with its own threads "
+                                        "(default: 2 with at least 4 cores, else 1); a run's figures equal a serial "
+                                        "run's with the same --threads", "runtime", POSITIVE_INT)
+    latency_runs: int = option(20, "timed CPU runs for each model's latency", "runtime", POSITIVE_INT)
+    device: str = option("", "cpu or 0 (default: GPU 0 if present, else CPU)", "runtime", DEVICE_RULE)
+    threads: int | None = _threads()
+    plots: bool = option(False, "write each run's training plots", "runtime")
+    project: str = _project("runs/compare")
+    name: str = option("exp", "the ablation folder (not numbered); the same name resumes it", "runtime")
+    verbose: bool = _verbose()
 
 
 def default_hyperparameters() -> dict[str, Any]:

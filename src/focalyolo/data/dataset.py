@@ -12,7 +12,6 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from ..cfg.schema import load_hyp
 from ..errors import DataError
 from .augment import (
     Keypoints,
@@ -122,8 +121,8 @@ class YOLODataset(Dataset):
         img_files: image paths (e.g. ``DataConfig.train``).
         imgsz: training/validation image size (long side).
         augment: training augmentation (mosaic, affine, mixup, HSV, flips) driven by ``hyp``.
-        hyp: hyper-parameters (a hyp file name or path, or a mapping such as
-            ``TrainConfig.group("augmentation")``); keys it lacks take the scratch-high values.
+        hyp: the resolved hyper-parameters (every key, e.g. ``TrainConfig.hyperparameters()``); read with
+            ``augment``.
         rect: rectangular batches (validation): images sorted by aspect ratio, each batch letterboxed to
             the smallest stride-multiple shape that fits it. Turns mosaic off; use an unshuffled loader.
         batch_size: batch size the rect shapes are computed for.
@@ -168,7 +167,7 @@ class YOLODataset(Dataset):
         img_files: Sequence[str | Path],
         imgsz: int = 640,
         augment: bool = False,
-        hyp: str | Path | Mapping[str, Any] | None = None,
+        hyp: Mapping[str, Any] | None = None,
         rect: bool = False,
         batch_size: int = 16,
         stride: int = 32,
@@ -191,7 +190,9 @@ class YOLODataset(Dataset):
         if not files:
             raise DataError(f"{prefix}no image files given")
         self.prefix = prefix
-        self.hyp = load_hyp(hyp)
+        if augment and hyp is None:
+            raise ValueError("augment=True needs the hyper-parameters (hyp)")
+        self.hyp = dict(hyp or {})
         self.kpt_shape, self.flip_idx = self._check_keypoint_args(kpt_shape, flip_idx, augment, files[0])
         scan = scan_dataset(files, nc=nc, verbose=verbose, prefix=prefix, kpt_shape=self.kpt_shape)
         if not scan.im_files:

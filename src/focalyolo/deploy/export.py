@@ -28,7 +28,8 @@ from typing import Any, Iterator
 import torch
 
 from ..cfg import ExportConfig
-from ..cfg.recorded import with_recorded_defaults
+from ..cfg.imgsz import stride_multiple
+from ..cfg.recorded import inference_config
 from ..errors import FocalYoloError
 from ..models import Model
 from ..nn.head import DDetect
@@ -42,13 +43,13 @@ from .onnx_model import INPUT_AXES, INPUT_NAME
 from .quantize import calibration_dataset, quantize_int8
 
 __all__ = ["ExportError", "default_output", "export", "export_converted", "export_model", "export_onnx",
-           "export_torchscript", "inference_model", "log_check", "onnx_check", "to_half", "write_onnx"]
+           "export_torchscript", "inference_model", "input_size", "log_check", "onnx_check", "to_half", "write_onnx"]
 
 LOGGER = logging.getLogger("focalyolo")
 
 
 class ExportError(FocalYoloError):
-    """An export cannot be done as asked (input size not a multiple of the stride, fp16 without CUDA)."""
+    """An export cannot be done as asked (fp16 without CUDA, INT8 without calibration data, a missing runtime)."""
 
 
 def to_half(net: Model) -> Model:
@@ -69,12 +70,16 @@ def inference_model(model: Model, half: bool = False) -> Model:
     return to_half(net.cuda()) if half else net
 
 
+def input_size(model: Model, imgsz: int) -> int:
+    """The exported input size: ``imgsz`` rounded up to a multiple of the model's largest stride (one warning when it
+    changes; :func:`~focalyolo.cfg.imgsz.stride_multiple`, the rule of every command)."""
+    return stride_multiple(imgsz, int(model.stride.max()))
+
+
 def example_input(net: Model, imgsz: int, batch: int) -> torch.Tensor:
-    """A random (batch, 3, imgsz, imgsz) image on the model's device and dtype; imgsz must be a multiple of 32."""
-    stride = int(net.stride.max())
-    if imgsz <= 0 or imgsz % stride or batch < 1:
-        raise ExportError(f"imgsz must be a positive multiple of {stride} and batch >= 1, "
-                          f"got imgsz={imgsz}, batch={batch}")
+    """A random (batch, 3, imgsz, imgsz) image on the model's device and dtype (``imgsz``: an :func:`input_size`)."""
+    if batch < 1:
+        raise ExportError(f"batch must be at least 1, got {batch}")
     reference = next(net.parameters())
     return torch.rand(batch, 3, imgsz, imgsz, device=reference.device, dtype=reference.dtype)
 
@@ -220,6 +225,7 @@ def export_onnx(model: Model, path: str | Path, imgsz: int = 640, batch: int = 1
     """
     _require_onnx()
     path = Path(path)
+    imgsz = input_size(model, imgsz)
     net = inference_model(model, half)
     example = example_input(net, imgsz, batch)
     traced = write_onnx(net, example, path, dynamic, opset, nms)
@@ -237,6 +243,7 @@ def export_torchscript(model: Model, path: str | Path, imgsz: int = 640, batch: 
     PyTorch has deprecated TorchScript (it warns on trace/load); ONNX is the maintained route.
     """
     path = Path(path)
+    imgsz = input_size(model, imgsz)
     net = inference_model(model, half)
     example = example_input(net, imgsz, batch)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -305,6 +312,7 @@ def export_converted(model: Model, format: str, output: str | Path, *, imgsz: in
     _require_onnx()
     _require_runtime(format, int8)
     output = Path(output)
+    imgsz = input_size(model, imgsz)
     calibration = calibration_dataset(task_of(model).name, data, imgsz) if int8 else None
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / f"{output.name}.onnx"
@@ -352,6 +360,7 @@ def export_model(model: Model, format: str = "onnx", output: str | Path = "model
         raise ExportError(f"unknown export format '{format}' (onnx, torchscript, openvino or engine)")
     _check_int8(int8, format, half, data)
     _check_nms(nms, format, model)
+    imgsz = input_size(model, imgsz)
     if format in ("openvino", "engine"):
         return export_converted(model, format, output.with_suffix(""), imgsz=imgsz, batch=batch, dynamic=dynamic,
                                 half=half, simplify=simplify, opset=opset, int8=int8, data=data,
@@ -385,7 +394,7 @@ def export(cfg: ExportConfig, model: Model | None = None) -> list[Path]:
         if cfg.model is None:
             raise ExportError("export needs a model (--model)")
         model = load_source(cfg.model)
-    cfg = with_recorded_defaults(cfg, model)
+    cfg = inference_config(cfg, model)
     data = cfg.data or (model.train_args.get("data") if cfg.int8 else None)
     _check_int8(cfg.int8, cfg.format, cfg.half, data)
     if cfg.model is not None and source_kind(cfg.model) == "config":

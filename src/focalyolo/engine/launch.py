@@ -21,14 +21,14 @@ from ..utils.torch_utils import parse_device_ids
 __all__ = ["launch", "process_count", "torchrun_command"]
 
 
-def process_count(device: str, processes: int | None, resume: str | None = None) -> int:
+def process_count(device: str, processes: int | None, saved_world_size: int | None = None) -> int:
     """How many training processes to start on this machine.
 
     Args:
         device: the ``--device`` value; a list of GPUs (``0,1,2,3``) asks for one process each.
         processes: explicit ``--processes`` (at most the number of GPUs listed); on CPU any positive number.
-        resume: a ``--resume`` checkpoint; with neither ``device`` nor ``processes`` given, the run continues
-            with the process count it was saved with.
+        saved_world_size: a resumed run's process count (:attr:`ResolvedRun.saved_world_size`); with neither
+            ``device`` nor ``processes`` given, the run continues with it.
     """
     ids = parse_device_ids(device)
     if ids and not torch.cuda.is_available():
@@ -44,10 +44,8 @@ def process_count(device: str, processes: int | None, resume: str | None = None)
         return processes
     if ids:
         return len(ids)
-    if resume and not str(device).strip():
-        from ..weights.checkpoint import read_checkpoint
-
-        return int(read_checkpoint(resume).get("world_size", 1))
+    if saved_world_size is not None and not str(device).strip():
+        return saved_world_size
     return 1
 
 

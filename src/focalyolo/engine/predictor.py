@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,8 @@ import torch
 from tqdm import tqdm
 
 from ..cfg import PredictConfig
-from ..cfg.recorded import with_recorded_defaults
+from ..cfg.imgsz import stride_multiple
+from ..cfg.recorded import inference_config
 from ..data.image_io import ImageReadError, read_image
 from ..data.paths import is_image_file
 from ..deploy.inference import load_inference_model
@@ -174,7 +174,8 @@ def predict(
         model: a model (its task turns predictions into results), a checkpoint path or a config name (see
             :func:`~focalyolo.deploy.inference.load_inference_model`).
         source: an image, a folder, a glob, a video, or a list of those (see :func:`expand_source`).
-        imgsz: long side of the network input (rounded up to a multiple of the model's largest stride).
+        imgsz: long side of the network input (rounded up to a multiple of the model's largest stride, with a
+            warning: :func:`~focalyolo.cfg.imgsz.stride_multiple`).
         conf, iou, max_det: NMS settings (one class per box).
         device: ``"cpu"``, ``"0"``, ``"cuda:1"`` or a torch.device; the model is moved there.
         batch: images per forward pass.
@@ -189,7 +190,7 @@ def predict(
     if not isinstance(model, torch.nn.Module):
         model = load_inference_model(model, device)
     stride = int(model.stride.max())
-    imgsz = math.ceil(imgsz / stride) * stride
+    imgsz = stride_multiple(imgsz, stride)
     frames = iter_frames(expand_source(source), on_skip or _log_skip)
     was_training = model.training
     model.to(device).eval()
@@ -234,7 +235,7 @@ class PredictRun:
         configure_threads(cfg.threads)
         self.paths = expand_source(source)
         self.model = load_inference_model(model if model is not None else cfg.model, self.device)
-        self.cfg = with_recorded_defaults(cfg, self.model)
+        self.cfg = inference_config(cfg, self.model)
         self.save_dir: Path | None = None
         if cfg.save or cfg.save_txt or cfg.save_json:
             self.save_dir = increment_path(Path(cfg.project) / cfg.name, cfg.exist_ok, mkdir=True)

@@ -1,7 +1,9 @@
 """Training: PGI dual-branch (or single-branch) training of any task with warmup, EMA, AMP, validation and resume.
 
-``train(TrainConfig(...))`` (or ``train(**options)``) runs the whole job and returns the run folder. The epoch
-loop is :meth:`Trainer.train_epoch`; everything else (data, optimizer, checkpoints, plots) is set up around it.
+``train(TrainConfig(...))`` (or ``train(**options)``) runs the whole job and returns the run folder. What the run
+is (model source, task, image size, hyper-parameters, resumed state) is decided first, once
+(:mod:`focalyolo.engine.run`). The epoch loop is :meth:`Trainer.train_epoch`; everything else (data, optimizer,
+checkpoints, plots) is set up around it.
 Under ``torchrun`` each process trains a slice of every batch (DistributedDataParallel); rank 0 alone
 validates, plots and writes checkpoints.
 """
@@ -25,7 +27,7 @@ from tqdm import tqdm
 from ..cfg import TrainConfig
 from ..data import build_dataloader, release_workers
 from ..errors import CheckpointError, ConfigError, FocalYoloError
-from ..models import Model, build_model, config_task
+from ..models import Model, build_model
 from ..tasks import get_task
 from ..utils.files import increment_path
 from ..utils.plotting import plot_results
@@ -33,15 +35,15 @@ from ..utils.threads import configure_threads, default_workers
 from ..utils.torch_utils import distributed_env, init_seeds, memory_text, select_device
 from ..weights.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from ..weights.convert import deployment_form
-from ..weights.sources import read_source_checkpoint, source_kind
 from ..weights.transfer import transfer_by_name
 from .ema import ModelEMA, unwrap
 from .evaluation import evaluate
 from .finite import FiniteGuard
 from .optim import build_optimizer, lr_lambda
+from .run import ResolvedRun, resolve_run, train_run
 from .tensorboard import TensorBoard
 
-__all__ = ["RESUME_CHANGES", "Trainer", "model_task", "resume_config", "split_batch", "train", "train_config"]
+__all__ = ["Trainer", "split_batch", "train"]
 
 LOGGER = logging.getLogger("focalyolo")
 MAX_BAD_STEPS = 10
@@ -49,12 +51,6 @@ HOST = torch.device("cpu")
 BAR_SECONDS = 0.25
 """The progress bar's losses are read from the device (a wait for its queue) at most this often."""
 
-CLASSIFIER_IMGSZ = {"synthetic-cls": 96}
-"""A classifier's default training size on a built-in set (its images' size); 224 on other data, as for ImageNet."""
-CLASSIFIER_DEFAULT_IMGSZ = 224
-
-RESUME_CHANGES = frozenset({"resume", "device", "threads", "workers", "cache", "verbose", "plots", "compile"})
-"""Options a resumed run may change; the rest are those the run was started with."""
 
 
 @dataclass
@@ -67,35 +63,19 @@ class EpochStats:
     seconds: float = 0.0
 
 
-def resume_config(checkpoint: str | Path, **changes: Any) -> TrainConfig:
-    """The configuration a run was saved with (its ``train_args``), to continue it from ``checkpoint``.
-
-    ``changes`` may set the options of :data:`RESUME_CHANGES` (where and how fast it runs); any other option
-    is fixed by the run, and changing it is a ConfigError (start a new run with ``weights=`` instead).
-    """
-    state = read_checkpoint(checkpoint)
-    saved = dict(state.get("train_args") or {})
-    if not saved or state.get("optimizer") is None:
-        raise CheckpointError(f"{checkpoint}: has no training state to resume (best.pt, a converted or exported "
-                              f"model?); resume from the run's weights/last.pt")
-    fixed = sorted(k for k in changes if k not in RESUME_CHANGES)
-    if fixed:
-        raise ConfigError(f"{', '.join(fixed)}: cannot change when resuming {checkpoint} (the run keeps its own "
-                          f"settings); to train on from these weights with new settings use weights={checkpoint}")
-    return TrainConfig.from_mapping({**saved, **changes, "resume": str(checkpoint)}, source=str(checkpoint))
-
-
 class Trainer:
     """Owns the model, data, optimizer and run folder of one training job.
 
-    ``cfg`` is the full configuration; for a resumed run that is :func:`resume_config` (``cfg.resume`` names
-    the checkpoint whose weights, optimizer, EMA and epoch are restored).
+    ``run`` is the resolved run (:mod:`focalyolo.engine.run`; a :class:`TrainConfig` is resolved first); for a
+    resumed run (:func:`~focalyolo.engine.run.resume_run`) it holds the checkpoint whose weights, optimizer, EMA
+    and epoch are restored. ``self.run`` / ``self.cfg`` carry the image size used (a stride multiple).
     """
 
-    def __init__(self, cfg: TrainConfig, on_step: Callable[["Trainer", int], None] | None = None):
+    def __init__(self, run: ResolvedRun | TrainConfig, on_step: Callable[["Trainer", int], None] | None = None):
         self.on_step = on_step
-        self.cfg = cfg
-        self.resume_state = read_checkpoint(cfg.resume) if cfg.resume else None
+        self.run = run if isinstance(run, ResolvedRun) else resolve_run(run)
+        self.cfg = cfg = self.run.cfg
+        self.resume_state = self.run.resume_state
         self.rank, self.local_rank, self.world_size = distributed_env()
         self.main_process = self.rank in (-1, 0)
         self.batch_per_rank = split_batch(cfg.batch, self.world_size)
@@ -114,18 +94,13 @@ class Trainer:
         if self.amp and cfg.amp_dtype == "bf16" and not torch.cuda.is_bf16_supported():
             raise ConfigError(f"--amp-dtype bf16: {torch.cuda.get_device_name(self.device)} has no bfloat16 support; "
                               f"use --amp-dtype fp16")
-        from_checkpoint = source_kind(cfg.model) == "checkpoint"
-        self.model_source = read_source_checkpoint(cfg.model) if from_checkpoint else None
-        model_config = self.model_source["model_yaml"] if self.model_source else cfg.model
-        self.task = get_task(config_task(model_config))
+        self.task = get_task(self.run.task)
         self.data = self.task.load_data(cfg.data)
-        self.model = self._build_model(model_config)
-        self.loss_fn = self.task.build_loss(self.model, {**cfg.group("loss"), **cfg.group("assigner")})
+        self.model = self._build_model()
+        self.loss_fn = self.task.build_loss(self.model, self.run.hyp)
         self.stride = int(self.model.stride.max())
-        if cfg.imgsz % self.stride:
-            size = -(-cfg.imgsz // self.stride) * self.stride
-            LOGGER.warning(f"imgsz {cfg.imgsz} is not a multiple of the model's stride {self.stride}: using {size}")
-            cfg.imgsz = size
+        self.run = self.run.at_stride(self.stride)
+        self.cfg = cfg = self.run.cfg
         self._build_data()
         self.save_dir = self._make_save_dir()  # only once the data and model are known to be good
         self.weights_dir = self.save_dir / "weights"
@@ -166,17 +141,16 @@ class Trainer:
             return Path(names[0])
         return increment_path(path, self.cfg.exist_ok, mkdir=True)
 
-    def _build_model(self, model_config: str | dict) -> Model:
-        """The model from ``model_config`` (a config, or the config of the checkpoint ``cfg.model`` names, focalyolo's
-        or an official YOLOv9 one: then its weights too)."""
-        model = build_model(model_config, nc=self.data.nc, **self.task.model_options(self.data))
+    def _build_model(self) -> Model:
+        """The model from the run's model config (a config, or the config of the checkpoint ``cfg.model`` names,
+        focalyolo's or an official YOLOv9 one), with the weights of the run's start checkpoint copied in."""
+        model = build_model(self.run.model_config, nc=self.data.nc, **self.task.model_options(self.data))
         model.names = list(self.data.names)
-        weights = self.cfg.weights or (self.cfg.model if self.model_source else None)
-        if weights and not self.cfg.resume:
-            state = self.model_source if weights == self.cfg.model else read_source_checkpoint(weights)
-            report = transfer_by_name(model, state)
+        if self.run.weights_state is not None:
+            report = transfer_by_name(model, self.run.weights_state)
             if self.main_process:
-                LOGGER.log(logging.WARNING if report.skipped else logging.INFO, f"weights: {report.summary(weights)}")
+                LOGGER.log(logging.WARNING if report.skipped else logging.INFO,
+                           f"weights: {report.summary(self.run.weights)}")
         if self.cfg.sync_bn and self.world_size > 1:
             if self.device.type == "cuda":
                 model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -192,7 +166,7 @@ class Trainer:
         cfg, verbose = self.cfg, self.main_process and self.cfg.verbose
         options = {**self.task.dataset_options(self.data), "cache": cfg.cache}
         self.train_set = self.task.build_dataset(self.data.train, cfg.imgsz, augment=True,
-                                                 hyp=cfg.group("augmentation"), batch_size=cfg.batch,
+                                                 hyp=self.run.hyp, batch_size=cfg.batch,
                                                  stride=self.stride, prefix="train: ", nc=self.data.nc, seed=cfg.seed,
                                                  verbose=verbose, mosaic_epochs=cfg.epochs - cfg.close_mosaic,
                                                  **options)
@@ -508,28 +482,7 @@ def split_batch(batch: int, world_size: int) -> int:
     return batch // world_size
 
 
-def model_task(model: str | Path | dict) -> str:
-    """The task of the model a run starts from: a config's head, or the head of a checkpoint's config."""
-    if source_kind(model) == "checkpoint":
-        model = read_source_checkpoint(model)["model_yaml"]
-    return config_task(model)
-
-
-def train_config(**options: Any) -> TrainConfig:
-    """The configuration of a run from keyword options (CLI flags or ``YOLO.train`` keywords): a resumed run's
-    saved configuration when ``resume`` is given, else a new one; unknown or bad options are one error.
-
-    A classifier's image size defaults to :data:`CLASSIFIER_IMGSZ` on a built-in set and 224 on other data (the
-    detectors' defaults, 160 and 640, are :class:`TrainConfig`'s)."""
-    if options.get("resume"):
-        return resume_config(options.pop("resume"), **options)
-    if options.get("imgsz") is None:
-        model = options.get("model") or TrainConfig.model
-        if model_task(model) == "classify":
-            options["imgsz"] = CLASSIFIER_IMGSZ.get(str(options.get("data")), CLASSIFIER_DEFAULT_IMGSZ)
-    return TrainConfig.from_mapping(options)
-
-
 def train(cfg: TrainConfig | None = None, **options: Any) -> Path:
-    """Train with ``cfg`` (or keyword options, see :func:`train_config`); returns the run folder."""
-    return Trainer(cfg if cfg is not None else train_config(**options)).train()
+    """Train with ``cfg`` (or keyword options, see :func:`~focalyolo.engine.run.train_run`); returns the run
+    folder."""
+    return Trainer(cfg if cfg is not None else train_run(**options)).train()

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..cfg import ValConfig
-from ..cfg.recorded import with_recorded_defaults
+from ..cfg.recorded import inference_config
 from ..deploy.inference import load_inference_model
 from ..errors import DataError, FocalYoloError
 from ..tasks import task_of
@@ -36,7 +36,7 @@ def val(cfg: ValConfig, model: torch.nn.Module | None = None) -> dict[str, Any]:
     if model is None and cfg.model is None:
         raise FocalYoloError("val needs a model (--model)")
     net = load_inference_model(model if model is not None else cfg.model, device)
-    cfg = with_recorded_defaults(cfg, net, need_data=True)
+    cfg = inference_config(cfg, net, need_data=True)
     task = task_of(net)
     config = task.load_data(cfg.data)
     files = getattr(config, cfg.split)

@@ -17,7 +17,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..cfg import default_hyperparameters
 from ..utils.boxes import bbox2dist, bbox_ciou, dist2bbox, make_anchors, xywh2xyxy
 from .assigner import TaskAlignedAssigner
 
@@ -118,12 +117,11 @@ class DetectionLoss:
 
     Args:
         head: the detection head; ``nc``, ``reg_max`` and ``is_dual`` are read now, ``stride`` at every call.
-        hyp: hyper-parameters read: gains ``box``, ``cls``, ``dfl``, ``aux_weight`` and the assigner's
-            ``topk``, ``alpha``, ``beta``; those missing (all, when None) take the configuration's defaults.
+        hyp: the resolved hyper-parameters (``focalyolo.cfg.load_hyp()`` or a run's; no key is filled in here);
+            read: gains ``box``, ``cls``, ``dfl``, ``aux_weight`` and the assigner's ``topk``, ``alpha``, ``beta``.
     """
 
-    def __init__(self, head: nn.Module, hyp: Mapping[str, Any] | None = None):
-        hyp = {**default_hyperparameters(), **(hyp or {})}
+    def __init__(self, head: nn.Module, hyp: Mapping[str, Any]):
         self.hyp = hyp
         self.head = head
         self.nc: int = head.nc

@@ -64,7 +64,7 @@ class PoseLoss(DetectionLoss):
         hyp: as :class:`DetectionLoss`, plus the gains ``pose`` and ``kobj``.
     """
 
-    def __init__(self, head: nn.Module, hyp: Mapping[str, Any] | None = None):
+    def __init__(self, head: nn.Module, hyp: Mapping[str, Any]):
         super().__init__(head, hyp)
         self.nk, self.ndim = head.kpt_shape
         self.keypoint_gains = (float(self.hyp["pose"]), float(self.hyp["kobj"]))

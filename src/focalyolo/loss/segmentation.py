@@ -53,7 +53,7 @@ class SegmentationLoss(DetectionLoss):
         overlap: the mask targets are index-coded per image (True) or one mask per instance (False).
     """
 
-    def __init__(self, head: nn.Module, hyp: Mapping[str, Any] | None = None, overlap: bool = True):
+    def __init__(self, head: nn.Module, hyp: Mapping[str, Any], overlap: bool = True):
         super().__init__(head, hyp)
         self.seg_gain = float(self.hyp["seg"])
         self.overlap = overlap
