@@ -334,7 +334,7 @@ def build_val_loader(model: torch.nn.Module, files: Sequence[str | Path], imgsz:
     fixed input size (``model.input_shape``) is evaluated at that size: its rect batches fit inside it and the
     model pads them at the bottom / right (:class:`~focalyolo.deploy.onnx_model.ExportedModel`), which moves no
     box, so an export of the trained size sees the checkpoint's inputs. ``dataset_options`` go to
-    :class:`YOLODataset` (segmentation: ``masks=True``); a split without a usable label row is a
+    :class:`YOLODataset` (segmentation: ``kinds=[Polygons()]``); a split without a usable label row is a
     :class:`DataError`."""
     from ...data import YOLODataset, build_dataloader
 

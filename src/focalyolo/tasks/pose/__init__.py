@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ...data import DataConfig, YOLODataset, load_data_config
+from ...data import DataConfig, Keypoints, YOLODataset, load_data_config
 from ...errors import DataError
 from ...loss import PoseLoss
 from ...utils.nms import non_max_suppression, scale_boxes
@@ -63,8 +63,8 @@ class PoseTask(DetectTask):
         return {"kpt_shape": data.kpt_shape, "skeleton": data.skeleton}
 
     def dataset_options(self, data: DataConfig) -> dict[str, Any]:
-        """The data's ``kpt_shape`` and ``flip_idx``."""
-        return {"kpt_shape": data.kpt_shape, "flip_idx": data.flip_idx}
+        """:class:`Keypoints` of the data's ``kpt_shape`` and ``flip_idx``."""
+        return {"kinds": [Keypoints(data.kpt_shape, data.flip_idx)]}
 
     def predict_options(self, model: nn.Module) -> dict[str, Any]:
         """The model's ``kpt_shape`` and ``skeleton``."""
@@ -76,7 +76,7 @@ class PoseTask(DetectTask):
 
     def build_dataset(self, files: Sequence[str | Path], imgsz: int, need_labels: bool = True,
                       **options: Any) -> Dataset:
-        """:class:`YOLODataset` over pose labels (``options`` must hold ``kpt_shape``; ``flip_idx`` for flips); with
+        """:class:`YOLODataset` over pose labels (``options`` must hold ``kinds`` with :class:`Keypoints`); with
         ``need_labels`` a split without a usable pose row (e.g. rows of another ``kpt_shape``) is a
         :class:`DataError`."""
         return YOLODataset(files, imgsz, need_labels=need_labels, **options)
@@ -90,7 +90,8 @@ class PoseTask(DetectTask):
 
     def build_val_loader(self, model: nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
                          nc: int, prefix: str = "val: ") -> DataLoader:
-        return build_val_loader(model, files, imgsz, batch, workers, nc, prefix, kpt_shape=model_kpt_shape(model))
+        return build_val_loader(model, files, imgsz, batch, workers, nc, prefix,
+                                kinds=[Keypoints(model_kpt_shape(model))])
 
     def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
         evaluator = partial(PoseEvaluator, kpt_shape=model_kpt_shape(model), skeleton=getattr(model, "skeleton", None))

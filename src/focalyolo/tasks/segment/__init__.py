@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ...data import YOLODataset
+from ...data import Polygons, YOLODataset
 from ...loss import SegmentationLoss
 from ...utils.masks import masks_in_original
 from ...utils.nms import non_max_suppression, scale_boxes
@@ -51,7 +51,8 @@ class SegmentTask(DetectTask):
                       **options: Any) -> Dataset:
         """:class:`YOLODataset` with index-coded masks at 1/4 resolution (YOLO polygon labels); with ``need_labels``
         a split without a usable outline is a :class:`DataError`."""
-        return YOLODataset(files, imgsz, masks=True, mask_ratio=4, overlap=True, need_labels=need_labels, **options)
+        kinds = [Polygons(mask_ratio=4, overlap=True), *options.pop("kinds", ())]
+        return YOLODataset(files, imgsz, kinds=kinds, need_labels=need_labels, **options)
 
     def targets(self, batch: Mapping[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, 6) box rows as detection's, and the (B, h, w) index-coded masks."""
@@ -63,8 +64,8 @@ class SegmentTask(DetectTask):
 
     def build_val_loader(self, model: nn.Module, files: Sequence[str | Path], imgsz: int, batch: int, workers: int,
                          nc: int, prefix: str = "val: ") -> DataLoader:
-        return build_val_loader(model, files, imgsz, batch, workers, nc, prefix, masks=True, mask_ratio=4,
-                                overlap=True)
+        return build_val_loader(model, files, imgsz, batch, workers, nc, prefix,
+                                kinds=[Polygons(mask_ratio=4, overlap=True)])
 
     def validate(self, model: nn.Module, loader: Any, **options: Any) -> dict[str, Any]:
         return validate_with(model, loader, evaluator=SegmentationEvaluator, **options)

@@ -1,0 +1,109 @@
+"""The keypoint annotation kind (pose): nk points per object, moved with the pixels, reordered by ``flip_idx`` in a
+mirror image and hidden once outside the image.
+
+A value is an (n, nk, 3) float32 array [x, y, v] per image, one row per label row (normalised in the store, xy in
+pixels inside the pipeline). Flips also reorder the points by ``flip_idx``, as a mirror turns a left eye into a
+right one; points that leave the image are hidden (:func:`hide_keypoints_outside`: v = 0, x = y = 0) when a mosaic
+is cut to its canvas and when a sample is made; boxes still come from the boxes. A sample carries ``keypoints``:
+(n, nk, 3) float32 [x / W, y / H, v], rows aligned with its labels.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .annotations import AnnotationKind, register_annotation_kind
+from .config import check_flip_idx, check_kpt_shape
+from .geometry import transform_points
+
+if TYPE_CHECKING:
+    from .scan import ScanResult
+
+__all__ = ["Keypoints", "hide_keypoints_outside"]
+
+
+def hide_keypoints_outside(keypoints: np.ndarray, w: int, h: int) -> np.ndarray:
+    """(n, nk, 3) pixel keypoints with those outside [0, w) x [0, h) or not labelled (v == 0) set to
+    v = 0, x = y = 0: after cropping, a point off the image is no longer in it to be predicted."""
+    x, y = keypoints[..., 0], keypoints[..., 1]
+    hidden = (x < 0) | (x >= w) | (y < 0) | (y >= h) | (keypoints[..., 2] == 0)
+    out = keypoints.copy()
+    out[hidden] = 0
+    return out
+
+
+@register_annotation_kind
+class Keypoints(AnnotationKind):
+    """Pose keypoints (see the module docstring).
+
+    Args:
+        kpt_shape: (nk, ndim), the keypoints per row and values per keypoint (2: x y, 3: x y visibility) of the
+            labels (``cls cx cy w h`` + nk x ndim values).
+        flip_idx: a permutation of range(nk); after a mirror (either flip) keypoint i becomes keypoint
+            ``flip_idx[i]`` (left <-> right). Needed when training with ``fliplr`` or ``flipud`` > 0; None keeps
+            the order.
+    """
+
+    name = "keypoints"
+
+    def __init__(self, kpt_shape: Sequence[int], flip_idx: Sequence[int] | None = None) -> None:
+        self.kpt_shape, self.flip_idx = kpt_shape, flip_idx
+
+    def checked(self, source: str, flips: bool) -> Keypoints:
+        """``kpt_shape`` as (nk, ndim) and ``flip_idx`` as a list, checked; flipping keypoints needs ``flip_idx``."""
+        nk, ndim = check_kpt_shape(self.kpt_shape, source)
+        flip_idx = self.flip_idx
+        if flip_idx is not None:
+            flip_idx = check_flip_idx(flip_idx, nk, source)
+        elif flips:
+            raise DataError(f"{source}: flipping keypoints needs 'flip_idx' in the data YAML (which keypoint each "
+                            "becomes in a mirror image), or fliplr: 0 and flipud: 0")
+        return Keypoints((nk, ndim), flip_idx)
+
+    def scan_options(self) -> dict[str, Any]:
+        """Rows are pose rows of this ``kpt_shape``."""
+        return {"kpt_shape": self.kpt_shape}
+
+    def image_values(self, scan: ScanResult, prefix: str) -> list[np.ndarray]:
+        return scan.keypoints
+
+    def to_pixels(self, value: np.ndarray, w: float, h: float, pad_w: float, pad_h: float) -> np.ndarray:
+        points = value.copy()
+        points[..., :2] = points[..., :2] * (w, h) + (pad_w, pad_h)
+        return points
+
+    def shift(self, value: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        moved = value.astype(np.float32).copy()
+        moved[..., :2] += offset
+        return moved
+
+    def transform(self, value: np.ndarray, matrix: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+        """The points moved (not hidden: that happens when the image is final)."""
+        moved = value.copy()
+        moved[..., :2] = transform_points(value[..., :2].reshape(-1, 2), matrix).reshape(len(value), -1, 2)
+        return moved
+
+    def flip(self, value: np.ndarray, axis: int, size: int) -> np.ndarray:
+        """Mirrored along ``axis`` and reordered: point i becomes point ``flip_idx[i]``."""
+        mirrored = value.copy()
+        mirrored[..., axis] = size - mirrored[..., axis]
+        if self.flip_idx is None:
+            return mirrored
+        out = np.empty_like(mirrored)
+        out[:, np.asarray(self.flip_idx)] = mirrored
+        return out
+
+    def crop(self, value: np.ndarray, w: int, h: int) -> np.ndarray:
+        """Points off the w x h image hidden (a mosaic's cut-off parts, which a zoomed-out affine step could bring
+        back into view as grey border)."""
+        return hide_keypoints_outside(value, w, h)
+
+    def sample(self, value: np.ndarray, rows: np.ndarray, hw: tuple[int, int]) -> tuple[dict[str, Any], np.ndarray]:
+        """``keypoints`` of the kept rows, those outside the image hidden, normalised to it."""
+        hh, ww = hw
+        points = hide_keypoints_outside(value[rows], ww, hh)
+        return {"keypoints": torch.from_numpy((points / np.array([ww, hh, 1], np.float32)).astype(np.float32))}, rows
