@@ -45,18 +45,20 @@ def test_pose_rows_parse_into_boxes_and_keypoints(tmp_path):
     text = ("0 0.5 0.5 0.4 0.4 0.4 0.4 2 0.6 0.4 1 0.7 0.9 0\n"  # good; the unlabelled point's xy becomes 0
             "0 0.5 0.5 0.4 0.4\n1 0.2 0.2 0.1 0.1 0.3 0.3\n1 0.1 0.1 0.3 0.1 0.3 0.5 0.1 0.5\n"  # 3 wrong counts
             "1 0.5 0.5 0.2 0.2 nan 0.4 2 0.6 0.4 2 0.5 0.5 2\n")  # a non-finite keypoint
-    parsed = read_label_file(write_label(tmp_path / "a.txt", text), nc=2, kpt_shape=(3, 3))
+    parsed = read_label_file(write_label(tmp_path / "a.txt", text), nc=2, rows=Keypoints((3, 3)))
     np.testing.assert_allclose(parsed.labels, [[0, 0.5, 0.5, 0.4, 0.4]])
-    assert len(parsed.keypoints) == 1 and parsed.keypoints[0].dtype == np.float32
-    np.testing.assert_allclose(parsed.keypoints[0], [[0.4, 0.4, 2], [0.6, 0.4, 1], [0, 0, 0]])
+    assert len(parsed.extras["keypoints"]) == 1 and parsed.extras["keypoints"][0].dtype == np.float32
+    np.testing.assert_allclose(parsed.extras["keypoints"][0], [[0.4, 0.4, 2], [0.6, 0.4, 1], [0, 0, 0]])
     assert ("3 row(s) with a wrong column count (5, 7, 9 values; kpt_shape [3, 3] needs 5 + 3x3 = 14) dropped"
             in parsed.notes)
     assert "1 row(s) with NaN/inf value dropped" in parsed.notes
 
-    two = read_label_file(write_label(tmp_path / "b.txt", "1 0.5 0.5 0.2 0.2 0.45 0.5 0.55 0.5\n"), 2, (2, 2))
-    np.testing.assert_allclose(two.keypoints[0], [[0.45, 0.5, 2], [0.55, 0.5, 2]])  # ndim 2: all visible
+    two = read_label_file(write_label(tmp_path / "b.txt", "1 0.5 0.5 0.2 0.2 0.45 0.5 0.55 0.5\n"), 2,
+                          Keypoints((2, 2)))
+    np.testing.assert_allclose(two.extras["keypoints"][0], [[0.45, 0.5, 2], [0.55, 0.5, 2]])  # ndim 2: all visible
     boxes = read_label_file(tmp_path / "a.txt", nc=2)  # no kpt_shape: box and polygon rows as before
-    assert len(boxes.labels) == 3 and boxes.keypoints == []
+    assert len(boxes.labels) == 3 and "keypoints" not in boxes.extras
+    assert [len(p) for p in boxes.extras["polygons"]] == [0, 3, 4]
 
 
 def test_scan_cache_is_keyed_on_kpt_shape(tmp_path):
@@ -64,16 +66,17 @@ def test_scan_cache_is_keyed_on_kpt_shape(tmp_path):
     image.parent.mkdir(parents=True)
     cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
     write_label(tmp_path / "labels" / "a.txt", "0 0.5 0.5 0.4 0.4 0.4 0.4 2 0.6 0.4 2\n")  # 2 x 3 or 3 x 2
-    first = scan_dataset([str(image)], kpt_shape=(2, 3), verbose=False)
-    again = scan_dataset([str(image)], kpt_shape=[2, 3], verbose=False)
+    first = scan_dataset([str(image)], rows=Keypoints((2, 3)), verbose=False)
+    again = scan_dataset([str(image)], rows=Keypoints([2, 3]), verbose=False)
     assert not first.from_cache and again.from_cache
-    assert first.keypoints[0].shape == again.keypoints[0].shape == (1, 2, 3)
-    np.testing.assert_array_equal(first.keypoints[0], again.keypoints[0])
-    other = scan_dataset([str(image)], kpt_shape=(3, 2), verbose=False)  # same file, other layout: a rescan
-    assert not other.from_cache and other.keypoints[0].shape == (1, 3, 3)
-    np.testing.assert_allclose(other.keypoints[0][0, :, :2], [[0.4, 0.4], [2, 0.6], [0.4, 2]])
+    assert first.extras["keypoints"][0].shape == again.extras["keypoints"][0].shape == (1, 2, 3)
+    np.testing.assert_array_equal(first.extras["keypoints"][0], again.extras["keypoints"][0])
+    other = scan_dataset([str(image)], rows=Keypoints((3, 2)), verbose=False)  # same file, other layout: a rescan
+    assert not other.from_cache and other.extras["keypoints"][0].shape == (1, 3, 3)
+    np.testing.assert_allclose(other.extras["keypoints"][0][0, :, :2], [[0.4, 0.4], [2, 0.6], [0.4, 2]])
     boxes = scan_dataset([str(image)], verbose=False)
-    assert not boxes.from_cache and boxes.keypoints[0].shape == (1, 0, 3)  # read as a polygon row
+    assert not boxes.from_cache and "keypoints" not in boxes.extras
+    assert [p.shape for p in boxes.extras["polygons"][0]] == [(5, 2)]  # read as a polygon row
 
 
 @pytest.fixture

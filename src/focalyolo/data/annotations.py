@@ -8,18 +8,19 @@ its methods (:meth:`~Annotations.select`, :meth:`~Annotations.shift`, :meth:`~An
 :meth:`~Annotations.flip`, :meth:`~Annotations.crop`, :meth:`~Annotations.concat`), which hand each extra to its
 kind, so they never name a kind.
 
-An :class:`AnnotationKind` says how its values are read, moved and batched; every step has a default fit for a
-value that is just one entry per object and does not move with the pixels (an (N,) array, say). Kinds are
-registered by name (:func:`register_annotation_kind`), so one can be added from outside the package; polygons
-(:mod:`.polygons`) and keypoints (:mod:`.keypoints`) are the built-in ones. :mod:`.dataset` turns a kind's values
-into sample entries (:meth:`AnnotationKind.sample`) and batch entries (:meth:`AnnotationKind.collate`).
+An :class:`AnnotationKind` says how its values are read (label rows, scan cache), moved and batched; every step
+has a default fit for a value that is just one entry per object and does not move with the pixels (an (N,) array,
+say). Kinds are registered by name (:func:`register_annotation_kind`), so one can be added from outside the
+package; polygons (:mod:`.polygons`) and keypoints (:mod:`.keypoints`) are the built-in ones. :mod:`.dataset` turns
+a kind's values into sample entries (:meth:`AnnotationKind.sample`) and batch entries
+(:meth:`AnnotationKind.collate`).
 """
 
 from __future__ import annotations
 
 from abc import ABC
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -27,10 +28,26 @@ import torch
 from ..errors import DataError
 from .geometry import transform_boxes
 
-if TYPE_CHECKING:
-    from .scan import ScanResult
+__all__ = [
+    "ANNOTATION_KINDS", "AnnotationKind", "Annotations", "LabelRows", "annotation_kind", "register_annotation_kind",
+]
 
-__all__ = ["ANNOTATION_KINDS", "AnnotationKind", "Annotations", "annotation_kind", "register_annotation_kind"]
+
+@dataclass
+class LabelRows:
+    """One label file's rows as a kind reads them (:meth:`AnnotationKind.parse_rows`).
+
+    Attributes:
+        rows: (n, 5) float64 [cls, cx, cy, w, h] of the rows of the kind's form.
+        value: the kind's entries of those rows.
+        finite: (n, m) further values of each row that must be finite (else the row is dropped), or None.
+        bad_columns: the value count of each row of another form (dropped).
+    """
+
+    rows: np.ndarray
+    value: Any
+    finite: np.ndarray | None
+    bad_columns: list[int]
 
 
 class AnnotationKind(ABC):
@@ -51,15 +68,47 @@ class AnnotationKind(ABC):
         mirrors images when ``flips``."""
         return self
 
-    def scan_options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`~focalyolo.data.scan.scan_dataset` that this kind's label rows need."""
-        return {}
+    def row_format(self) -> str | None:
+        """The form of the label rows this kind reads (part of the scan cache key), or None when it reads none. A
+        dataset's rows are read by its one kind with a row format, else as box and polygon rows
+        (:class:`~focalyolo.data.polygons.Polygons`)."""
+        return None
 
-    def image_values(self, scan: ScanResult, prefix: str) -> list[Any]:
-        """Per kept image of ``scan`` this kind's value (normalised), rows aligned with ``scan.labels``; a kind may
-        drop rows it cannot use (:meth:`ScanResult.drop_rows`). The default reads nothing: a :class:`DataError`
-        (``prefix`` goes in front of it)."""
-        raise DataError(f"{prefix}annotation kind {self.name!r} is not read from label files")
+    def parse_rows(self, rows: list[np.ndarray]) -> LabelRows:
+        """One label file's rows, each the (k,) float64 values of a line, as this kind reads them (only called on
+        a kind with a :meth:`row_format`)."""
+        raise NotImplementedError(f"annotation kind {self.name!r} reads no label rows")
+
+    def column_note(self, found: list[int]) -> str:
+        """What rows of another form (their value counts ``found``) are dropped for, in the label file's notes."""
+        return f"with a wrong column count ({', '.join(map(str, sorted(set(found))))} values)"
+
+    def kept_rows(self, value: Any, index: np.ndarray) -> Any:
+        """The parsed ``value`` of the rows at the integer ``index`` that validation kept, as stored (normalised)."""
+        return self.select(value, index)
+
+    def pack(self, values: list[Any]) -> dict[str, np.ndarray]:
+        """Per image values as plain arrays for the scan cache (default: one array of every image's rows)."""
+        return {self.name: np.concatenate(values) if values else np.zeros(0, np.float32)}
+
+    def unpack(self, arrays: Mapping[str, np.ndarray], starts: list[int]) -> list[Any]:
+        """The per image values of :meth:`pack`'s ``arrays``; image i holds rows ``starts[i]:starts[i + 1]``."""
+        return [arrays[self.name][a:b].copy() for a, b in zip(starts[:-1], starts[1:])]
+
+    def image_values(self, extras: Mapping[str, list[Any]], source: str) -> list[Any]:
+        """Per kept image this kind's value (normalised) from a scan's ``extras``
+        (:attr:`~focalyolo.data.scan.ScanResult.extras`); a scan whose rows this kind did not read is a
+        :class:`DataError` naming ``source``."""
+        if self.name not in extras:
+            raise DataError(f"{source}: annotation kind {self.name!r} is not read from these label rows (read as "
+                            f"{', '.join(extras)})")
+        return extras[self.name]
+
+    def usable_rows(self, values: list[Any], source: str) -> tuple[list[np.ndarray], str] | None:
+        """Per image a (n,) bool mask of the label rows this kind can use and why the others are dropped (the
+        dataset drops and reports them), or None when it uses them all; a :class:`DataError` naming ``source``
+        when it can use none."""
+        return None
 
     def to_pixels(self, value: Any, w: float, h: float, pad_w: float, pad_h: float) -> Any:
         """The normalised ``value`` in pixels of a w x h image placed at offset (pad_w, pad_h)."""

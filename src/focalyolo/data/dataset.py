@@ -140,8 +140,11 @@ class YOLODataset(Dataset):
         self.hyp = load_hyp(hyp)
         flips = augment and (self.hyp["fliplr"] > 0 or self.hyp["flipud"] > 0)
         self.kinds = [kind.checked(f"{prefix}{Path(files[0]).parent}", flips) for kind in kinds]
-        options = {key: value for kind in self.kinds for key, value in kind.scan_options().items()}
-        scan = scan_dataset(files, nc=nc, verbose=verbose, prefix=prefix, **options)
+        readers = [kind for kind in self.kinds if kind.row_format() is not None]
+        if len(readers) > 1:
+            raise DataError(f"{prefix}{Path(files[0]).parent}: the label rows are read by one annotation kind, got "
+                            f"{', '.join(kind.name for kind in readers)}")
+        scan = scan_dataset(files, nc=nc, verbose=verbose, prefix=prefix, rows=readers[0] if readers else None)
         if not scan.im_files:
             first = next((f"{p}: {r}" for p, r in scan.report if r != BACKGROUND), "")
             raise DataError(f"{prefix}{Path(files[0]).parent}: none of {len(files)} images is usable ({first})")
@@ -153,7 +156,7 @@ class YOLODataset(Dataset):
         self.shapes: np.ndarray = scan.shapes
         self.labels: list[np.ndarray] = scan.labels
         self.report: list[tuple[str, str]] = scan.report
-        self.extras: dict[str, list[Any]] = {kind.name: kind.image_values(scan, prefix) for kind in self.kinds}
+        self.extras: dict[str, list[Any]] = {kind.name: self._kind_values(kind) for kind in self.kinds}
         self.imgsz, self.augment, self.rect, self.stride = imgsz, augment, rect, stride
         self.mosaic, self.mosaic_epochs = augment and not rect, mosaic_epochs
         self.rng = np.random.default_rng(seed)
@@ -169,6 +172,17 @@ class YOLODataset(Dataset):
             self._cache_in_ram(verbose)
         elif cache is not None:
             raise DataError(f"{prefix}cache={cache!r}: expected 'ram' or None")
+
+    def _kind_values(self, kind: AnnotationKind) -> list[Any]:
+        """Per image the values of ``kind`` from the scan, the label rows it cannot use dropped and reported."""
+        source = f"{self.prefix}{Path(self.im_files[0]).parent}"
+        values = kind.image_values(self.scan_result.extras, source)
+        usable = kind.usable_rows(values, source)
+        if usable is not None:
+            masks, reason = usable
+            for i, keep in enumerate(masks):
+                self.scan_result.drop_rows(i, keep, reason)
+        return values
 
     def _sort_for_rect(self, batch_size: int, pad: float) -> None:
         order = np.argsort(self.shapes[:, 0] / self.shapes[:, 1], kind="stable")

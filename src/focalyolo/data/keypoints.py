@@ -10,18 +10,15 @@ is cut to its canvas and when a sample is made; boxes still come from the boxes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import DataError
-from .annotations import AnnotationKind, register_annotation_kind
+from .annotations import AnnotationKind, LabelRows, register_annotation_kind
 from .config import check_flip_idx, check_kpt_shape
 from .geometry import transform_points
-
-if TYPE_CHECKING:
-    from .scan import ScanResult
 
 __all__ = ["Keypoints", "hide_keypoints_outside"]
 
@@ -64,12 +61,38 @@ class Keypoints(AnnotationKind):
                             "becomes in a mirror image), or fliplr: 0 and flipud: 0")
         return Keypoints((nk, ndim), flip_idx)
 
-    def scan_options(self) -> dict[str, Any]:
-        """Rows are pose rows of this ``kpt_shape``."""
-        return {"kpt_shape": self.kpt_shape}
+    def row_format(self) -> str:
+        nk, ndim = self.kpt_shape
+        return f"keypoints {int(nk)}x{int(ndim)}"
 
-    def image_values(self, scan: ScanResult, prefix: str) -> list[np.ndarray]:
-        return scan.keypoints
+    def parse_rows(self, rows: list[np.ndarray]) -> LabelRows:
+        """Pose rows ``cls cx cy w h`` + nk x ndim keypoint values: (n, nk, 3) float64 keypoints [x, y, v] (v = 2
+        when ndim is 2), which must be finite; rows with another value count are dropped."""
+        nk, ndim = (int(v) for v in self.kpt_shape)
+        good = [values for values in rows if len(values) == 5 + nk * ndim]
+        table = np.array(good, np.float64).reshape(-1, 5 + nk * ndim)
+        points = table[:, 5:].reshape(-1, nk, ndim)
+        if ndim == 2:
+            points = np.concatenate((points, np.full((len(points), nk, 1), 2.0)), 2)
+        return LabelRows(table[:, :5], points, points.reshape(len(points), nk * 3),
+                         [len(v) for v in rows if len(v) != 5 + nk * ndim])
+
+    def column_note(self, found: list[int]) -> str:
+        """The counts found and the count ``kpt_shape`` asks for (a data YAML whose ``kpt_shape`` disagrees with
+        its labels shows here)."""
+        nk, ndim = self.kpt_shape
+        counts = ", ".join(map(str, sorted(set(found))))
+        return (f"with a wrong column count ({counts} values; kpt_shape {list(self.kpt_shape)} needs 5 + {nk}x{ndim} "
+                f"= {5 + nk * ndim})")
+
+    def kept_rows(self, value: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """(k, nk, 3) float32 keypoints of the kept rows; ``x = y = 0`` where ``v == 0`` (not labelled)."""
+        points = value[index].astype(np.float32)
+        points[points[..., 2] == 0, :2] = 0  # a point that is not labelled has no position
+        return points
+
+    def pack(self, values: list[np.ndarray]) -> dict[str, np.ndarray]:
+        return {"keypoints": np.concatenate(values) if values else np.zeros((0, 0, 3), np.float32)}
 
     def to_pixels(self, value: np.ndarray, w: float, h: float, pad_w: float, pad_h: float) -> np.ndarray:
         points = value.copy()

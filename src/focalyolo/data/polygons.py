@@ -10,18 +10,14 @@ labels) or (n, H / r, W / r) 0/1, r = ``mask_ratio``.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import DataError
-from .annotations import AnnotationKind, register_annotation_kind
+from .annotations import AnnotationKind, LabelRows, register_annotation_kind
 from .geometry import transform_points
-
-if TYPE_CHECKING:
-    from .scan import ScanResult
 
 __all__ = ["Polygons", "clip_polygon", "fill_centres", "polygons_to_masks"]
 
@@ -103,18 +99,44 @@ class Polygons(AnnotationKind):
     def __init__(self, mask_ratio: int = 4, overlap: bool = True) -> None:
         self.mask_ratio, self.overlap = mask_ratio, overlap
 
-    def image_values(self, scan: ScanResult, prefix: str) -> list[list[np.ndarray]]:
-        """The scan's polygons, label rows without one dropped (each image that loses rows is reported); a dataset
-        whose rows are all boxes is a :class:`DataError`."""
-        segments = scan.segments
-        if any(len(p) for p in segments) and not any(len(q) for p in segments for q in p):
-            raise DataError(f"{prefix}{Path(scan.im_files[0]).parent}: none of the {sum(map(len, segments))} "
-                            "labelled instances has an outline; segmentation needs polygon rows (class x1 y1 x2 y2 "
-                            "...) or a COCO JSON with segmentations")
-        for i, polygons in enumerate(segments):
-            scan.drop_rows(i, np.array([len(p) > 0 for p in polygons], bool),
-                           "box row(s) without a polygon dropped (segmentation needs outlines)")
-        return scan.segments
+    def row_format(self) -> str:
+        return "boxes or polygons"
+
+    def parse_rows(self, rows: list[np.ndarray]) -> LabelRows:
+        """Box rows ``cls cx cy w h`` (a (0, 2) polygon) and polygon rows ``cls x1 y1 x2 y2 ...`` (at least three
+        points; the row's box is the polygon's extent)."""
+        boxes, polygons, bad_cols = [], [], []
+        for values in rows:
+            if len(values) == 5:
+                boxes.append(values)
+                polygons.append(np.zeros((0, 2), np.float32))
+            elif len(values) >= 7 and len(values) % 2 == 1:
+                xy = values[1:].reshape(-1, 2)
+                lo, hi = xy.min(0), xy.max(0)
+                boxes.append(np.array([values[0], *(lo + hi) / 2, *(hi - lo)]))
+                polygons.append(xy.astype(np.float32))
+            else:
+                bad_cols.append(len(values))
+        return LabelRows(np.array(boxes, np.float64).reshape(-1, 5), polygons, None, bad_cols)
+
+    def pack(self, values: list[list[np.ndarray]]) -> dict[str, np.ndarray]:
+        """Every polygon's point count and all points."""
+        polygons = [polygon for image in values for polygon in image]
+        return {"segment_lengths": np.array([len(p) for p in polygons], np.int64),
+                "segment_points": np.concatenate(polygons) if polygons else np.zeros((0, 2), np.float32)}
+
+    def unpack(self, arrays: Mapping[str, np.ndarray], starts: list[int]) -> list[list[np.ndarray]]:
+        sizes = arrays["segment_lengths"]
+        polygons = np.split(arrays["segment_points"], np.cumsum(sizes)[:-1]) if len(sizes) else []
+        return [[p.copy() for p in polygons[a:b]] for a, b in zip(starts[:-1], starts[1:])]
+
+    def usable_rows(self, values: list[list[np.ndarray]], source: str) -> tuple[list[np.ndarray], str]:
+        """Rows with a polygon; a dataset whose rows are all boxes is a :class:`DataError`."""
+        if any(len(p) for p in values) and not any(len(q) for p in values for q in p):
+            raise DataError(f"{source}: none of the {sum(map(len, values))} labelled instances has an outline; "
+                            "segmentation needs polygon rows (class x1 y1 x2 y2 ...) or a COCO JSON with segmentations")
+        return ([np.array([len(p) > 0 for p in polygons], bool) for polygons in values],
+                "box row(s) without a polygon dropped (segmentation needs outlines)")
 
     def to_pixels(self, value: list[np.ndarray], w: float, h: float, pad_w: float, pad_h: float) -> list[np.ndarray]:
         scale, shift = np.array([w, h], np.float32), np.array([pad_w, pad_h], np.float32)
