@@ -1,13 +1,24 @@
 """Annotations: extras move through selection, mosaic placement, flips, transforms and batching by their kind, and a
-kind registered from outside the package works with the defaults alone."""
+kind registered from outside the package works with the defaults alone (also read from its own label column, through
+a dataset, into the batch)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
-from focalyolo.data import AnnotationKind, Annotations, Keypoints, Polygons, annotation_kind, register_annotation_kind
+from focalyolo.data import (
+    AnnotationKind,
+    Annotations,
+    Keypoints,
+    Polygons,
+    YOLODataset,
+    annotation_kind,
+    register_annotation_kind,
+)
+from focalyolo.data.annotations import LabelRows
 
 
 @register_annotation_kind
@@ -74,3 +85,37 @@ def test_default_sample_and_collate_batch_a_plain_value_in_target_order():
     assert rows.tolist() == [2, 0] and entries["test_scores"].tolist() == [0.75, 0.5]
     batch = kind.collate([entries, {"test_scores": torch.tensor([0.125])}])
     assert batch["test_scores"].tolist() == [0.75, 0.5, 0.125]
+
+
+@register_annotation_kind
+class Difficulty(AnnotationKind):
+    """One value per object read from a sixth label column: a row parser, every other step by default."""
+
+    name = "test_difficulty"
+
+    def row_format(self) -> str:
+        return "boxes + difficulty"
+
+    def parse_rows(self, rows: list[np.ndarray]) -> LabelRows:
+        good = np.array([r for r in rows if len(r) == 6], np.float64).reshape(-1, 6)
+        return LabelRows(good[:, :5], good[:, 5], good[:, 5:], [len(r) for r in rows if len(r) != 6])
+
+
+def test_a_kind_from_outside_reads_its_column_and_reaches_the_batch(tmp_path):
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    labels.mkdir()
+    files = []
+    for i in range(4):
+        cv2.imwrite(str(images / f"{i}.png"), np.full((64, 64, 3), 40 * i, np.uint8))
+        (labels / f"{i}.txt").write_text(f"0 0.5 0.5 0.5 0.5 {i}\n1 0.25 0.25 0.2 0.2 {i + 10}\n0 0.5 0.5 0.1 0.1\n")
+        files.append(str(images / f"{i}.png"))
+    ds = YOLODataset(files, imgsz=64, augment=True, hyp={"mosaic": 1.0, "scale": 0.0, "translate": 0.0}, seed=0,
+                     verbose=False, kinds=[Difficulty()])
+    assert [v.tolist() for v in ds.extras["test_difficulty"]] == [[i, i + 10] for i in range(4)]
+    assert any("wrong column count (5 values)" in reason for _, reason in ds.report)
+    batch = ds.collate_fn([ds[0], ds[1]])
+    values, targets = batch["test_difficulty"], batch["targets"]
+    assert len(values) == len(targets) > 0
+    # each value stays with its object: class 1 objects carry i + 10, class 0 ones i
+    assert ((values >= 10) == (targets[:, 1] == 1)).all()

@@ -29,7 +29,8 @@ from ..errors import DataError
 from .geometry import transform_boxes
 
 __all__ = [
-    "ANNOTATION_KINDS", "AnnotationKind", "Annotations", "LabelRows", "annotation_kind", "register_annotation_kind",
+    "ANNOTATION_KINDS", "AnnotationKind", "Annotations", "LabelRows", "annotation_kind", "box_row_text",
+    "register_annotation_kind",
 ]
 
 
@@ -82,6 +83,16 @@ class AnnotationKind(ABC):
     def column_note(self, found: list[int]) -> str:
         """What rows of another form (their value counts ``found``) are dropped for, in the label file's notes."""
         return f"with a wrong column count ({', '.join(map(str, sorted(set(found))))} values)"
+
+    def coco_row(self, row: np.ndarray, annotation: Mapping[str, Any], size: tuple[float, float]) -> tuple[str, bool]:
+        """The label line this kind writes for a COCO ``annotation`` whose (5,) [cls, cx, cy, w, h] box ``row`` is
+        normalised to an image of ``size`` (w, h), and whether the annotation's own data for it was usable (only
+        called on a kind that reads rows; the default writes none)."""
+        raise NotImplementedError(f"annotation kind {self.name!r} writes no COCO label rows")
+
+    def coco_problem(self) -> str:
+        """What an annotation :meth:`coco_row` found unusable has, and what became of it (for one warning)."""
+        return f"unusable {self.name}"
 
     def kept_rows(self, value: Any, index: np.ndarray) -> Any:
         """The parsed ``value`` of the rows at the integer ``index`` that validation kept, as stored (normalised)."""
@@ -158,6 +169,11 @@ class AnnotationKind(ABC):
         """The batch entries of this kind from the samples' entries (default: concatenated in ``targets``
         order)."""
         return {self.name: torch.cat([s[self.name] for s in samples])}
+
+
+def box_row_text(row: np.ndarray) -> str:
+    """A (5,) [cls, cx, cy, w, h] row as label text (6 decimals)."""
+    return f"{int(row[0])} {row[1]:.6f} {row[2]:.6f} {row[3]:.6f} {row[4]:.6f}"
 
 
 ANNOTATION_KINDS: dict[str, type[AnnotationKind]] = {}

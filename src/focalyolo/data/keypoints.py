@@ -10,17 +10,37 @@ is cut to its canvas and when a sample is made; boxes still come from the boxes.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import DataError
-from .annotations import AnnotationKind, LabelRows, register_annotation_kind
-from .config import check_flip_idx, check_kpt_shape
+from ..utils.keypoints import check_kpt_shape as keypoint_shape
+from .annotations import AnnotationKind, LabelRows, box_row_text, register_annotation_kind
 from .geometry import transform_points
 
-__all__ = ["Keypoints", "hide_keypoints_outside"]
+__all__ = ["Keypoints", "check_flip_idx", "check_kpt_shape", "hide_keypoints_outside", "is_int"]
+
+
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is an int (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_kpt_shape(value: Any, source: str) -> list[int]:
+    """A data file's ``kpt_shape`` (a list or tuple): [nk >= 1, 2 or 3], as a DataError naming ``source``."""
+    try:
+        return keypoint_shape(value)
+    except ValueError as exc:
+        raise DataError(f"{source}: {exc}") from None
+
+
+def check_flip_idx(value: Any, nk: int, source: str) -> list[int]:
+    """A data file's ``flip_idx`` (a list or tuple): a permutation of range(nk)."""
+    if not (isinstance(value, (list, tuple)) and all(map(is_int, value)) and sorted(value) == list(range(nk))):
+        raise DataError(f"{source}: 'flip_idx' must list each keypoint index 0..{nk - 1} once, got {value}")
+    return list(value)
 
 
 def hide_keypoints_outside(keypoints: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -84,6 +104,25 @@ class Keypoints(AnnotationKind):
         counts = ", ".join(map(str, sorted(set(found))))
         return (f"with a wrong column count ({counts} values; kpt_shape {list(self.kpt_shape)} needs 5 + {nk}x{ndim} "
                 f"= {5 + nk * ndim})")
+
+    def coco_row(self, row: np.ndarray, annotation: Mapping[str, Any], size: tuple[float, float]) -> tuple[str, bool]:
+        """A pose row ``cls cx cy w h x1 y1 v1 ...`` from the box row and the annotation's ``keypoints`` (normalised
+        by the image ``size`` (w, h)); unusable or absent keypoints are written as v = 0."""
+        nk = int(self.kpt_shape[0])
+        keypoints = annotation.get("keypoints")
+        try:
+            points = np.asarray(keypoints if isinstance(keypoints, list) else [], np.float64)
+        except (TypeError, ValueError):  # nested or non-numeric values
+            points = np.zeros(0)
+        usable = points.shape == (nk * 3,) and bool(np.isfinite(points).all())
+        points = points.reshape(nk, 3) if usable else np.zeros((nk, 3))
+        points[points[:, 2] == 0, :2] = 0
+        values = " ".join(f"{x / size[0]:.6f} {y / size[1]:.6f} {int(v)}" for x, y, v in points)
+        return f"{box_row_text(row)} {values}", usable or keypoints is None
+
+    def coco_problem(self) -> str:
+        nk = int(self.kpt_shape[0])
+        return f"malformed keypoints (not {nk * 3} finite numbers) kept with every keypoint unlabelled"
 
     def kept_rows(self, value: np.ndarray, index: np.ndarray) -> np.ndarray:
         """(k, nk, 3) float32 keypoints of the kept rows; ``x = y = 0`` where ``v == 0`` (not labelled)."""

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .annotations import AnnotationKind, LabelRows, register_annotation_kind
+from ..utils.masks import mask_outlines
+from .annotations import AnnotationKind, LabelRows, box_row_text, register_annotation_kind
 from .geometry import transform_points
 
-__all__ = ["Polygons", "clip_polygon", "fill_centres", "polygons_to_masks"]
+__all__ = ["Polygons", "clip_polygon", "coco_outline", "fill_centres", "join_parts", "polygons_to_masks"]
 
 
 def clip_polygon(points: np.ndarray, width: float, height: float) -> np.ndarray:
@@ -85,6 +86,44 @@ def polygons_to_masks(segments: list[np.ndarray], hw: tuple[int, int], ratio: in
     return index, order
 
 
+def join_parts(parts: list[np.ndarray]) -> np.ndarray:
+    """One outline through several (k_i, 2) polygon parts: each further part is entered from the point of the
+    outline so far nearest to it, walked round, and left back to that point (a zero-width bridge), so filling the
+    outline fills every part."""
+    outline = parts[0]
+    for part in parts[1:]:
+        distance = ((outline[:, None] - part[None]) ** 2).sum(-1)
+        i, j = np.unravel_index(int(distance.argmin()), distance.shape)
+        outline = np.concatenate((outline[: i + 1], np.roll(part, -j, 0), part[j: j + 1], outline[i:]))
+    return outline
+
+
+def coco_outline(segmentation: list | dict, width: float, height: float) -> np.ndarray | None:
+    """An annotation's ``segmentation`` (polygon list, or RLE with list or string counts) -> one (k, 2) polygon
+    normalised to the image, or None when there is no usable outline (no part with 3 points)."""
+    if isinstance(segmentation, dict):
+        from pycocotools import mask as mask_utils
+
+        if not isinstance(segmentation.get("counts"), (list, str, bytes)) or "size" not in segmentation:
+            return None
+        try:
+            rle = mask_utils.frPyObjects(segmentation, *segmentation["size"]) if isinstance(
+                segmentation["counts"], list) else segmentation
+            mask = mask_utils.decode(rle)
+        except (TypeError, ValueError, OverflowError, IndexError, KeyError):  # a malformed size or counts
+            return None
+        parts = [p.astype(np.float64) for p in mask_outlines(mask)]
+    elif isinstance(segmentation, list):
+        parts = [np.asarray(p, np.float64).reshape(-1, 2) for p in segmentation
+                 if isinstance(p, list) and len(p) % 2 == 0]
+    else:
+        return None
+    parts = [p for p in parts if len(p) >= 3 and np.isfinite(p).all()]
+    if not parts:
+        return None
+    return (join_parts(parts) / (width, height)).clip(0, 1)
+
+
 @register_annotation_kind
 class Polygons(AnnotationKind):
     """Segmentation outlines (see the module docstring).
@@ -129,6 +168,18 @@ class Polygons(AnnotationKind):
         sizes = arrays["segment_lengths"]
         polygons = np.split(arrays["segment_points"], np.cumsum(sizes)[:-1]) if len(sizes) else []
         return [[p.copy() for p in polygons[a:b]] for a, b in zip(starts[:-1], starts[1:])]
+
+    def coco_row(self, row: np.ndarray, annotation: Mapping[str, Any], size: tuple[float, float]) -> tuple[str, bool]:
+        """A polygon row ``cls x1 y1 ...`` from the annotation's outline (:func:`coco_outline`), or its box row when
+        it has none; usable unless it has a segmentation without a usable outline."""
+        segmentation = annotation.get("segmentation")
+        outline = coco_outline(segmentation, *size) if segmentation else None
+        if outline is None:
+            return box_row_text(row), not segmentation
+        return f"{int(row[0])} " + " ".join(f"{v:.6f}" for v in outline.reshape(-1)), True
+
+    def coco_problem(self) -> str:
+        return "an unusable segmentation (no part with 3 points, or a malformed RLE) kept as boxes only"
 
     def usable_rows(self, values: list[list[np.ndarray]], source: str) -> tuple[list[np.ndarray], str]:
         """Rows with a polygon; a dataset whose rows are all boxes is a :class:`DataError`."""
