@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from focalyolo.cfg import load_hyp
-from focalyolo.data import YOLODataset, letterbox
+from focalyolo.data import Annotations, YOLODataset, letterbox
 from focalyolo.data.augment import flip_lr, flip_ud, random_affine, rect_batch_shapes
 
 STILL = load_hyp({"hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "mixup": 0.0, "degrees": 0.0, "shear": 0.0,
@@ -106,7 +106,7 @@ def test_rect_batches_are_stride_multiples_and_uniform(colour_dataset):
     assert (np.diff(ars) >= 0).all()  # sorted by aspect ratio
     for b in range(len(ds.batch_shapes)):
         idx = np.flatnonzero(ds.batch_index == b)
-        batch = YOLODataset.collate_fn([ds[i] for i in idx])
+        batch = ds.collate_fn([ds[i] for i in idx])
         assert tuple(batch["img"].shape[2:]) == tuple(ds.batch_shapes[b])
         assert max(batch["img"].shape[2:]) <= 128 + 32
 
@@ -129,11 +129,12 @@ def test_letterbox_function():
 def test_flips_and_affine_identity_move_boxes_with_pixels():
     img = np.zeros((20, 40, 3), np.uint8)
     img[2:6, 30:38] = 255
-    labels = np.array([[0, 30, 2, 38, 6]], np.float32)
-    lr_img, lr, _, _ = flip_lr(img, labels)
-    assert lr.tolist() == [[0, 2, 2, 10, 6]] and lr_img[2:6, 2:10].min() == 255
-    ud_img, ud, _, _ = flip_ud(img, labels)
-    assert ud.tolist() == [[0, 30, 14, 38, 18]] and ud_img[14:18, 30:38].min() == 255
-    still, moved, _, _ = random_affine(img, labels, np.random.default_rng(0), (20, 40), translate=0.0, scale=0.0)
+    labels = Annotations(np.array([0], np.float32), np.array([[30, 2, 38, 6]], np.float32))
+    lr_img, lr = flip_lr(img, labels)
+    assert lr.cls.tolist() == [0] and lr.boxes.tolist() == [[2, 2, 10, 6]] and lr_img[2:6, 2:10].min() == 255
+    ud_img, ud = flip_ud(img, labels)
+    assert ud.cls.tolist() == [0] and ud.boxes.tolist() == [[30, 14, 38, 18]] and ud_img[14:18, 30:38].min() == 255
+    still, moved = random_affine(img, labels, np.random.default_rng(0), (20, 40), translate=0.0, scale=0.0)
     np.testing.assert_array_equal(still, img)
-    np.testing.assert_allclose(moved, labels, atol=1e-4)
+    np.testing.assert_array_equal(moved.cls, labels.cls)
+    np.testing.assert_allclose(moved.boxes, labels.boxes, atol=1e-4)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from focalyolo.cfg import load_hyp
-from focalyolo.data import YOLODataset, generate_synthetic, load_data_config
+from focalyolo.data import Keypoints, YOLODataset, generate_synthetic, load_data_config
 from focalyolo.data.labels import read_label_file
 from focalyolo.data.scan import scan_dataset
 from focalyolo.errors import DataError
@@ -46,18 +46,20 @@ def test_pose_rows_parse_into_boxes_and_keypoints(tmp_path):
     text = ("0 0.5 0.5 0.4 0.4 0.4 0.4 2 0.6 0.4 1 0.7 0.9 0\n"  # good; the unlabelled point's xy becomes 0
             "0 0.5 0.5 0.4 0.4\n1 0.2 0.2 0.1 0.1 0.3 0.3\n1 0.1 0.1 0.3 0.1 0.3 0.5 0.1 0.5\n"  # 3 wrong counts
             "1 0.5 0.5 0.2 0.2 nan 0.4 2 0.6 0.4 2 0.5 0.5 2\n")  # a non-finite keypoint
-    parsed = read_label_file(write_label(tmp_path / "a.txt", text), nc=2, kpt_shape=(3, 3))
+    parsed = read_label_file(write_label(tmp_path / "a.txt", text), nc=2, rows=Keypoints((3, 3)))
     np.testing.assert_allclose(parsed.labels, [[0, 0.5, 0.5, 0.4, 0.4]])
-    assert len(parsed.keypoints) == 1 and parsed.keypoints[0].dtype == np.float32
-    np.testing.assert_allclose(parsed.keypoints[0], [[0.4, 0.4, 2], [0.6, 0.4, 1], [0, 0, 0]])
+    assert len(parsed.extras["keypoints"]) == 1 and parsed.extras["keypoints"][0].dtype == np.float32
+    np.testing.assert_allclose(parsed.extras["keypoints"][0], [[0.4, 0.4, 2], [0.6, 0.4, 1], [0, 0, 0]])
     assert ("3 row(s) with a wrong column count (5, 7, 9 values; kpt_shape [3, 3] needs 5 + 3x3 = 14) dropped"
             in parsed.notes)
     assert "1 row(s) with NaN/inf value dropped" in parsed.notes
 
-    two = read_label_file(write_label(tmp_path / "b.txt", "1 0.5 0.5 0.2 0.2 0.45 0.5 0.55 0.5\n"), 2, (2, 2))
-    np.testing.assert_allclose(two.keypoints[0], [[0.45, 0.5, 2], [0.55, 0.5, 2]])  # ndim 2: all visible
+    two = read_label_file(write_label(tmp_path / "b.txt", "1 0.5 0.5 0.2 0.2 0.45 0.5 0.55 0.5\n"), 2,
+                          Keypoints((2, 2)))
+    np.testing.assert_allclose(two.extras["keypoints"][0], [[0.45, 0.5, 2], [0.55, 0.5, 2]])  # ndim 2: all visible
     boxes = read_label_file(tmp_path / "a.txt", nc=2)  # no kpt_shape: box and polygon rows as before
-    assert len(boxes.labels) == 3 and boxes.keypoints == []
+    assert len(boxes.labels) == 3 and "keypoints" not in boxes.extras
+    assert [len(p) for p in boxes.extras["polygons"]] == [0, 3, 4]
 
 
 def test_scan_cache_is_keyed_on_kpt_shape(tmp_path):
@@ -65,16 +67,17 @@ def test_scan_cache_is_keyed_on_kpt_shape(tmp_path):
     image.parent.mkdir(parents=True)
     cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
     write_label(tmp_path / "labels" / "a.txt", "0 0.5 0.5 0.4 0.4 0.4 0.4 2 0.6 0.4 2\n")  # 2 x 3 or 3 x 2
-    first = scan_dataset([str(image)], kpt_shape=(2, 3), verbose=False)
-    again = scan_dataset([str(image)], kpt_shape=[2, 3], verbose=False)
+    first = scan_dataset([str(image)], rows=Keypoints((2, 3)), verbose=False)
+    again = scan_dataset([str(image)], rows=Keypoints([2, 3]), verbose=False)
     assert not first.from_cache and again.from_cache
-    assert first.keypoints[0].shape == again.keypoints[0].shape == (1, 2, 3)
-    np.testing.assert_array_equal(first.keypoints[0], again.keypoints[0])
-    other = scan_dataset([str(image)], kpt_shape=(3, 2), verbose=False)  # same file, other layout: a rescan
-    assert not other.from_cache and other.keypoints[0].shape == (1, 3, 3)
-    np.testing.assert_allclose(other.keypoints[0][0, :, :2], [[0.4, 0.4], [2, 0.6], [0.4, 2]])
+    assert first.extras["keypoints"][0].shape == again.extras["keypoints"][0].shape == (1, 2, 3)
+    np.testing.assert_array_equal(first.extras["keypoints"][0], again.extras["keypoints"][0])
+    other = scan_dataset([str(image)], rows=Keypoints((3, 2)), verbose=False)  # same file, other layout: a rescan
+    assert not other.from_cache and other.extras["keypoints"][0].shape == (1, 3, 3)
+    np.testing.assert_allclose(other.extras["keypoints"][0][0, :, :2], [[0.4, 0.4], [2, 0.6], [0.4, 2]])
     boxes = scan_dataset([str(image)], verbose=False)
-    assert not boxes.from_cache and boxes.keypoints[0].shape == (1, 0, 3)  # read as a polygon row
+    assert not boxes.from_cache and "keypoints" not in boxes.extras
+    assert [p.shape for p in boxes.extras["polygons"][0]] == [(5, 2)]  # read as a polygon row
 
 
 @pytest.fixture
@@ -122,9 +125,9 @@ def expected_letterboxed(index_name: str, size: int = 160) -> np.ndarray:
 
 
 def test_letterboxed_keypoints_land_on_their_pixels_and_collate(pose_images):
-    ds = YOLODataset(pose_images, imgsz=160, nc=3, verbose=False, kpt_shape=[3, 3], flip_idx=FLIP_IDX)
-    assert len(ds.keypoints) == 2 and ds.keypoints[0].shape == (2, 3, 3)
-    np.testing.assert_allclose(ds.keypoints[0][0, 0], [20.5 / 80, 15.5 / 60, 2], atol=1e-6)  # original image
+    ds = YOLODataset(pose_images, imgsz=160, nc=3, verbose=False, kinds=[Keypoints([3, 3], FLIP_IDX)])
+    assert len(ds.extras["keypoints"]) == 2 and ds.extras["keypoints"][0].shape == (2, 3, 3)
+    np.testing.assert_allclose(ds.extras["keypoints"][0][0, 0], [20.5 / 80, 15.5 / 60, 2], atol=1e-6)  # original image
     for i, name in enumerate(IMAGES):
         sample = ds[i]
         points = pixel_keypoints(sample)
@@ -134,15 +137,15 @@ def test_letterboxed_keypoints_land_on_their_pixels_and_collate(pose_images):
             for k, (x, y, v) in enumerate(row):
                 if v:
                     np.testing.assert_array_equal(dot_colour_at(sample, x, y), DOT_COLOURS[k])
-    batch = YOLODataset.collate_fn([ds[0], ds[1]])
+    batch = ds.collate_fn([ds[0], ds[1]])
     assert batch["keypoints"].shape == (3, 3, 3) and len(batch["targets"]) == 3
     np.testing.assert_allclose(batch["keypoints"][2].numpy(), ds[1]["keypoints"][0].numpy())  # targets order
 
 
 def test_flip_lr_mirrors_and_swaps_keypoints(pose_images):
-    val = YOLODataset(pose_images, imgsz=160, nc=3, verbose=False, kpt_shape=[3, 3], flip_idx=FLIP_IDX)
+    val = YOLODataset(pose_images, imgsz=160, nc=3, verbose=False, kinds=[Keypoints([3, 3], FLIP_IDX)])
     flipped = YOLODataset(pose_images, imgsz=160, augment=True, hyp={**STILL, "fliplr": 1.0}, nc=3, verbose=False,
-                          kpt_shape=[3, 3], flip_idx=FLIP_IDX)
+                          kinds=[Keypoints([3, 3], FLIP_IDX)])
     for i in range(2):
         before, after = val[i], flipped[i]
         w = after["img"].shape[2]
@@ -160,19 +163,20 @@ def test_flip_lr_mirrors_and_swaps_keypoints(pose_images):
 def test_flipping_keypoints_without_flip_idx_is_a_clear_error(pose_images):
     with pytest.raises(DataError, match="needs 'flip_idx'.*or fliplr: 0 and flipud: 0"):
         YOLODataset(pose_images, imgsz=160, augment=True, hyp={**STILL, "flipud": 0.5}, verbose=False,
-                    kpt_shape=[3, 3])
-    YOLODataset(pose_images, imgsz=160, augment=True, hyp=STILL, verbose=False, kpt_shape=[3, 3])  # no flips: fine
-    YOLODataset(pose_images, imgsz=160, verbose=False, kpt_shape=[3, 3])  # validation never flips
+                    kinds=[Keypoints([3, 3])])
+    YOLODataset(pose_images, imgsz=160, augment=True, hyp=STILL, verbose=False,
+                kinds=[Keypoints([3, 3])])  # no flips: fine
+    YOLODataset(pose_images, imgsz=160, verbose=False, kinds=[Keypoints([3, 3])])  # validation never flips
     with pytest.raises(DataError, match="flip_idx"):
-        YOLODataset(pose_images, imgsz=160, verbose=False, kpt_shape=[3, 3], flip_idx=[0, 0, 1])
+        YOLODataset(pose_images, imgsz=160, verbose=False, kinds=[Keypoints([3, 3], [0, 0, 1])])
 
 
 def test_keypoints_pushed_off_the_image_are_hidden(pose_images):
     """A pure translation (scale 0, up to 45 % of the image): each keypoint is where the shift puts it, or hidden
     (v = 0, x = y = 0) where that is off the image; the shift is read from a keypoint still visible."""
-    val = YOLODataset(pose_images, imgsz=160, nc=3, verbose=False, kpt_shape=[3, 3])
+    val = YOLODataset(pose_images, imgsz=160, nc=3, verbose=False, kinds=[Keypoints([3, 3])])
     moved = YOLODataset(pose_images, imgsz=160, augment=True, hyp={**STILL, "translate": 0.45}, nc=3, seed=3,
-                        verbose=False, kpt_shape=[3, 3])
+                        verbose=False, kinds=[Keypoints([3, 3])])
     hidden = checked = 0
     for n in range(24):
         ref, out = val[n % 2], moved[n % 2]
@@ -203,7 +207,7 @@ def pose_data(tmp_path_factory):
 
 def test_mosaic_samples_keep_keypoints_in_their_boxes(pose_data):
     ds = YOLODataset(pose_data.train, imgsz=96, augment=True, hyp=AUGMENT, nc=pose_data.nc, seed=1, verbose=False,
-                     kpt_shape=pose_data.kpt_shape, flip_idx=pose_data.flip_idx)
+                     kinds=[Keypoints(pose_data.kpt_shape, pose_data.flip_idx)])
     shown = hidden = 0
     for i in range(16):
         sample = ds[i % len(ds)]
@@ -233,8 +237,8 @@ def test_synthetic_pose_rows_are_upright_shapes_with_five_keypoints(pose_data, t
         assert (np.abs(points[:, 0] - cx) <= w / 2 + 1e-5).all() and (np.abs(points[:, 1] - cy) <= h / 2 + 1e-5).all()
         assert points[0, 1] == points[:, 1].min()  # the top point is the highest
         assert points[1, 0] < points[2, 0] and points[3, 0] < points[4, 0]  # left of right
-    ds = YOLODataset(cfg.train, imgsz=96, nc=cfg.nc, verbose=False, kpt_shape=cfg.kpt_shape)
-    assert sum(len(k) for k in ds.keypoints) == sum(len(lb) for lb in ds.labels) > 0
+    ds = YOLODataset(cfg.train, imgsz=96, nc=cfg.nc, verbose=False, kinds=[Keypoints(cfg.kpt_shape)])
+    assert sum(len(k) for k in ds.extras["keypoints"]) == sum(len(lb) for lb in ds.labels) > 0
 
 
 def test_synthetic_pose_name_generates_once(monkeypatch, isolated_home):
@@ -282,8 +286,8 @@ def test_coco_keypoints_json_becomes_pose_rows(tmp_path):
         labels = sorted((cfg.val[0].parent.parent.parent / "labels").rglob("*.txt"))
         rows = [line.split() for f in labels for line in f.read_text().splitlines()]
         assert len(rows) == 3 and all(len(r) == 5 + 17 * 3 for r in rows)
-        ds = YOLODataset(cfg.val, imgsz=64, nc=cfg.nc, verbose=False, kpt_shape=cfg.kpt_shape)
-        first = ds.keypoints[[p.name for p in map(Path, ds.im_files)].index("p0.png")]
+        ds = YOLODataset(cfg.val, imgsz=64, nc=cfg.nc, verbose=False, kinds=[Keypoints(cfg.kpt_shape)])
+        first = ds.extras["keypoints"][[p.name for p in map(Path, ds.im_files)].index("p0.png")]
         np.testing.assert_allclose(first[0, :3], [[10 / 50, 8 / 40, 2], [12 / 50, 6 / 40, 1], [8 / 50, 6 / 40, 2]],
                                    atol=1e-6)
         assert (first[0, 3:] == 0).all() and (first[1] == 0).all()  # the person without keypoints is still a row

@@ -20,7 +20,7 @@ def test_collate_shapes(colour_dataset):
     files = colour_dataset(3)
     ds = YOLODataset(files, imgsz=64, augment=True, hyp=load_hyp(), verbose=False)
     samples = [ds[i] for i in range(3)]
-    batch = YOLODataset.collate_fn(samples)
+    batch = ds.collate_fn(samples)
     assert batch["img"].shape == (3, 3, 64, 64) and batch["img"].dtype == torch.uint8
     t = batch["targets"]
     assert t.ndim == 2 and t.shape[1] == 6 and t.dtype == torch.float32

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from focalyolo.cfg import load_hyp
-from focalyolo.data import YOLODataset, generate_synthetic, load_data_config
-from focalyolo.data.augment import clip_polygon
+from focalyolo.data import Polygons, YOLODataset, generate_synthetic, load_data_config
+from focalyolo.data.polygons import clip_polygon
 from focalyolo.errors import DataError
 
 AUGMENT = load_hyp({"mosaic": 1.0, "mixup": 0.3, "degrees": 20.0, "shear": 5.0, "perspective": 0.0005, "translate": 0.2,
@@ -48,7 +48,7 @@ def mask_box(mask: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("augment", [False, True])
 def test_each_instance_mask_fits_its_box_through_augmentation(seg_data, augment):
     ds = YOLODataset(seg_data.train, imgsz=96, augment=augment, hyp=AUGMENT, nc=5, seed=1, verbose=False,
-                     masks=True, mask_ratio=1, overlap=False)
+                     kinds=[Polygons(mask_ratio=1, overlap=False)])
     errors = []
     for i in range(len(ds)):
         sample = ds[i]
@@ -70,9 +70,10 @@ def test_each_instance_mask_fits_its_box_through_augmentation(seg_data, augment)
 
 
 def test_overlap_masks_index_the_label_rows_and_collate(seg_data):
-    ds = YOLODataset(seg_data.train, imgsz=96, augment=True, hyp=AUGMENT, nc=5, seed=1, verbose=False, masks=True)
+    ds = YOLODataset(seg_data.train, imgsz=96, augment=True, hyp=AUGMENT, nc=5, seed=1, verbose=False,
+                     kinds=[Polygons()])
     per_instance = YOLODataset(seg_data.train, imgsz=96, augment=True, hyp=AUGMENT, nc=5, seed=1, verbose=False,
-                               masks=True, overlap=False)
+                               kinds=[Polygons(overlap=False)])
     for i in range(4):
         sample, separate = ds[i], per_instance[i]
         index = sample["masks"].numpy()
@@ -84,9 +85,9 @@ def test_overlap_masks_index_the_label_rows_and_collate(seg_data):
             own = separate["masks"].numpy()[k].astype(bool)
             covered = np.any(separate["masks"].numpy()[later].astype(bool), 0) if later else np.zeros_like(own)
             assert ((index == j + 1) == (own & ~covered)).all()
-    batch = YOLODataset.collate_fn([ds[0], ds[1]])
+    batch = ds.collate_fn([ds[0], ds[1]])
     assert batch["masks"].shape == (2, 24, 24)
-    batch = YOLODataset.collate_fn([per_instance[0], per_instance[1]])
+    batch = per_instance.collate_fn([per_instance[0], per_instance[1]])
     assert batch["masks"].shape == (len(batch["targets"]), 24, 24)
 
 
@@ -96,7 +97,7 @@ def test_box_rows_without_a_polygon_are_dropped_and_reported(seg_data, tmp_path)
     image.write_bytes(seg_data.train[0].read_bytes())
     (tmp_path / "labels").mkdir()
     (tmp_path / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n1 0.1 0.1 0.4 0.1 0.3 0.4\n")
-    ds = YOLODataset([image], imgsz=96, nc=5, verbose=False, masks=True)
+    ds = YOLODataset([image], imgsz=96, nc=5, verbose=False, kinds=[Polygons()])
     assert len(ds.labels[0]) == 1 and ds.labels[0][0, 0] == 1
     assert any("1 box row(s) without a polygon dropped" in reason for _, reason in ds.report)
     assert YOLODataset([image], imgsz=96, nc=5, verbose=False).labels[0].shape == (2, 5)  # detection keeps both
@@ -105,4 +106,4 @@ def test_box_rows_without_a_polygon_are_dropped_and_reported(seg_data, tmp_path)
 def test_a_box_only_dataset_is_one_clear_error_for_segmentation(tmp_path):
     boxes_only = load_data_config(generate_synthetic(tmp_path / "boxes", n_train=2, n_val=1, imgsz=64, seed=2))
     with pytest.raises(DataError, match="none of the .* labelled instances has an outline"):
-        YOLODataset(boxes_only.train, imgsz=64, nc=5, verbose=False, masks=True)
+        YOLODataset(boxes_only.train, imgsz=64, nc=5, verbose=False, kinds=[Polygons()])

@@ -16,7 +16,7 @@ import yaml
 from focalyolo import YOLO, build_model
 from focalyolo.cfg import PredictConfig, TrainConfig
 from focalyolo.cli import main
-from focalyolo.data import YOLODataset, build_dataloader, generate_synthetic, load_data_config
+from focalyolo.data import Keypoints, YOLODataset, build_dataloader, generate_synthetic, load_data_config
 from focalyolo.deploy.export import export_onnx
 from focalyolo.deploy.inference import load_inference_model
 from focalyolo.deploy.onnx_model import OnnxModel
@@ -151,7 +151,7 @@ class Oracle(torch.nn.Module):
 
 def test_perfect_predictions_score_one_fast_and_with_pycocotools(pose_data, tmp_path):
     config = load_data_config(pose_data)
-    dataset = YOLODataset(config.val, 64, rect=True, batch_size=4, nc=NC, verbose=False, kpt_shape=KPT)
+    dataset = YOLODataset(config.val, 64, rect=True, batch_size=4, nc=NC, verbose=False, kinds=[Keypoints(KPT)])
     loader = build_dataloader(dataset, 4, 0, shuffle=False)
     oracle = Oracle(list(loader), config.names)
     results = evaluate(oracle, loader, names=config.names, coco=True, save_json=True, plots=True, save_dir=tmp_path,
@@ -168,7 +168,7 @@ def test_perfect_predictions_score_one_fast_and_with_pycocotools(pose_data, tmp_
 
 def test_a_wrong_keypoint_lowers_pose_map_but_not_box_map(pose_data):
     config = load_data_config(pose_data)
-    dataset = YOLODataset(config.val, 64, rect=True, batch_size=4, nc=NC, verbose=False, kpt_shape=KPT)
+    dataset = YOLODataset(config.val, 64, rect=True, batch_size=4, nc=NC, verbose=False, kinds=[Keypoints(KPT)])
     loader = build_dataloader(dataset, 4, 0, shuffle=False)
     oracle = Oracle(list(loader), config.names)
     for out in oracle.outputs:
@@ -288,6 +288,6 @@ def test_detection_reads_the_boxes_of_pose_labels(pose_data):
     config = load_data_config(pose_data)
     detect = get_task("detect")
     boxes = detect.build_dataset(config.val, 64, nc=NC, verbose=False, **detect.dataset_options(config))
-    poses = get_task("pose").build_dataset(config.val, 64, nc=NC, verbose=False, kpt_shape=KPT)
+    poses = get_task("pose").build_dataset(config.val, 64, nc=NC, verbose=False, kinds=[Keypoints(KPT)])
     assert boxes.counts["instances"] == poses.counts["instances"] > 0 and boxes.counts["fixed"] == 0
     assert all(np.array_equal(a, b) for a, b in zip(boxes.labels, poses.labels))

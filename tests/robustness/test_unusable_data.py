@@ -13,7 +13,7 @@ import yaml
 
 from focalyolo import build_model
 from focalyolo.cli import main
-from focalyolo.data import YOLODataset, generate_synthetic
+from focalyolo.data import Polygons, YOLODataset, generate_synthetic
 from focalyolo.weights.checkpoint import save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -93,7 +93,7 @@ def test_the_scan_summary_counts_the_box_rows_a_segmentation_set_drops(tmp_path)
         (tmp_path / "labels").mkdir(exist_ok=True)
         (tmp_path / "labels" / f"{name}.txt").write_text(text)
     for _ in range(2):  # scanned, then read from the cache
-        dataset = YOLODataset(images, 64, nc=2, masks=True, verbose=False)
+        dataset = YOLODataset(images, 64, nc=2, kinds=[Polygons()], verbose=False)
         assert dataset.counts["fixed"] == 3 and dataset.counts["labelled"] == 1
         assert dataset.counts["instances"] == sum(len(lb) for lb in dataset.labels) == 4
         assert "4 boxes" in dataset.summary() and "3 label files fixed" in dataset.summary()

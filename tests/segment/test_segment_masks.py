@@ -11,8 +11,7 @@ import torch
 from pycocotools import mask as mask_utils
 
 from focalyolo.data import load_data_config
-from focalyolo.data.coco import coco_outline, join_parts
-from focalyolo.data.dataset import polygons_to_masks
+from focalyolo.data.polygons import coco_outline, join_parts, polygons_to_masks
 from focalyolo.utils.masks import (
     crop_to_boxes,
     instance_masks,

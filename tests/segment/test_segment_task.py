@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from focalyolo.cfg import PredictConfig, TrainConfig
-from focalyolo.data import YOLODataset, build_dataloader, generate_synthetic, load_data_config
+from focalyolo.data import Polygons, YOLODataset, build_dataloader, generate_synthetic, load_data_config
 from focalyolo.deploy.export import export_onnx
 from focalyolo.deploy.inference import load_inference_model
 from focalyolo.deploy.onnx_model import OnnxModel
@@ -78,7 +78,7 @@ class Oracle(torch.nn.Module):
 
 def test_perfect_predictions_score_one_fast_and_with_pycocotools(seg_data, tmp_path):
     config = load_data_config(seg_data)
-    dataset = YOLODataset(config.val, 64, rect=True, batch_size=4, nc=NC, verbose=False, masks=True)
+    dataset = YOLODataset(config.val, 64, rect=True, batch_size=4, nc=NC, verbose=False, kinds=[Polygons()])
     loader = build_dataloader(dataset, 4, 0, shuffle=False)
     oracle = Oracle(list(loader), config.names)
     results = evaluate(oracle, loader, names=config.names, coco=True, save_json=True, plots=True, save_dir=tmp_path,

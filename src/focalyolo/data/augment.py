@@ -1,14 +1,11 @@
-"""Image + box (+ polygon) augmentations of the YOLOv9 ``hyp.scratch-high`` recipe, written from its description.
+"""Image + label augmentations of the YOLOv9 ``hyp.scratch-high`` recipe, written from its description.
 
-Every function keeps boxes consistent with pixels. Inside the pipeline labels are (n, 5) float arrays
-``[cls, x1, y1, x2, y2]`` in pixels of the current image; images are (H, W, 3) uint8 BGR. Segmentation data
-carry ``segments`` too: one (k, 2) float32 polygon per label row, in the same pixels, moved by every geometric
-step; the affine step clips them to the output and takes each box from its clipped polygon, so boxes and masks
-stay aligned. Detection passes ``segments=None`` (and gets None back). Pose data carry ``keypoints``: an (n, nk, 3)
-float32 array [x, y, v] per label row, xy in the same pixels, moved by every geometric step like the polygons
-(flips also reorder them by ``flip_idx``, as a mirror turns a left eye into a right one); points that leave the
-image are hidden at the end (:func:`hide_keypoints_outside`), boxes still come from the boxes. All randomness comes
-from the ``numpy.random.Generator`` passed in, so a seeded generator reproduces a run.
+Every function keeps labels consistent with pixels. Inside the pipeline an image's labels are an
+:class:`~focalyolo.data.annotations.Annotations`: (n,) class ids and (n, 4) xyxy boxes in pixels of the current
+image, plus what each annotation kind adds per object (polygons, keypoints), which every geometric step moves through
+the annotations' methods without naming the kinds (how each kind moves, clips and flips lives in its own module).
+Images are (H, W, 3) uint8 BGR. All randomness comes from the ``numpy.random.Generator`` passed in, so a seeded
+generator reproduces a run.
 
 ``copy_paste`` needs polygon labels and is ignored for box labels; ``mixup`` happens only inside mosaic,
 as in the original recipe.
@@ -17,21 +14,17 @@ as in the original recipe.
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from dataclasses import replace
 
 import cv2
 import numpy as np
 
-__all__ = [
-    "FILL", "Keypoints", "Segments", "augment_hsv", "box_candidates", "clip_polygon", "flip_lr", "flip_ud",
-    "hide_keypoints_outside", "letterbox", "mixup", "mosaic4", "random_affine", "rect_batch_shapes",
-    "resize_long_side", "transform_boxes", "transform_points",
-]
+from .annotations import Annotations
 
-Segments = Union[list[np.ndarray], None]
-"""Polygons of a sample's label rows ((k, 2) float32 pixel xy each), or None for box-only (detection) data."""
-Keypoints = Union[np.ndarray, None]
-"""Keypoints of a sample's label rows ((n, nk, 3) float32 [x, y, v], xy in pixels), or None for data without."""
+__all__ = [
+    "FILL", "augment_hsv", "box_candidates", "flip_lr", "flip_ud", "letterbox", "mixup", "mosaic4", "random_affine",
+    "rect_batch_shapes", "resize_long_side",
+]
 
 FILL = 114  # letterbox / mosaic / border grey
 
@@ -65,29 +58,24 @@ def letterbox(
 
 
 def mosaic4(
-    images: list[np.ndarray], labels: list[np.ndarray], size: int, rng: np.random.Generator,
-    segments: list[Segments] | None = None, keypoints: list[Keypoints] | None = None,
-) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints]:
+    images: list[np.ndarray], labels: list[Annotations], size: int, rng: np.random.Generator,
+) -> tuple[np.ndarray, Annotations]:
     """Tile four images around a random centre on a (2*size, 2*size) canvas filled with grey.
 
     Args:
         images: four (h_i, w_i, 3) uint8 images, each with its long side at most ``size``.
-        labels: four (n_i, 5) pixel ``[cls, x1, y1, x2, y2]`` arrays in their own image's pixels.
+        labels: the four images' annotations, in their own image's pixels.
         size: the training image size; the centre is drawn uniformly from [size/2, 3*size/2].
-        segments: the four images' polygons (segmentation), or None.
-        keypoints: the four images' (n_i, nk, 3) keypoints (pose), or None.
 
     Returns:
-        The canvas, the (n, 5) labels moved onto it and clipped to it (degenerate ones removed later
-        by :func:`random_affine`), the polygons moved with them (not clipped yet) and the (n, nk, 3) keypoints
-        moved with them, those off the canvas (in the part of an image cut off, which a zoomed-out affine step could
-        bring back into view as grey border) hidden; each None when not given.
+        The canvas and the annotations moved onto it and cut to it (:meth:`Annotations.crop`: boxes clipped,
+        degenerate ones removed later by :func:`random_affine`; each kind's extras as it crops them).
     """
     s2 = 2 * size
     xc, yc = (int(v) for v in rng.uniform(size / 2, 3 * size / 2, 2))
     canvas = np.full((s2, s2, 3), FILL, np.uint8)
-    out, moved_segments, moved_keypoints = [], [], []
-    for i, (img, lb) in enumerate(zip(images, labels)):
+    moved = []
+    for i, (img, ann) in enumerate(zip(images, labels)):
         h, w = img.shape[:2]
         # corner of the canvas region (x1a, y1a, x2a, y2a) and of the image crop (x1b, y1b, x2b, y2b)
         if i == 0:  # top-left: image's bottom-right corner at the centre
@@ -103,26 +91,8 @@ def mosaic4(
             x1a, y1a, x2a, y2a = xc, yc, min(xc + w, s2), min(yc + h, s2)
             x1b, y1b = 0, 0
         canvas[y1a:y2a, x1a:x2a] = img[y1b : y1b + (y2a - y1a), x1b : x1b + (x2a - x1a)]
-        moved = lb.astype(np.float32).copy()
-        moved[:, [1, 3]] += x1a - x1b
-        moved[:, [2, 4]] += y1a - y1b
-        out.append(moved)
-        shift = np.array([x1a - x1b, y1a - y1b], np.float32)
-        if segments is not None:
-            moved_segments += [polygon + shift for polygon in segments[i]]
-        if keypoints is not None:
-            moved_keypoints.append(_shift_keypoints(keypoints[i], shift))
-    merged = np.concatenate(out) if out else np.zeros((0, 5), np.float32)
-    merged[:, 1:] = merged[:, 1:].clip(0, s2)
-    return (canvas, merged, (moved_segments if segments is not None else None),
-            (hide_keypoints_outside(np.concatenate(moved_keypoints), s2, s2) if keypoints is not None else None))
-
-
-def _shift_keypoints(keypoints: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """(n, nk, 3) keypoints with xy moved by the (2,) ``shift`` (visibility kept)."""
-    moved = keypoints.astype(np.float32).copy()
-    moved[..., :2] += shift
-    return moved
+        moved.append(ann.shift(x1a - x1b, y1a - y1b))
+    return canvas, Annotations.concat(moved).crop(s2, s2)
 
 
 def _affine_matrix(
@@ -163,69 +133,23 @@ def box_candidates(
     return (w2 > wh_thr) & (h2 > wh_thr) & (w2 * h2 / (w1 * h1 + eps) > area_thr) & (ar < ar_thr)
 
 
-def transform_boxes(boxes: np.ndarray, matrix: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-    """Map (n, 4) xyxy boxes through a 3x3 matrix: the box around the 4 moved corners, clipped."""
-    n = len(boxes)
-    corners = np.ones((n * 4, 3))
-    corners[:, :2] = boxes[:, [0, 1, 2, 3, 0, 3, 2, 1]].reshape(n * 4, 2)  # tl, br, bl, tr
-    moved = corners @ matrix.T
-    xy = (moved[:, :2] / moved[:, 2:3]).reshape(n, 8)
-    x, y = xy[:, 0::2], xy[:, 1::2]
-    out = np.stack((x.min(1), y.min(1), x.max(1), y.max(1)), 1)
-    out[:, [0, 2]] = out[:, [0, 2]].clip(0, out_hw[1])
-    out[:, [1, 3]] = out[:, [1, 3]].clip(0, out_hw[0])
-    return out
-
-
-def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """(k, 2) xy through a 3x3 (affine or perspective) matrix -> (k, 2) float32."""
-    moved = np.concatenate((points, np.ones((len(points), 1))), 1) @ matrix.T
-    return (moved[:, :2] / moved[:, 2:3]).astype(np.float32)
-
-
-def clip_polygon(points: np.ndarray, width: float, height: float) -> np.ndarray:
-    """The part of a polygon (k, 2) inside [0, width] x [0, height] (Sutherland-Hodgman, one image side at a
-    time): (m, 2) float32, empty when nothing is inside."""
-    for axis, limit, keep_below in ((0, 0.0, False), (0, width, True), (1, 0.0, False), (1, height, True)):
-        if not len(points):
-            break
-        inside = points[:, axis] <= limit if keep_below else points[:, axis] >= limit
-        if inside.all():  # the usual case: the polygon does not cross this side
-            continue
-        following = np.roll(points, -1, 0)
-        crosses = inside != np.roll(inside, -1)
-        with np.errstate(divide="ignore", invalid="ignore"):  # edges along the side: unused, may be nan
-            t = (limit - points[:, axis]) / (following[:, axis] - points[:, axis])
-            crossing = points + t[:, None] * (following - points)
-        crossing[:, axis] = limit
-        # per edge p -> q: p if p is inside, then the crossing point if the edge crosses the side
-        candidates = np.stack((points, crossing), 1).reshape(-1, 2)
-        points = candidates[np.stack((inside, crosses), 1).reshape(-1)]
-    return points.astype(np.float32)
-
-
 def random_affine(
-    img: np.ndarray, labels: np.ndarray, rng: np.random.Generator, out_hw: tuple[int, int],
+    img: np.ndarray, labels: Annotations, rng: np.random.Generator, out_hw: tuple[int, int],
     degrees: float = 0.0, translate: float = 0.1, scale: float = 0.5, shear: float = 0.0, perspective: float = 0.0,
-    segments: Segments = None, keypoints: Keypoints = None,
-) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints]:
+) -> tuple[np.ndarray, Annotations]:
     """Random rotation, scale, shear, translation and perspective, cropped to ``out_hw``.
 
     The output is centred on the input's centre (moved by +-``translate`` of the output size), so a
-    (2s, 2s) mosaic becomes an (s, s) crop. Boxes follow the pixels; those left too small, too thin or
-    mostly cut off are dropped (:func:`box_candidates`). Polygons, when given, are moved and clipped to the
-    output, and each box becomes the box of its clipped polygon. Keypoints, when given, are moved through the
-    same matrix (not clipped: :func:`hide_keypoints_outside` hides those outside at the end).
+    (2s, 2s) mosaic becomes an (s, s) crop. Labels follow the pixels (:meth:`Annotations.transform`: a kind such
+    as polygons may define the new boxes); objects left too small, too thin or mostly cut off are dropped
+    (:func:`box_candidates`).
 
     Args:
-        img: (H, W, 3) uint8. labels: (n, 5) pixel ``[cls, x1, y1, x2, y2]``.
+        img: (H, W, 3) uint8. labels: its annotations in pixels.
         out_hw: output (height, width).
-        segments: the label rows' polygons, or None.
-        keypoints: the label rows' (n, nk, 3) keypoints, or None.
 
     Returns:
-        The (out_h, out_w, 3) image, the surviving (m, 5) labels, their polygons and their (m, nk, 3) keypoints
-        (each None when not given).
+        The (out_h, out_w, 3) image and the surviving objects' annotations (float32 boxes).
     """
     matrix, gain = _affine_matrix(img.shape[:2], out_hw, rng, degrees, translate, scale, shear, perspective)
     size = (out_hw[1], out_hw[0])
@@ -234,32 +158,18 @@ def random_affine(
     else:
         img = cv2.warpAffine(img, matrix[:2], dsize=size, borderValue=(FILL,) * 3)
     if not len(labels):
-        return img, labels, segments, keypoints
-    if keypoints is not None:
-        keypoints = keypoints.copy()
-        keypoints[..., :2] = transform_points(keypoints[..., :2].reshape(-1, 2), matrix).reshape(len(keypoints), -1, 2)
-    if segments is None:
-        boxes = transform_boxes(labels[:, 1:5], matrix, out_hw)
-    else:
-        segments = [clip_polygon(transform_points(p, matrix), out_hw[1], out_hw[0]) for p in segments]
-        boxes = np.array([np.concatenate((p.min(0), p.max(0))) if len(p) else np.zeros(4) for p in segments],
-                         np.float64).reshape(-1, 4)
-    keep = box_candidates(labels[:, 1:5], boxes, gain)
-    kept = np.concatenate((labels[keep, :1], boxes[keep]), 1).astype(np.float32)
-    return (img, kept, (None if segments is None else [p for p, k in zip(segments, keep) if k]),
-            (None if keypoints is None else keypoints[keep]))
+        return img, labels
+    moved = labels.transform(matrix, out_hw)
+    kept = moved.select(box_candidates(labels.boxes, moved.boxes, gain))
+    return img, replace(kept, boxes=kept.boxes.astype(np.float32))
 
 
-def mixup(
-    img: np.ndarray, labels: np.ndarray, segments: Segments, keypoints: Keypoints, img2: np.ndarray,
-    labels2: np.ndarray, segments2: Segments, keypoints2: Keypoints, rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints]:
-    """Blend two same-size images with a Beta(32, 32) ratio and keep both label (polygon, keypoint) sets."""
+def mixup(img: np.ndarray, labels: Annotations, img2: np.ndarray, labels2: Annotations,
+          rng: np.random.Generator) -> tuple[np.ndarray, Annotations]:
+    """Blend two same-size images with a Beta(32, 32) ratio and keep both label sets."""
     r = rng.beta(32.0, 32.0)
     blended = (img.astype(np.float32) * r + img2.astype(np.float32) * (1 - r)).round().astype(np.uint8)
-    merged = None if segments is None else segments + segments2
-    points = None if keypoints is None else np.concatenate((keypoints, keypoints2), 0)
-    return blended, np.concatenate((labels, labels2), 0), merged, points
+    return blended, Annotations.concat([labels, labels2])
 
 
 def augment_hsv(img: np.ndarray, rng: np.random.Generator, hgain: float, sgain: float, vgain: float) -> np.ndarray:
@@ -276,58 +186,17 @@ def augment_hsv(img: np.ndarray, rng: np.random.Generator, hgain: float, sgain: 
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
 
 
-def _mirror(segments: Segments, axis: int, size: int) -> Segments:
-    if segments is None:
-        return None
-    mirrored = [p.copy() for p in segments]
-    for p in mirrored:
-        p[:, axis] = size - p[:, axis]
-    return mirrored
-
-
-def _mirror_keypoints(keypoints: Keypoints, axis: int, size: int, flip_idx: Sequence[int] | None) -> Keypoints:
-    """(n, nk, 3) keypoints mirrored along ``axis`` and reordered: point i becomes point ``flip_idx[i]``."""
-    if keypoints is None:
-        return None
-    mirrored = keypoints.copy()
-    mirrored[..., axis] = size - mirrored[..., axis]
-    if flip_idx is None:
-        return mirrored
-    out = np.empty_like(mirrored)
-    out[:, np.asarray(flip_idx)] = mirrored
-    return out
-
-
-def flip_lr(img: np.ndarray, labels: np.ndarray, segments: Segments = None, keypoints: Keypoints = None,
-            flip_idx: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints]:
-    """Mirror left-right; (n, 5) pixel xyxy labels (polygons, keypoints) follow. Keypoint i becomes keypoint
-    ``flip_idx[i]`` (e.g. the left eye the right one); ``None`` keeps their order."""
+def flip_lr(img: np.ndarray, labels: Annotations) -> tuple[np.ndarray, Annotations]:
+    """Mirror left-right; the labels follow (keypoints are also reordered by their ``flip_idx``)."""
     w = img.shape[1]
-    labels = labels.copy()
-    labels[:, [1, 3]] = w - labels[:, [3, 1]]
-    return (np.ascontiguousarray(img[:, ::-1]), labels, _mirror(segments, 0, w),
-            _mirror_keypoints(keypoints, 0, w, flip_idx))
+    return np.ascontiguousarray(img[:, ::-1]), labels.flip(0, w)
 
 
-def flip_ud(img: np.ndarray, labels: np.ndarray, segments: Segments = None, keypoints: Keypoints = None,
-            flip_idx: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints]:
-    """Mirror top-bottom; (n, 5) pixel xyxy labels (polygons, keypoints) follow. A vertical mirror also swaps
-    left and right, so keypoints are reordered by ``flip_idx`` as in :func:`flip_lr`."""
+def flip_ud(img: np.ndarray, labels: Annotations) -> tuple[np.ndarray, Annotations]:
+    """Mirror top-bottom; the labels follow. A vertical mirror also swaps left and right, so keypoints are
+    reordered by their ``flip_idx`` as in :func:`flip_lr`."""
     h = img.shape[0]
-    labels = labels.copy()
-    labels[:, [2, 4]] = h - labels[:, [4, 2]]
-    return (np.ascontiguousarray(img[::-1]), labels, _mirror(segments, 1, h),
-            _mirror_keypoints(keypoints, 1, h, flip_idx))
-
-
-def hide_keypoints_outside(keypoints: np.ndarray, w: int, h: int) -> np.ndarray:
-    """(n, nk, 3) pixel keypoints with those outside [0, w) x [0, h) or not labelled (v == 0) set to
-    v = 0, x = y = 0: after cropping, a point off the image is no longer in it to be predicted."""
-    x, y = keypoints[..., 0], keypoints[..., 1]
-    hidden = (x < 0) | (x >= w) | (y < 0) | (y >= h) | (keypoints[..., 2] == 0)
-    out = keypoints.copy()
-    out[hidden] = 0
-    return out
+    return np.ascontiguousarray(img[::-1]), labels.flip(1, h)
 
 
 def resize_long_side(img: np.ndarray, size: int, smooth_down: bool) -> np.ndarray:

@@ -34,14 +34,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..utils.masks import mask_outlines
+from .annotations import AnnotationKind
+from .keypoints import Keypoints
 from .paths import focalyolo_home, img2label_path
+from .polygons import Polygons
 
 LOGGER = logging.getLogger("focalyolo")
 
 __all__ = [
-    "CONVERT_VERSION", "CocoSplit", "coco_boxes", "coco_keypoint_meta", "coco_outline", "convert_coco",
-    "flip_idx_from_names", "join_parts",
+    "CONVERT_VERSION", "CocoSplit", "coco_boxes", "coco_keypoint_meta", "convert_coco", "flip_idx_from_names",
 ]
 
 CONVERT_VERSION = 3  # 3: keypoints JSONs become pose rows
@@ -128,44 +129,6 @@ def coco_boxes(coco: dict) -> tuple[list[str], dict[int, np.ndarray]]:
     return [c["name"] for c in cats], {int(i): g for i, g in zip(ids, groups)}
 
 
-def join_parts(parts: list[np.ndarray]) -> np.ndarray:
-    """One outline through several (k_i, 2) polygon parts: each further part is entered from the point of the
-    outline so far nearest to it, walked round, and left back to that point (a zero-width bridge), so filling the
-    outline fills every part."""
-    outline = parts[0]
-    for part in parts[1:]:
-        distance = ((outline[:, None] - part[None]) ** 2).sum(-1)
-        i, j = np.unravel_index(int(distance.argmin()), distance.shape)
-        outline = np.concatenate((outline[: i + 1], np.roll(part, -j, 0), part[j: j + 1], outline[i:]))
-    return outline
-
-
-def coco_outline(segmentation: list | dict, width: float, height: float) -> np.ndarray | None:
-    """An annotation's ``segmentation`` (polygon list, or RLE with list or string counts) -> one (k, 2) polygon
-    normalised to the image, or None when there is no usable outline (no part with 3 points)."""
-    if isinstance(segmentation, dict):
-        from pycocotools import mask as mask_utils
-
-        if not isinstance(segmentation.get("counts"), (list, str, bytes)) or "size" not in segmentation:
-            return None
-        try:
-            rle = mask_utils.frPyObjects(segmentation, *segmentation["size"]) if isinstance(
-                segmentation["counts"], list) else segmentation
-            mask = mask_utils.decode(rle)
-        except (TypeError, ValueError, OverflowError, IndexError, KeyError):  # a malformed size or counts
-            return None
-        parts = [p.astype(np.float64) for p in mask_outlines(mask)]
-    elif isinstance(segmentation, list):
-        parts = [np.asarray(p, np.float64).reshape(-1, 2) for p in segmentation
-                 if isinstance(p, list) and len(p) % 2 == 0]
-    else:
-        return None
-    parts = [p for p in parts if len(p) >= 3 and np.isfinite(p).all()]
-    if not parts:
-        return None
-    return (join_parts(parts) / (width, height)).clip(0, 1)
-
-
 def flip_idx_from_names(names: list[str]) -> list[int] | None:
     """Where each keypoint goes in a mirror image: the index of its name with "left" and "right" swapped (a name
     with neither stays put), or None when a swapped name is missing or names repeat. For COCO's 17 person keypoints
@@ -199,39 +162,11 @@ def coco_keypoint_meta(coco: dict) -> tuple[list[int] | None, list[int] | None, 
     return [len(category["keypoints"]), 3], flip_idx_from_names(category["keypoints"]), zero_based
 
 
-def _box_text(row: np.ndarray) -> str:
-    return f"{int(row[0])} {row[1]:.6f} {row[2]:.6f} {row[3]:.6f} {row[4]:.6f}"
-
-
-def _outline_text(row: np.ndarray, annotation: dict, size: tuple) -> tuple[str, bool]:
-    """A polygon row ``cls x1 y1 ...`` from an annotation's outline, or its box row when it has none, and whether
-    its segmentation (if any) was usable."""
-    segmentation = annotation.get("segmentation")
-    outline = coco_outline(segmentation, *size) if segmentation else None
-    if outline is None:
-        return _box_text(row), not segmentation
-    return f"{int(row[0])} " + " ".join(f"{v:.6f}" for v in outline.reshape(-1)), True
-
-
-def _pose_text(row: np.ndarray, annotation: dict, size: tuple, nk: int) -> tuple[str, bool]:
-    """One pose row ``cls cx cy w h x1 y1 v1 ...`` from a box row and an annotation's ``keypoints`` (normalised by
-    the image ``size`` (w, h)), and whether they were usable; unusable or absent keypoints are written as v = 0."""
-    keypoints = annotation.get("keypoints")
-    try:
-        points = np.asarray(keypoints if isinstance(keypoints, list) else [], np.float64)
-    except (TypeError, ValueError):  # nested or non-numeric values
-        points = np.zeros(0)
-    usable = points.shape == (nk * 3,) and bool(np.isfinite(points).all())
-    points = points.reshape(nk, 3) if usable else np.zeros((nk, 3))
-    points[points[:, 2] == 0, :2] = 0
-    values = " ".join(f"{x / size[0]:.6f} {y / size[1]:.6f} {int(v)}" for x, y, v in points)
-    return f"{_box_text(row)} {values}", usable or keypoints is None
-
-
-def _label_rows(coco: dict, boxes: dict[int, np.ndarray], nk: int | None) -> dict[int, list[str]]:
-    """Per image id its label lines, in the annotation order of :func:`coco_boxes`: pose rows when the JSON has
-    keypoints (``nk`` per object), else a polygon row for each annotation with an outline and a box row for the
-    others. Annotations whose keypoints or outline cannot be used are counted in one warning."""
+def _label_rows(coco: dict, boxes: dict[int, np.ndarray], kind: AnnotationKind) -> dict[int, list[str]]:
+    """Per image id its label lines, in the annotation order of :func:`coco_boxes`, as the annotation ``kind``
+    writes them (:meth:`~focalyolo.data.annotations.AnnotationKind.coco_row`: pose rows for a JSON with keypoints,
+    else a polygon row for each annotation with an outline and a box row for the others). Annotations whose
+    keypoints or outline cannot be used are counted in one warning."""
     _, sizes, anns = _usable_annotations(coco)
     by_image: dict[int, list] = {}
     for a in anns:
@@ -242,15 +177,14 @@ def _label_rows(coco: dict, boxes: dict[int, np.ndarray], nk: int | None) -> dic
         out = []
         for row, a in zip(rows, by_image[image_id]):
             size = sizes[a["image_id"]]
-            text, usable = _outline_text(row, a, size) if nk is None else _pose_text(row, a, size, nk)
+            text, usable = kind.coco_row(row, a, size)
             out.append(text)
             if not usable:
                 unusable.append(a.get("id"))
         lines[image_id] = out
     if unusable:
-        what = ("an unusable segmentation (no part with 3 points, or a malformed RLE) kept as boxes only" if nk is None
-                else f"malformed keypoints (not {nk * 3} finite numbers) kept with every keypoint unlabelled")
-        LOGGER.warning("%d annotation(s) with %s, e.g. annotation id %s", len(unusable), what, unusable[0])
+        LOGGER.warning("%d annotation(s) with %s, e.g. annotation id %s", len(unusable), kind.coco_problem(),
+                       unusable[0])
     return lines
 
 
@@ -259,7 +193,7 @@ def _convert(json_path: Path, out: Path) -> None:
     coco = _read_json(json_path)
     names, boxes = coco_boxes(coco)
     kpt_shape, flip_idx, skeleton = coco_keypoint_meta(coco)
-    lines = _label_rows(coco, boxes, None if kpt_shape is None else kpt_shape[0])
+    lines = _label_rows(coco, boxes, Polygons() if kpt_shape is None else Keypoints(kpt_shape))
     file_names = [im["file_name"] for im in coco["images"]]
     if not file_names:
         raise DataError(f"{json_path}: empty 'images' list")

@@ -20,13 +20,13 @@ from typing import Any
 import yaml
 
 from ..errors import DataError
-from ..utils.keypoints import check_kpt_shape as keypoint_shape
 from .coco import CocoSplit, convert_coco
+from .keypoints import check_flip_idx, check_kpt_shape, is_int
 from .paths import is_image_file
 from .synthetic import VERSIONS, ensure_synthetic
 
 __all__ = [
-    "DataConfig", "SPLITS", "check_flip_idx", "check_kpt_shape", "check_skeleton", "load_data_config", "parse_names",
+    "DataConfig", "SPLITS", "check_skeleton", "load_data_config", "parse_names",
     "read_data_yaml", "resolve_split",
 ]
 
@@ -78,28 +78,9 @@ def parse_names(names: Any, source: str) -> list[str]:
     return [str(n) for n in names]
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_kpt_shape(value: Any, source: str) -> list[int]:
-    """A data file's ``kpt_shape`` (a list or tuple): [nk >= 1, 2 or 3], as a DataError naming ``source``."""
-    try:
-        return keypoint_shape(value)
-    except ValueError as exc:
-        raise DataError(f"{source}: {exc}") from None
-
-
-def check_flip_idx(value: Any, nk: int, source: str) -> list[int]:
-    """A data file's ``flip_idx`` (a list or tuple): a permutation of range(nk)."""
-    if not (isinstance(value, (list, tuple)) and all(map(_is_int, value)) and sorted(value) == list(range(nk))):
-        raise DataError(f"{source}: 'flip_idx' must list each keypoint index 0..{nk - 1} once, got {value}")
-    return list(value)
-
-
 def check_skeleton(value: Any, nk: int, source: str) -> list[list[int]]:
     """A data file's ``skeleton``: [a, b] pairs of 0-based keypoint indices."""
-    if not (isinstance(value, list) and all(isinstance(p, list) and len(p) == 2 and all(map(_is_int, p))
+    if not (isinstance(value, list) and all(isinstance(p, list) and len(p) == 2 and all(map(is_int, p))
                                             and 0 <= min(p) and max(p) < nk for p in value)):
         raise DataError(f"{source}: 'skeleton' must be a list of [a, b] keypoint index pairs in 0..{nk - 1}, "
                         f"got {value}")

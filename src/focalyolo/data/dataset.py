@@ -1,5 +1,5 @@
-"""YOLODataset: validated images + labels (+ instance masks for segmentation, keypoints for pose), letterboxed (val)
-or mosaic-augmented (train) samples."""
+"""YOLODataset: validated images + labels (+ what the dataset's annotation kinds read: instance masks for
+segmentation, keypoints for pose), letterboxed (val) or mosaic-augmented (train) samples."""
 
 from __future__ import annotations
 
@@ -13,13 +13,11 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from ..errors import DataError
+from .annotations import AnnotationKind, Annotations
 from .augment import (
-    Keypoints,
-    Segments,
     augment_hsv,
     flip_lr,
     flip_ud,
-    hide_keypoints_outside,
     letterbox,
     mixup,
     mosaic4,
@@ -28,14 +26,13 @@ from .augment import (
     resize_long_side,
 )
 from .cache import ImageCache, ram_cache_capacity
-from .config import check_flip_idx, check_kpt_shape
 from .image_io import ImageReadError, read_image
 from .sampling import SampleKey
 from .scan import BACKGROUND, require_labels, scan_dataset, summarize
 
 LOGGER = logging.getLogger("focalyolo")
 
-__all__ = ["YOLODataset", "kept_boxes", "norm_to_pixel_xyxy", "pixel_xyxy_to_norm", "polygons_to_masks"]
+__all__ = ["YOLODataset", "kept_boxes", "norm_to_pixel_xyxy", "pixel_xyxy_to_norm"]
 
 RAM_PROBE_IMAGES = 16
 """Images decoded to estimate what ``cache="ram"`` needs (spread over the dataset; they stay cached)."""
@@ -53,62 +50,20 @@ def norm_to_pixel_xyxy(labels: np.ndarray, w: float, h: float, pad_w: float = 0.
     return out
 
 
-def kept_boxes(labels: np.ndarray, w: int, h: int) -> np.ndarray:
-    """(n,) bool: which (n, 5) pixel [cls, x1, y1, x2, y2] rows keep some area once clipped to a w x h image."""
-    x1, x2 = labels[:, 1].clip(0, w), labels[:, 3].clip(0, w)
-    y1, y2 = labels[:, 2].clip(0, h), labels[:, 4].clip(0, h)
+def kept_boxes(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
+    """(n,) bool: which (n, 4) pixel xyxy boxes keep some area once clipped to a w x h image."""
+    x1, x2 = boxes[:, 0].clip(0, w), boxes[:, 2].clip(0, w)
+    y1, y2 = boxes[:, 1].clip(0, h), boxes[:, 3].clip(0, h)
     return ((x2 - x1) / w > 0) & ((y2 - y1) / h > 0)
 
 
-def pixel_xyxy_to_norm(labels: np.ndarray, w: int, h: int) -> np.ndarray:
-    """(n, 5) pixel [cls, x1, y1, x2, y2] -> (n, 5) [cls, cx, cy, w, h] normalised to a w x h image,
-    clipped to it; boxes with no area left are dropped (:func:`kept_boxes`)."""
-    x1, x2 = labels[:, 1].clip(0, w), labels[:, 3].clip(0, w)
-    y1, y2 = labels[:, 2].clip(0, h), labels[:, 4].clip(0, h)
-    out = np.stack((labels[:, 0], (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h), 1)
-    return out[kept_boxes(labels, w, h)].astype(np.float32)
-
-
-def fill_centres(mask: np.ndarray, polygon: np.ndarray) -> None:
-    """Set to 1 the pixels of (h, w) ``mask`` whose centre (x + 0.5, y + 0.5) lies inside the (k, 2) ``polygon``
-    (even-odd rule, in pixel units), vectorised over the polygon's bounding box. Unlike ``cv2.fillPoly``, which also
-    fills every pixel an edge touches, no pixel outside the polygon's box is ever set."""
-    h, w = mask.shape
-    x0, y0 = (np.floor(polygon.min(0) - 0.5).astype(int)).clip(0, (w, h))
-    x1, y1 = (np.ceil(polygon.max(0) + 0.5).astype(int)).clip(0, (w, h))
-    if x1 <= x0 or y1 <= y0:
-        return
-    xs = np.arange(x0, x1) + 0.5
-    ys = np.arange(y0, y1) + 0.5
-    start, end = polygon.astype(np.float64), np.roll(polygon, -1, 0).astype(np.float64)
-    spans = (start[:, 1:2] > ys) != (end[:, 1:2] > ys)  # (k, rows): edge k crosses the row's centre line
-    with np.errstate(divide="ignore", invalid="ignore"):  # horizontal edges never span a row
-        cross_x = start[:, 0:1] + (ys - start[:, 1:2]) * (end[:, 0:1] - start[:, 0:1]) / (end[:, 1:2] - start[:, 1:2])
-    crossings = (spans[:, :, None] & (xs < cross_x[:, :, None])).sum(0)  # (rows, cols) crossings to the right
-    mask[y0:y1, x0:x1] |= (crossings % 2).astype(mask.dtype)
-
-
-def polygons_to_masks(segments: list[np.ndarray], hw: tuple[int, int], ratio: int,
-                      overlap: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Rasterise pixel polygons at 1/``ratio`` of an image of size ``hw``.
-
-    Returns ``(masks, order)``; polygon edges are sub-pixel, and a pixel belongs to a mask when its centre does.
-    Per instance (``overlap`` False): (n, h, w) uint8 0/1 masks and the identity order. Overlap: one (h, w) int32
-    index mask in which instance ``order[j]`` has value j + 1; instances are drawn largest first, so where they
-    overlap the smaller one wins (pass the labels through ``order`` too).
-    """
-    size = (hw[0] // ratio, hw[1] // ratio)
-    masks = np.zeros((len(segments), *size), np.uint8)
-    for mask, polygon in zip(masks, segments):
-        if len(polygon) >= 3:
-            fill_centres(mask, polygon / ratio)
-    if not overlap:
-        return masks, np.arange(len(segments))
-    order = np.argsort(-masks.sum((1, 2)), kind="stable")
-    index = np.zeros(size, np.int32)  # a mosaic with mixup can hold more than 255 instances
-    for j, i in enumerate(order):
-        index[masks[i] > 0] = j + 1
-    return index, order
+def pixel_xyxy_to_norm(cls: np.ndarray, boxes: np.ndarray, w: int, h: int) -> np.ndarray:
+    """(n,) class ids and (n, 4) pixel xyxy boxes -> (n, 5) float32 [cls, cx, cy, w, h] normalised to a w x h
+    image, clipped to it; boxes with no area left are dropped (:func:`kept_boxes`)."""
+    x1, x2 = boxes[:, 0].clip(0, w), boxes[:, 2].clip(0, w)
+    y1, y2 = boxes[:, 1].clip(0, h), boxes[:, 3].clip(0, h)
+    out = np.stack((cls, (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h), 1)
+    return out[kept_boxes(boxes, w, h)].astype(np.float32)
 
 
 class YOLODataset(Dataset):
@@ -141,14 +96,9 @@ class YOLODataset(Dataset):
         mosaic_epochs: samples of epochs from this one on are not mosaics (the trainer's ``close_mosaic``: epochs
             minus close_mosaic); None: every epoch's are. Read from each :class:`SampleKey`'s epoch, so workers
             that persist across epochs follow it.
-        masks: segmentation samples: each carries instance masks rasterised from the label polygons (label rows
-            without a polygon are dropped and reported).
-        mask_ratio: masks are 1/``mask_ratio`` of the image size (4: the prototypes' resolution).
-        overlap: one index-coded mask per image (value j + 1 = the j-th label row) instead of one per instance.
-        kpt_shape: pose data: (nk, ndim), the keypoints per row and values per keypoint (2: x y, 3: x y
-            visibility) of the labels (``cls cx cy w h`` + nk x ndim values); each sample then carries keypoints.
-        flip_idx: pose data: a permutation of range(nk); after a mirror (either flip) keypoint i becomes keypoint
-            ``flip_idx[i]`` (left <-> right). Needed when training with ``fliplr`` or ``flipud`` > 0.
+        kinds: the annotation kinds the dataset reads beside the boxes (:class:`~focalyolo.data.polygons.Polygons`
+            for segmentation, :class:`~focalyolo.data.keypoints.Keypoints` for pose); each sample then carries
+            their entries (``masks``, ``keypoints``). Label rows a kind cannot use are dropped and reported.
         need_labels: a set to train or score on: one without a usable label row is a one-line :class:`DataError`
             (see :func:`~focalyolo.data.scan.require_labels`), raised before the summary is logged.
 
@@ -158,8 +108,8 @@ class YOLODataset(Dataset):
         report: (path, reason) for every skipped file, fixed label file, background image and orphan.
         counts: totals of the scan (see :data:`focalyolo.data.scan.COUNT_KEYS`).
         scan_result: the full :class:`ScanResult` (cache path, whether the cache was reused).
-        keypoints: pose data (else None): per image an (n, nk, 3) float32 array [x, y, v] normalised to the
-            original image, rows aligned with :attr:`labels`.
+        extras: per kind name (of ``kinds``) the kind's value of each image, normalised to the original image,
+            rows aligned with :attr:`labels` (pose: per image an (n, nk, 3) float32 array [x, y, v]).
     """
 
     def __init__(
@@ -179,11 +129,7 @@ class YOLODataset(Dataset):
         cache_mb: float = 256,
         cache: str | None = None,
         mosaic_epochs: int | None = None,
-        masks: bool = False,
-        mask_ratio: int = 4,
-        overlap: bool = True,
-        kpt_shape: Sequence[int] | None = None,
-        flip_idx: Sequence[int] | None = None,
+        kinds: Sequence[AnnotationKind] = (),
         need_labels: bool = False,
     ) -> None:
         files = [str(f) for f in img_files]
@@ -193,8 +139,13 @@ class YOLODataset(Dataset):
         if augment and hyp is None:
             raise ValueError("augment=True needs the hyper-parameters (hyp)")
         self.hyp = dict(hyp or {})
-        self.kpt_shape, self.flip_idx = self._check_keypoint_args(kpt_shape, flip_idx, augment, files[0])
-        scan = scan_dataset(files, nc=nc, verbose=verbose, prefix=prefix, kpt_shape=self.kpt_shape)
+        flips = augment and (self.hyp["fliplr"] > 0 or self.hyp["flipud"] > 0)
+        self.kinds = [kind.checked(f"{prefix}{Path(files[0]).parent}", flips) for kind in kinds]
+        readers = [kind for kind in self.kinds if kind.row_format() is not None]
+        if len(readers) > 1:
+            raise DataError(f"{prefix}{Path(files[0]).parent}: the label rows are read by one annotation kind, got "
+                            f"{', '.join(kind.name for kind in readers)}")
+        scan = scan_dataset(files, nc=nc, verbose=verbose, prefix=prefix, rows=readers[0] if readers else None)
         if not scan.im_files:
             first = next((f"{p}: {r}" for p, r in scan.report if r != BACKGROUND), "")
             raise DataError(f"{prefix}{Path(files[0]).parent}: none of {len(files)} images is usable ({first})")
@@ -206,9 +157,7 @@ class YOLODataset(Dataset):
         self.shapes: np.ndarray = scan.shapes
         self.labels: list[np.ndarray] = scan.labels
         self.report: list[tuple[str, str]] = scan.report
-        self.masks, self.mask_ratio, self.overlap = masks, mask_ratio, overlap
-        self.segments: list[list[np.ndarray]] | None = self._outlined_rows(scan.segments) if masks else None
-        self.keypoints: list[np.ndarray] | None = scan.keypoints if self.kpt_shape else None
+        self.extras: dict[str, list[Any]] = {kind.name: self._kind_values(kind) for kind in self.kinds}
         self.imgsz, self.augment, self.rect, self.stride = imgsz, augment, rect, stride
         self.mosaic, self.mosaic_epochs = augment and not rect, mosaic_epochs
         self.rng = np.random.default_rng(seed)
@@ -225,40 +174,22 @@ class YOLODataset(Dataset):
         elif cache is not None:
             raise DataError(f"{prefix}cache={cache!r}: expected 'ram' or None")
 
-    def _check_keypoint_args(self, kpt_shape: Sequence[int] | None, flip_idx: Sequence[int] | None, augment: bool,
-                             first: str) -> tuple[tuple[int, int] | None, list[int] | None]:
-        """``kpt_shape`` as (nk, ndim) and ``flip_idx`` as a list, checked; flipping keypoints needs ``flip_idx``."""
-        if kpt_shape is None:
-            return None, None
-        where = f"{self.prefix}{Path(first).parent}"
-        nk, ndim = check_kpt_shape(kpt_shape, where)
-        if flip_idx is not None:
-            flip_idx = check_flip_idx(flip_idx, nk, where)
-        elif augment and (self.hyp["fliplr"] > 0 or self.hyp["flipud"] > 0):
-            raise DataError(f"{where}: flipping keypoints needs 'flip_idx' in the data YAML (which keypoint each "
-                            "becomes in a mirror image), or fliplr: 0 and flipud: 0")
-        return (nk, ndim), flip_idx
-
-    def _outlined_rows(self, segments: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
-        """Keep only label rows with a polygon (segmentation); each image that loses rows is reported, and a dataset
-        whose rows are all boxes is a :class:`DataError`."""
-        if any(len(p) for p in segments) and not any(len(q) for p in segments for q in p):
-            raise DataError(f"{self.prefix}{Path(self.im_files[0]).parent}: none of the {sum(map(len, segments))} "
-                            "labelled instances has an outline; segmentation needs polygon rows (class x1 y1 x2 y2 "
-                            "...) or a COCO JSON with segmentations")
-        for i, polygons in enumerate(segments):
-            self.scan_result.drop_rows(i, np.array([len(p) > 0 for p in polygons], bool),
-                                       "box row(s) without a polygon dropped (segmentation needs outlines)")
-        return self.scan_result.segments
+    def _kind_values(self, kind: AnnotationKind) -> list[Any]:
+        """Per image the values of ``kind`` from the scan, the label rows it cannot use dropped and reported."""
+        source = f"{self.prefix}{Path(self.im_files[0]).parent}"
+        values = kind.image_values(self.scan_result.extras, source)
+        usable = kind.usable_rows(values, source)
+        if usable is not None:
+            masks, reason = usable
+            for i, keep in enumerate(masks):
+                self.scan_result.drop_rows(i, keep, reason)
+        return values
 
     def _sort_for_rect(self, batch_size: int, pad: float) -> None:
         order = np.argsort(self.shapes[:, 0] / self.shapes[:, 1], kind="stable")
         self.im_files = [self.im_files[i] for i in order]
         self.labels = [self.labels[i] for i in order]
-        if self.segments is not None:
-            self.segments = [self.segments[i] for i in order]
-        if self.keypoints is not None:
-            self.keypoints = [self.keypoints[i] for i in order]
+        self.extras = {name: [values[i] for i in order] for name, values in self.extras.items()}
         self.shapes = self.shapes[order]
         self.batch_shapes = rect_batch_shapes(self.shapes, self.imgsz, batch_size, self.stride, pad)
         self.batch_index = np.arange(len(self.im_files)) // batch_size
@@ -303,55 +234,37 @@ class YOLODataset(Dataset):
         self.image_cache.put(index, (resized, img.shape[:2]), resized.nbytes)
         return resized, img.shape[:2]
 
-    def _pixel_segments(self, index: int, w: float, h: float, pad_w: float = 0.0, pad_h: float = 0.0) -> Segments:
-        """Image ``index``'s polygons in pixels of a w x h placement at (pad_w, pad_h), or None (detection)."""
-        if self.segments is None:
-            return None
-        scale, shift = np.array([w, h], np.float32), np.array([pad_w, pad_h], np.float32)
-        return [p * scale + shift for p in self.segments[index]]
+    def _annotations(self, index: int, w: float, h: float, pad_w: float = 0.0, pad_h: float = 0.0) -> Annotations:
+        """Image ``index``'s labels in pixels of a w x h placement at (pad_w, pad_h)."""
+        labels = norm_to_pixel_xyxy(self.labels[index], w, h, pad_w, pad_h)
+        extras = {kind.name: kind.to_pixels(self.extras[kind.name][index], w, h, pad_w, pad_h) for kind in self.kinds}
+        return Annotations(labels[:, 0], labels[:, 1:], extras, {kind.name: kind for kind in self.kinds})
 
-    def _pixel_keypoints(self, index: int, w: float, h: float, pad_w: float = 0.0, pad_h: float = 0.0) -> Keypoints:
-        """Image ``index``'s (n, nk, 3) keypoints with xy in pixels of a w x h placement at (pad_w, pad_h), or None
-        (no pose data)."""
-        if self.keypoints is None:
-            return None
-        points = self.keypoints[index].copy()
-        points[..., :2] = points[..., :2] * (w, h) + (pad_w, pad_h)
-        return points
-
-    def _load_mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints]:
-        """A 4-image mosaic with random affine, cropped to (imgsz, imgsz); labels in pixel xyxy (polygons and
-        keypoints in pixels)."""
+    def _load_mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, Annotations]:
+        """A 4-image mosaic with random affine, cropped to (imgsz, imgsz), and its labels in pixels."""
         indices = [index, *rng.integers(0, len(self), 3).tolist()]
-        images, labels, segments, keypoints = [], [], [], []
+        images, labels = [], []
         for i in indices:
             img, _ = self.load_image(i)
             images.append(img)
-            labels.append(norm_to_pixel_xyxy(self.labels[i], img.shape[1], img.shape[0]))
-            segments.append(self._pixel_segments(i, img.shape[1], img.shape[0]))
-            keypoints.append(self._pixel_keypoints(i, img.shape[1], img.shape[0]))
-        canvas, merged, moved, points = mosaic4(images, labels, self.imgsz, rng,
-                                                segments if self.segments is not None else None,
-                                                keypoints if self.keypoints is not None else None)
-        return self._affine(canvas, merged, (self.imgsz, self.imgsz), moved, points, rng)
+            labels.append(self._annotations(i, img.shape[1], img.shape[0]))
+        canvas, merged = mosaic4(images, labels, self.imgsz, rng)
+        return self._affine(canvas, merged, (self.imgsz, self.imgsz), rng)
 
-    def _affine(self, img: np.ndarray, labels: np.ndarray, out_hw: tuple[int, int], segments: Segments,
-                keypoints: Keypoints, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints]:
+    def _affine(self, img: np.ndarray, labels: Annotations, out_hw: tuple[int, int],
+                rng: np.random.Generator) -> tuple[np.ndarray, Annotations]:
         h = self.hyp
         return random_affine(img, labels, rng, out_hw, degrees=h["degrees"], translate=h["translate"],
-                             scale=h["scale"], shear=h["shear"], perspective=h["perspective"], segments=segments,
-                             keypoints=keypoints)
+                             scale=h["scale"], shear=h["shear"], perspective=h["perspective"])
 
-    def _letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, Segments, Keypoints, tuple[int, int], tuple]:
-        """The letterboxed image, its pixel xyxy labels (polygons, keypoints), the original shape and ratio_pad."""
+    def _letterboxed(self, index: int) -> tuple[np.ndarray, Annotations, tuple[int, int], tuple]:
+        """The letterboxed image, its labels in its pixels, the original shape and ratio_pad."""
         img, (h0, w0) = self.load_image(index)
         shape = tuple(self.batch_shapes[self.batch_index[index]]) if self.rect else (self.imgsz, self.imgsz)
         boxed, (gh, gw), (pad_w, pad_h) = letterbox(img, shape, scaleup=self.augment)
         nh, nw = round(img.shape[0] * gh), round(img.shape[1] * gw)
-        labels = norm_to_pixel_xyxy(self.labels[index], nw, nh, pad_w, pad_h)
-        segments = self._pixel_segments(index, nw, nh, pad_w, pad_h)
-        keypoints = self._pixel_keypoints(index, nw, nh, pad_w, pad_h)
-        return boxed, labels, segments, keypoints, (h0, w0), ((nh / h0, nw / w0), (pad_w, pad_h))
+        labels = self._annotations(index, nw, nh, pad_w, pad_h)
+        return boxed, labels, (h0, w0), ((nh / h0, nw / w0), (pad_w, pad_h))
 
     def _plan(self, key: int | SampleKey) -> tuple[int, np.random.Generator, bool]:
         """The image index of ``key``, the generator the sample draws from and whether it may be a mosaic: for a
@@ -366,49 +279,45 @@ class YOLODataset(Dataset):
         """One sample (of a bare index, or of a loader's :class:`SampleKey`: then a function of the key alone,
         every random draw from the key's generator): ``img`` (3, H, W) uint8 RGB, ``labels`` (n, 5) [cls, cx, cy, w,
         h] normalised to ``img``, ``path``, ``ori_shape`` (h0, w0) and ``ratio_pad`` ((gain_h, gain_w), (pad_w,
-        pad_h)) mapping ``img`` pixels back to the original: x0 = (x - pad_w) / gain_w. Segmentation samples add
-        ``masks``: (H / r, W / r) int32 index-coded (overlap; value j + 1 = row j of ``labels``) or (n, H / r, W / r)
-        0/1, r = ``mask_ratio``. Pose samples add ``keypoints``: (n, nk, 3) float32 [x / W, y / H, v], rows aligned
-        with ``labels``; points outside the image or not labelled have v = 0 and x = y = 0."""
+        pad_h)) mapping ``img`` pixels back to the original: x0 = (x - pad_w) / gain_w; plus each kind's entries
+        (:meth:`AnnotationKind.sample`), rows aligned with ``labels``. Segmentation samples add ``masks``: (H / r,
+        W / r) int32 index-coded (overlap; value j + 1 = row j of ``labels``) or (n, H / r, W / r) 0/1, r =
+        ``mask_ratio``. Pose samples add ``keypoints``: (n, nk, 3) float32 [x / W, y / H, v]; points outside the
+        image or not labelled have v = 0 and x = y = 0."""
         h = self.hyp
         index, rng, mosaic = self._plan(key)
         if mosaic and rng.random() < h["mosaic"]:
-            img, labels, segments, keypoints = self._load_mosaic(index, rng)
+            img, labels = self._load_mosaic(index, rng)
             if rng.random() < h["mixup"]:
-                img, labels, segments, keypoints = mixup(
-                    img, labels, segments, keypoints, *self._load_mosaic(int(rng.integers(len(self))), rng), rng)
+                img, labels = mixup(img, labels, *self._load_mosaic(int(rng.integers(len(self))), rng), rng)
             ori_shape, ratio_pad = tuple(int(v) for v in self.shapes[index]), ((1.0, 1.0), (0.0, 0.0))
         else:
-            img, labels, segments, keypoints, ori_shape, ratio_pad = self._letterboxed(index)
+            img, labels, ori_shape, ratio_pad = self._letterboxed(index)
             if self.augment:
-                img, labels, segments, keypoints = self._affine(img, labels, img.shape[:2], segments, keypoints, rng)
+                img, labels = self._affine(img, labels, img.shape[:2], rng)
         if self.augment:
             img = augment_hsv(img, rng, h["hsv_h"], h["hsv_s"], h["hsv_v"])
             if rng.random() < h["flipud"]:
-                img, labels, segments, keypoints = flip_ud(img, labels, segments, keypoints, self.flip_idx)
+                img, labels = flip_ud(img, labels)
             if rng.random() < h["fliplr"]:
-                img, labels, segments, keypoints = flip_lr(img, labels, segments, keypoints, self.flip_idx)
+                img, labels = flip_lr(img, labels)
         chw = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))
         sample = {"img": torch.from_numpy(chw), "path": self.im_files[index], "ori_shape": ori_shape,
                   "ratio_pad": ratio_pad}
         hh, ww = img.shape[:2]
-        rows = np.flatnonzero(kept_boxes(labels, ww, hh))
-        if segments is not None:
-            masks, order = polygons_to_masks([segments[i] for i in rows], (hh, ww), self.mask_ratio, self.overlap)
-            rows = rows[order]
-            sample["masks"] = torch.from_numpy(masks)
-        if keypoints is not None:
-            points = hide_keypoints_outside(keypoints[rows], ww, hh)
-            sample["keypoints"] = torch.from_numpy((points / np.array([ww, hh, 1], np.float32)).astype(np.float32))
-        sample["labels"] = torch.from_numpy(pixel_xyxy_to_norm(labels[rows], ww, hh))
+        rows = np.flatnonzero(kept_boxes(labels.boxes, ww, hh))
+        for kind in self.kinds:
+            entries, rows = kind.sample(labels.extras[kind.name], rows, (hh, ww))
+            sample.update(entries)
+        sample["labels"] = torch.from_numpy(pixel_xyxy_to_norm(labels.cls[rows], labels.boxes[rows], ww, hh))
         return sample
 
-    @staticmethod
-    def collate_fn(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    def collate_fn(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
         """Stack samples: ``img`` (B, 3, H, W) uint8, ``targets`` (N, 6) [batch_idx, cls, cx, cy, w, h],
-        ``paths``, ``ori_shapes``, ``ratio_pads`` (lists of length B); segmentation batches add ``masks``:
-        (B, h, w) index-coded, or (N, h, w) per instance in ``targets`` order; pose batches add ``keypoints``:
-        (N, nk, 3) [x, y, v] normalised, in ``targets`` order."""
+        ``paths``, ``ori_shapes``, ``ratio_pads`` (lists of length B), plus each kind's entries
+        (:meth:`AnnotationKind.collate`): segmentation batches add ``masks``: (B, h, w) index-coded, or (N, h, w)
+        per instance in ``targets`` order; pose batches add ``keypoints``: (N, nk, 3) [x, y, v] normalised, in
+        ``targets`` order."""
         targets = [
             torch.cat((torch.full((len(s["labels"]), 1), float(i)), s["labels"]), 1) for i, s in enumerate(batch)
         ]
@@ -419,9 +328,6 @@ class YOLODataset(Dataset):
             "ori_shapes": [s["ori_shape"] for s in batch],
             "ratio_pads": [s["ratio_pad"] for s in batch],
         }
-        if "masks" in batch[0]:
-            masks = [s["masks"] for s in batch]
-            collated["masks"] = torch.stack(masks) if masks[0].dim() == 2 else torch.cat(masks)
-        if "keypoints" in batch[0]:
-            collated["keypoints"] = torch.cat([s["keypoints"] for s in batch])
+        for kind in self.kinds:
+            collated.update(kind.collate(batch))
         return collated

@@ -1,10 +1,10 @@
 """Parsing and validating one YOLO label file.
 
-A row is ``class cx cy w h`` (normalised to the image) or a polygon ``class x1 y1 x2 y2 ...`` (at least
-three points): detection uses its bounding box, segmentation the polygon too (kept beside the box row). Pose data
-(a ``kpt_shape`` [nk, ndim] given) has rows ``class cx cy w h`` followed by nk keypoints of ndim values each
-(``x y`` or ``x y visibility``; COCO visibility: 0 not labelled, 1 labelled but hidden, 2 visible). Bad rows
-are dropped and described, never raised: the scan collects the notes into the dataset report.
+A row is ``class cx cy w h`` (normalised to the image) or a polygon ``class x1 y1 x2 y2 ...`` (at least three
+points): detection uses its bounding box, segmentation the polygon too (kept beside the box row). A dataset with an
+annotation kind that reads rows of another form reads those instead (pose: ``class cx cy w h`` followed by nk
+keypoints of ndim values each; see :meth:`~focalyolo.data.annotations.AnnotationKind.parse_rows`). Bad rows are
+dropped and described, never raised: the scan collects the notes into the dataset report.
 """
 
 from __future__ import annotations
@@ -12,10 +12,16 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["CLIP_TOLERANCE", "LabelFile", "MIN_SIDE", "decode_lines", "read_label_file", "validate_rows"]
+from .annotations import AnnotationKind, LabelRows
+from .polygons import Polygons
+
+__all__ = [
+    "CLIP_TOLERANCE", "LabelFile", "MIN_SIDE", "decode_lines", "empty_label_file", "read_label_file", "validate_rows",
+]
 
 MIN_SIDE = 1e-4  # a box narrower than this fraction of the image (after clipping) is dropped
 CLIP_TOLERANCE = 1e-3  # overshoots up to this (rounding in label writers) are clipped without a note
@@ -29,17 +35,16 @@ class LabelFile:
         labels: (n, 5) float32 rows [cls, cx, cy, w, h], normalised, valid, clipped, de-duplicated.
         notes: one short description per kind of problem found (empty when the file is clean).
         unreadable: the whole file could not be read/decoded (the image must then be skipped).
-        segments: per row of ``labels`` its polygon, (k, 2) float32 normalised xy, or a (0, 2) array for a box
-            row.
-        keypoints: pose data only (empty otherwise): per row of ``labels`` its (nk, 3) float32 keypoints
-            [x, y, v] normalised; ``x = y = 0`` where ``v == 0`` (not labelled).
+        extras: the value of the kind that read the rows, by its name, rows aligned with ``labels`` (box and
+            polygon rows: ``polygons``, per row a (k, 2) float32 normalised polygon, (0, 2) for a box row; pose rows:
+            ``keypoints``, an (n, nk, 3) float32 array [x, y, v] normalised, ``x = y = 0`` where ``v == 0``); empty
+            for an unreadable file.
     """
 
     labels: np.ndarray
     notes: list[str] = field(default_factory=list)
     unreadable: bool = False
-    segments: list[np.ndarray] = field(default_factory=list)
-    keypoints: list[np.ndarray] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def _empty() -> np.ndarray:
@@ -58,41 +63,6 @@ def _numeric_rows(lines: list[str]) -> tuple[list[np.ndarray], int]:
         except ValueError:
             bad_num += 1
     return rows, bad_num
-
-
-def _parse_rows(lines: list[str]) -> tuple[np.ndarray, list[np.ndarray], None, list[int], int]:
-    """Box rows and polygon rows: (n, 5) float64 [cls, cx, cy, w, h] (a polygon's box), each row's polygon
-    ((0, 2) for box rows), no keypoints, the column count of each row with a wrong one and #non-numeric rows."""
-    numeric, bad_num = _numeric_rows(lines)
-    rows, polygons, bad_cols = [], [], []
-    for values in numeric:
-        if len(values) == 5:
-            rows.append(values)
-            polygons.append(np.zeros((0, 2), np.float32))
-        elif len(values) >= 7 and len(values) % 2 == 1:
-            xy = values[1:].reshape(-1, 2)
-            lo, hi = xy.min(0), xy.max(0)
-            rows.append(np.array([values[0], *(lo + hi) / 2, *(hi - lo)]))
-            polygons.append(xy.astype(np.float32))
-        else:
-            bad_cols.append(len(values))
-    return np.array(rows, np.float64).reshape(-1, 5), polygons, None, bad_cols, bad_num
-
-
-def _parse_pose_rows(lines: list[str],
-                     kpt_shape: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, list[int], int]:
-    """Pose rows ``cls cx cy w h`` + nk x ndim keypoint values: (n, 5) float64 rows, (0, 2) polygons, (n, nk, 3)
-    float64 keypoints [x, y, v] (v = 2 when ndim is 2), the column count of each row with another one and
-    #non-numeric rows."""
-    nk, ndim = kpt_shape
-    numeric, bad_num = _numeric_rows(lines)
-    good = [values for values in numeric if len(values) == 5 + nk * ndim]
-    table = np.array(good, np.float64).reshape(-1, 5 + nk * ndim)
-    points = table[:, 5:].reshape(-1, nk, ndim)
-    if ndim == 2:
-        points = np.concatenate((points, np.full((len(points), nk, 1), 2.0)), 2)
-    polygons = [np.zeros((0, 2), np.float32) for _ in range(len(table))]
-    return table[:, :5], polygons, points, [len(v) for v in numeric if len(v) != 5 + nk * ndim], bad_num
 
 
 def validate_rows(rows: np.ndarray, nc: int | None,
@@ -167,24 +137,27 @@ def decode_lines(raw: bytes) -> tuple[list[str], int]:
     return lines, bad
 
 
-def _column_note(kpt_shape: tuple[int, int] | None, found: list[int]) -> str:
-    """What rows with a wrong column count are dropped for: the counts ``found`` and, for pose rows, the count
-    ``kpt_shape`` asks for (a data YAML whose ``kpt_shape`` disagrees with its labels shows here)."""
-    counts = ", ".join(map(str, sorted(set(found))))
-    if kpt_shape is None:
-        return f"with a wrong column count ({counts} values)"
-    nk, ndim = kpt_shape
-    return (f"with a wrong column count ({counts} values; kpt_shape {list(kpt_shape)} needs 5 + {nk}x{ndim} = "
-            f"{5 + nk * ndim})")
+def _kept(kind: AnnotationKind, parsed: LabelRows, index: np.ndarray) -> dict[str, Any]:
+    """``extras`` of a label file: the kind's value of the parsed rows at ``index``."""
+    return {kind.name: kind.kept_rows(parsed.value, index)}
 
 
-def read_label_file(path: Path, nc: int | None, kpt_shape: tuple[int, int] | None = None) -> LabelFile:
+def empty_label_file(rows: AnnotationKind | None = None) -> LabelFile:
+    """A label file without rows (a background image), its extras empty values of the kind that reads ``rows``
+    (None: box and polygon rows)."""
+    kind = rows or Polygons()
+    return LabelFile(_empty(), extras=_kept(kind, kind.parse_rows([]), np.zeros(0, np.int64)))
+
+
+def read_label_file(path: Path, nc: int | None, rows: AnnotationKind | None = None) -> LabelFile:
     """Read and validate one label file (which must exist).
 
     A file with undecodable lines and no decodable one is ``unreadable``: its image must be skipped
-    rather than trained on as a background. With ``kpt_shape`` = (nk, ndim) rows are pose rows of exactly
-    5 + nk * ndim values (box + keypoints, see the module docstring); others are dropped.
+    rather than trained on as a background. ``rows`` is the annotation kind that reads the rows (pose:
+    :class:`~focalyolo.data.keypoints.Keypoints`, rows of exactly 5 + nk * ndim values); None reads box and polygon
+    rows (:class:`~focalyolo.data.polygons.Polygons`). Rows of another form are dropped.
     """
+    kind = rows or Polygons()
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -192,19 +165,15 @@ def read_label_file(path: Path, nc: int | None, kpt_shape: tuple[int, int] | Non
     lines, bad_text = decode_lines(raw)
     if bad_text and not any(ln.strip() for ln in lines):
         return LabelFile(_empty(), ["label file is not UTF-8 text"], unreadable=True)
-    rows, polygons, points, bad_cols, bad_num = (_parse_rows(lines) if kpt_shape is None
-                                                  else _parse_pose_rows(lines, kpt_shape))
+    numeric, bad_num = _numeric_rows(lines)
+    parsed = kind.parse_rows(numeric)
     notes = []
-    for count, what in ((bad_text, "that are not UTF-8 text"), (len(bad_cols), _column_note(kpt_shape, bad_cols)),
+    bad_cols = parsed.bad_columns
+    for count, what in ((bad_text, "that are not UTF-8 text"), (len(bad_cols), kind.column_note(bad_cols)),
                         (bad_num, "with non-numeric values")):
         if count:
             notes.append(f"{count} row(s) {what} dropped")
-    if not len(rows):
-        return LabelFile(_empty(), notes)
-    labels, more, kept = validate_rows(rows, nc, None if points is None else points.reshape(len(points), -1))
-    keypoints = []
-    if points is not None:
-        points = points[kept].astype(np.float32)
-        points[points[..., 2] == 0, :2] = 0  # a point that is not labelled has no position
-        keypoints = list(points)
-    return LabelFile(labels, notes + more, segments=[polygons[i] for i in kept], keypoints=keypoints)
+    if not len(parsed.rows):
+        return LabelFile(_empty(), notes, extras=_kept(kind, parsed, np.zeros(0, np.int64)))
+    labels, more, kept = validate_rows(parsed.rows, nc, parsed.finite)
+    return LabelFile(labels, notes + more, extras=_kept(kind, parsed, kept))

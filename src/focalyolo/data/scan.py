@@ -2,9 +2,12 @@
 
 The cache is an ``.npz`` (read with ``allow_pickle=False``: arrays and UTF-8 bytes only) named
 ``<labels dir>.focalyolo.cache`` beside the labels folder of the first image. It is keyed by a hash of
-every image and label path with its size and mtime, plus the class count and the keypoint shape (pose),
-so any change rescans. A read-only dataset folder (no write bit) gets its cache under ``$FOCALYOLO_HOME/cache``
-instead. The Ultralytics ``<labels dir>.cache`` pickle that may sit beside it is neither read nor overwritten.
+every image and label path with its size and mtime, plus the class count and the form of the rows (the
+:meth:`~focalyolo.data.annotations.AnnotationKind.row_format` of the kind that reads them: box and polygon rows,
+or pose rows of one keypoint shape), so any change rescans. Beside the boxes it holds that kind's values (its
+:meth:`~focalyolo.data.annotations.AnnotationKind.pack`). A read-only dataset folder (no write bit) gets its cache
+under ``$FOCALYOLO_HOME/cache`` instead. The Ultralytics ``<labels dir>.cache`` pickle that may sit beside it is
+neither read nor overwritten.
 """
 
 from __future__ import annotations
@@ -17,23 +20,25 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from ..errors import DataError
 from ..utils.files import write_atomically
+from .annotations import AnnotationKind
 from .image_io import ImageReadError, inspect_image
-from .labels import LabelFile, read_label_file
+from .labels import LabelFile, empty_label_file, read_label_file
 from .paths import focalyolo_home, img2label_path
+from .polygons import Polygons
 
 __all__ = [
     "BACKGROUND", "CACHE_VERSION", "COUNT_KEYS", "ScanResult", "cache_path_for", "dataset_hash", "load_cache",
     "require_labels", "save_cache", "scan_dataset", "summarize",
 ]
 
-CACHE_VERSION = 3  # 2: polygons cached beside the boxes; 3: keypoints too
+CACHE_VERSION = 4  # 2: polygons cached beside the boxes; 3: keypoints too; 4: only the values of the row kind
 _SEP = "\0"
 _SUMMARY_LINES = 20
 
@@ -51,10 +56,10 @@ class ScanResult:
         im_files: kept image paths (corrupt images and images with unreadable label files removed).
         shapes: (n, 2) int32 original (height, width) of each kept image, EXIF orientation applied.
         labels: per kept image an (k, 5) float32 array [cls, cx, cy, w, h] normalised.
-        segments: per kept image the polygon of each label row ((p, 2) float32 normalised xy; (0, 2) for a box
-            row), as :class:`~focalyolo.data.labels.LabelFile` gives them.
-        keypoints: per kept image an (k, nk, 3) float32 array [x, y, v] normalised (pose: ``kpt_shape`` given);
-            (k, 0, 3) without a ``kpt_shape``.
+        row_kind: the annotation kind that read the label rows.
+        extras: its name -> per kept image its value of the label rows, as
+            :class:`~focalyolo.data.labels.LabelFile` gives them (``polygons``: per row a (p, 2) float32 normalised
+            polygon, (0, 2) for a box row; ``keypoints``: a (k, nk, 3) float32 array [x, y, v] normalised).
         report: (path, reason) for every skipped file, fixed label file, background image and orphan.
         counts: totals for each of :data:`COUNT_KEYS` (images given, kept, with clean labels, with fixed
             labels, with an empty label file, without one, corrupt, with an unreadable label file,
@@ -66,8 +71,8 @@ class ScanResult:
     im_files: list[str]
     shapes: np.ndarray
     labels: list[np.ndarray]
-    segments: list[list[np.ndarray]] = field(default_factory=list)
-    keypoints: list[np.ndarray] = field(default_factory=list)
+    row_kind: AnnotationKind
+    extras: dict[str, list[Any]] = field(default_factory=dict)
     report: list[tuple[str, str]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     cache_path: Path | None = None
@@ -87,10 +92,8 @@ class ScanResult:
         self.report.append((label_file, f"{dropped} {reason}"))
         self.counts["instances"] -= dropped
         self.labels[index] = self.labels[index][keep]
-        if self.segments:
-            self.segments[index] = [p for p, k in zip(self.segments[index], keep) if k]
-        if self.keypoints:
-            self.keypoints[index] = self.keypoints[index][keep]
+        for values in self.extras.values():
+            values[index] = self.row_kind.select(values[index], keep)
 
 
 def _stat_token(path: str) -> str:
@@ -101,10 +104,9 @@ def _stat_token(path: str) -> str:
     return f"{path}|{st.st_size}|{st.st_mtime_ns}"
 
 
-def dataset_hash(im_files: list[str], label_files: list[str], nc: int | None,
-                 kpt_shape: tuple[int, int] | None = None) -> str:
-    """Hash of the paths, sizes and mtimes of all images and label files, and of ``nc`` and ``kpt_shape``."""
-    h = hashlib.sha256(f"v{CACHE_VERSION}|nc={nc}|kpt_shape={kpt_shape}".encode())
+def dataset_hash(im_files: list[str], label_files: list[str], nc: int | None, row_format: str | None = None) -> str:
+    """Hash of the paths, sizes and mtimes of all images and label files, and of ``nc`` and the rows' form."""
+    h = hashlib.sha256(f"v{CACHE_VERSION}|nc={nc}|rows={row_format}".encode())
     for token in map(_stat_token, im_files + label_files):
         h.update(token.encode("utf-8", "surrogateescape"))
     return h.hexdigest()
@@ -136,7 +138,6 @@ def _split(blob: np.ndarray) -> list[str]:
 def save_cache(path: Path, key: str, result: ScanResult) -> bool:
     """Write the scan atomically (temp file + rename); False if the location is not writable."""
     lengths = np.array([len(lb) for lb in result.labels], np.int64)
-    polygons = [polygon for image in result.segments for polygon in image]
     arrays = {
         "version": np.array(CACHE_VERSION),
         "key": _join([key]),
@@ -144,9 +145,7 @@ def save_cache(path: Path, key: str, result: ScanResult) -> bool:
         "shapes": result.shapes.astype(np.int32),
         "lengths": lengths,
         "labels": np.concatenate(result.labels) if result.labels else np.zeros((0, 5), np.float32),
-        "segment_lengths": np.array([len(p) for p in polygons], np.int64),
-        "segment_points": np.concatenate(polygons) if polygons else np.zeros((0, 2), np.float32),
-        "keypoints": np.concatenate(result.keypoints) if result.keypoints else np.zeros((0, 0, 3), np.float32),
+        **result.row_kind.pack(result.extras[result.row_kind.name]),
         "report_paths": _join([p for p, _ in result.report]),
         "report_reasons": _join([r for _, r in result.report]),
         "count_keys": _join(list(result.counts)),
@@ -161,24 +160,22 @@ def save_cache(path: Path, key: str, result: ScanResult) -> bool:
     return True
 
 
-def load_cache(path: Path, key: str) -> ScanResult | None:
-    """The cached scan if ``path`` holds one for exactly this ``key``; ``None`` otherwise."""
+def load_cache(path: Path, key: str, row_kind: AnnotationKind) -> ScanResult | None:
+    """The cached scan if ``path`` holds one for exactly this ``key`` (whose rows ``row_kind`` read); ``None``
+    otherwise."""
     try:
         with np.load(path, allow_pickle=False) as z:
             if int(z["version"]) != CACHE_VERSION or _split(z["key"]) != [key]:
                 return None
             lengths = z["lengths"]
             labels = np.split(z["labels"], np.cumsum(lengths)[:-1]) if len(lengths) else []
-            sizes = z["segment_lengths"]
-            polygons = np.split(z["segment_points"], np.cumsum(sizes)[:-1]) if len(sizes) else []
             starts = np.concatenate(([0], np.cumsum(lengths))).tolist()
-            keypoints = np.split(z["keypoints"], starts[1:-1]) if len(lengths) else []
             return ScanResult(
                 im_files=_split(z["files"]),
                 shapes=z["shapes"].astype(np.int32),
                 labels=[lb.copy() for lb in labels],
-                segments=[[p.copy() for p in polygons[a:b]] for a, b in zip(starts[:-1], starts[1:])],
-                keypoints=[k.copy() for k in keypoints],
+                row_kind=row_kind,
+                extras={row_kind.name: row_kind.unpack(z, starts)},
                 report=list(zip(_split(z["report_paths"]), _split(z["report_reasons"]))),
                 counts=dict(zip(_split(z["count_keys"]), z["count_values"].tolist())),
                 cache_path=path,
@@ -191,15 +188,15 @@ def load_cache(path: Path, key: str) -> ScanResult | None:
 _Checked = tuple[tuple[int, int] | None, LabelFile | None, list[tuple[str, str]], str]
 
 
-def _scan_one(im_file: str, label_file: str, nc: int | None, kpt_shape: tuple[int, int] | None) -> _Checked:
+def _scan_one(im_file: str, label_file: str, nc: int | None, row_kind: AnnotationKind) -> _Checked:
     """Check one image and its label file: (shape or None if skipped, its labels, report notes, status)."""
     try:
         shape = inspect_image(im_file)
     except ImageReadError as exc:
         return None, None, [(im_file, f"corrupt image skipped: {exc}")], "corrupt"
     if not os.path.isfile(label_file):
-        return shape, LabelFile(np.zeros((0, 5), np.float32)), [(im_file, BACKGROUND)], "background"
-    parsed = read_label_file(Path(label_file), nc, kpt_shape)
+        return shape, empty_label_file(row_kind), [(im_file, BACKGROUND)], "background"
+    parsed = read_label_file(Path(label_file), nc, row_kind)
     if parsed.unreadable:
         return None, None, [(label_file, f"{n}; image skipped") for n in parsed.notes], "bad_label_file"
     notes = [(label_file, note) for note in parsed.notes]
@@ -220,15 +217,8 @@ def _orphans(label_files: list[str]) -> list[str]:
     return found
 
 
-def _keypoint_array(parsed: LabelFile, nk: int) -> np.ndarray:
-    """A label file's keypoints as one (k, nk, 3) float32 array (nk = 0 without a ``kpt_shape``)."""
-    if parsed.keypoints:
-        return np.stack(parsed.keypoints)
-    return np.zeros((len(parsed.labels), nk, 3), np.float32)
-
-
 def scan_dataset(im_files: list[str], nc: int | None = None, verbose: bool = True, prefix: str = "",
-                 kpt_shape: Sequence[int] | None = None) -> ScanResult:
+                 rows: AnnotationKind | None = None) -> ScanResult:
     """Validate every image/label pair once, or reuse the cache if nothing changed.
 
     Args:
@@ -236,14 +226,15 @@ def scan_dataset(im_files: list[str], nc: int | None = None, verbose: bool = Tru
         nc: number of classes, for the class-id check (``None``: only negative/fractional ids dropped).
         verbose: show a progress bar for large scans.
         prefix: text in front of progress messages.
-        kpt_shape: (nk, ndim) of pose labels (rows ``cls cx cy w h`` + nk x ndim keypoint values); ``None``
-            reads box and polygon rows.
+        rows: the annotation kind that reads the label rows (pose: a
+            :class:`~focalyolo.data.keypoints.Keypoints`, rows ``cls cx cy w h`` + nk x ndim keypoint values);
+            ``None`` reads box and polygon rows (:class:`~focalyolo.data.polygons.Polygons`).
     """
-    shape = None if kpt_shape is None else (int(kpt_shape[0]), int(kpt_shape[1]))
+    row_kind = rows or Polygons()
     label_files = [str(img2label_path(f)) for f in im_files]
-    key = dataset_hash(im_files, label_files, nc, shape)
+    key = dataset_hash(im_files, label_files, nc, row_kind.row_format())
     cache = cache_path_for(Path(label_files[0]).parent) if label_files else None
-    cached = load_cache(cache, key) if cache else None
+    cached = load_cache(cache, key, row_kind) if cache else None
     orphans = [(p, "label file without an image") for p in _orphans(label_files)]
     if cached is not None:
         cached.report += orphans
@@ -251,10 +242,9 @@ def scan_dataset(im_files: list[str], nc: int | None = None, verbose: bool = Tru
         return cached
 
     counts: Counter[str] = Counter(dict.fromkeys(COUNT_KEYS, 0))
-    kept_files, shapes, labels, segments, keypoints, report = [], [], [], [], [], []
-    nk = 0 if shape is None else shape[0]
+    kept_files, shapes, labels, values, report = [], [], [], [], []
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        results = pool.map(_scan_one, im_files, label_files, [nc] * len(im_files), [shape] * len(im_files))
+        results = pool.map(_scan_one, im_files, label_files, [nc] * len(im_files), [row_kind] * len(im_files))
         bar = tqdm(results, total=len(im_files), desc=f"{prefix}scanning", disable=not verbose or len(im_files) < 2000)
         for im_file, (hw, parsed, notes, status) in zip(im_files, bar):
             counts[status] += 1
@@ -263,13 +253,12 @@ def scan_dataset(im_files: list[str], nc: int | None = None, verbose: bool = Tru
                 kept_files.append(im_file)
                 shapes.append(hw)
                 labels.append(parsed.labels)
-                segments.append(parsed.segments)
-                keypoints.append(_keypoint_array(parsed, nk))
+                values.append(parsed.extras[row_kind.name])
     counts["images"] = len(im_files)
     counts["kept"] = len(kept_files)
     counts["instances"] = int(sum(len(lb) for lb in labels))
-    result = ScanResult(kept_files, np.array(shapes, np.int32).reshape(-1, 2), labels, segments, keypoints, report,
-                        dict(counts))
+    result = ScanResult(kept_files, np.array(shapes, np.int32).reshape(-1, 2), labels, row_kind,
+                        {row_kind.name: values}, report, dict(counts))
     if cache is not None and kept_files and save_cache(cache, key, result):
         result.cache_path = cache
     result.report += orphans

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ...data import DataConfig, YOLODataset, build_dataloader, load_data_config
+from ...data import DataConfig, Keypoints, YOLODataset, build_dataloader, load_data_config
 from ...loss import DetectionLoss
 from ...utils.nms import non_max_suppression, scale_boxes
 from ...utils.plotting import plot_images, plot_labels
@@ -46,11 +46,11 @@ class DetectTask(Task):
         return load_data_config(data)
 
     def dataset_options(self, data: DataConfig) -> dict[str, Any]:
-        """For a pose dataset (``kpt_shape`` set) the keypoints' shape, so its rows read as pose rows (the keypoints
-        are carried along unused, so any ``flip_idx`` does)."""
+        """For a pose dataset (``kpt_shape`` set) its :class:`Keypoints`, so its rows read as pose rows (the
+        keypoints are carried along unused, so any ``flip_idx`` does)."""
         if data.kpt_shape is None:
             return {}
-        return {"kpt_shape": data.kpt_shape, "flip_idx": data.flip_idx or list(range(data.kpt_shape[0]))}
+        return {"kinds": [Keypoints(data.kpt_shape, data.flip_idx or list(range(data.kpt_shape[0])))]}
 
     def build_loss(self, model: nn.Module, hyp: Mapping[str, Any]) -> LossFn:
         """:class:`DetectionLoss` with the loss gains and assigner settings of ``hyp``."""

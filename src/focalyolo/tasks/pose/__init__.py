@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ...data import DataConfig, YOLODataset, load_data_config
+from ...data import DataConfig, Keypoints, YOLODataset, load_data_config
 from ...errors import DataError
 from ...loss import PoseLoss
 from ...utils.nms import non_max_suppression, scale_boxes
@@ -62,8 +62,8 @@ class PoseTask(DetectTask):
         return {"kpt_shape": data.kpt_shape, "skeleton": data.skeleton}
 
     def dataset_options(self, data: DataConfig) -> dict[str, Any]:
-        """The data's ``kpt_shape`` and ``flip_idx``."""
-        return {"kpt_shape": data.kpt_shape, "flip_idx": data.flip_idx}
+        """:class:`Keypoints` of the data's ``kpt_shape`` and ``flip_idx``."""
+        return {"kinds": [Keypoints(data.kpt_shape, data.flip_idx)]}
 
     def predict_options(self, model: nn.Module) -> dict[str, Any]:
         """The model's ``kpt_shape`` and ``skeleton``."""
@@ -75,7 +75,7 @@ class PoseTask(DetectTask):
 
     def build_dataset(self, files: Sequence[str | Path], imgsz: int, need_labels: bool = True,
                       **options: Any) -> Dataset:
-        """:class:`YOLODataset` over pose labels (``options`` must hold ``kpt_shape``; ``flip_idx`` for flips); with
+        """:class:`YOLODataset` over pose labels (``options`` must hold ``kinds`` with :class:`Keypoints`); with
         ``need_labels`` a split without a usable pose row (e.g. rows of another ``kpt_shape``) is a
         :class:`DataError`."""
         return YOLODataset(files, imgsz, need_labels=need_labels, **options)
@@ -89,7 +89,7 @@ class PoseTask(DetectTask):
 
     def val_dataset_options(self, model: nn.Module) -> dict[str, Any]:
         """The model's keypoints' shape (rows of another shape are not its labels)."""
-        return {"kpt_shape": model_kpt_shape(model)}
+        return {"kinds": [Keypoints(model_kpt_shape(model))]}
 
     def build_evaluator(self, model: nn.Module, settings: EvalSettings) -> PoseEvaluator:
         """:class:`PoseEvaluator` with the model's ``kpt_shape`` and ``skeleton``: box and pose mAP (and

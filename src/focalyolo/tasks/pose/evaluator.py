@@ -106,7 +106,8 @@ class PoseEvaluator(DetectEvaluator):
         paths = [p for p, _ in detections]
         boxes, classes, sizes = dataset_ground_truth(dataset, paths)
         index = {p: k for k, p in enumerate(dataset.im_files)}
-        poses = [np.asarray(dataset.keypoints[index[p]], np.float64).reshape(-1, self.kpt_shape[0], 3) * (w, h, 1)
+        stored = dataset.extras["keypoints"]
+        poses = [np.asarray(stored[index[p]], np.float64).reshape(-1, self.kpt_shape[0], 3) * (w, h, 1)
                  for p, (h, w) in zip(paths, sizes)]
         gt = build_coco_gt(boxes, classes, image_sizes=sizes, file_names=[Path(p).name for p in paths],
                            categories=dict(enumerate(self.names)), keypoints=poses)

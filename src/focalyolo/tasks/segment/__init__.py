@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ...data import YOLODataset
+from ...data import Polygons, YOLODataset
 from ...loss import SegmentationLoss
 from ...utils.masks import masks_in_original
 from ...utils.nms import non_max_suppression, scale_boxes
@@ -51,7 +51,8 @@ class SegmentTask(DetectTask):
                       **options: Any) -> Dataset:
         """:class:`YOLODataset` with index-coded masks at 1/4 resolution (YOLO polygon labels); with ``need_labels``
         a split without a usable outline is a :class:`DataError`."""
-        return YOLODataset(files, imgsz, masks=True, mask_ratio=4, overlap=True, need_labels=need_labels, **options)
+        kinds = [Polygons(mask_ratio=4, overlap=True), *options.pop("kinds", ())]
+        return YOLODataset(files, imgsz, kinds=kinds, need_labels=need_labels, **options)
 
     def targets(self, batch: Mapping[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, 6) box rows as detection's, and the (B, h, w) index-coded masks."""
@@ -63,7 +64,7 @@ class SegmentTask(DetectTask):
 
     def val_dataset_options(self, model: nn.Module) -> dict[str, Any]:
         """Index-coded masks at 1/4 resolution, as in training."""
-        return {"masks": True, "mask_ratio": 4, "overlap": True}
+        return {"kinds": [Polygons(mask_ratio=4, overlap=True)]}
 
     def build_evaluator(self, model: nn.Module, settings: EvalSettings) -> SegmentEvaluator:
         """:class:`SegmentEvaluator`: box and mask mAP (and pycocotools ``bbox`` / ``segm`` with ``settings.coco``)."""

@@ -91,7 +91,7 @@ class SegmentEvaluator(DetectEvaluator):
         boxes, classes, sizes = dataset_ground_truth(dataset, paths)
         index = {p: k for k, p in enumerate(dataset.im_files)}
         outlines = [
-            [[(polygon * (w, h)).reshape(-1).tolist()] for polygon in dataset.segments[index[p]]]
+            [[(polygon * (w, h)).reshape(-1).tolist()] for polygon in dataset.extras["polygons"][index[p]]]
             for p, (h, w) in zip(paths, sizes)
         ]
         gt = build_coco_gt(boxes, classes, image_sizes=sizes, file_names=[Path(p).name for p in paths],
