@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from focalyolo.cfg import load_hyp
 from focalyolo.data import (
     AnnotationKind,
     Annotations,
@@ -110,8 +111,8 @@ def test_a_kind_from_outside_reads_its_column_and_reaches_the_batch(tmp_path):
         cv2.imwrite(str(images / f"{i}.png"), np.full((64, 64, 3), 40 * i, np.uint8))
         (labels / f"{i}.txt").write_text(f"0 0.5 0.5 0.5 0.5 {i}\n1 0.25 0.25 0.2 0.2 {i + 10}\n0 0.5 0.5 0.1 0.1\n")
         files.append(str(images / f"{i}.png"))
-    ds = YOLODataset(files, imgsz=64, augment=True, hyp={"mosaic": 1.0, "scale": 0.0, "translate": 0.0}, seed=0,
-                     verbose=False, kinds=[Difficulty()])
+    hyp = load_hyp({"mosaic": 1.0, "scale": 0.0, "translate": 0.0})
+    ds = YOLODataset(files, imgsz=64, augment=True, hyp=hyp, seed=0, verbose=False, kinds=[Difficulty()])
     assert [v.tolist() for v in ds.extras["test_difficulty"]] == [[i, i + 10] for i in range(4)]
     assert any("wrong column count (5 values)" in reason for _, reason in ds.report)
     batch = ds.collate_fn([ds[0], ds[1]])
