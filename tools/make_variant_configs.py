@@ -19,6 +19,10 @@ Pose models (``<gelan|yolov9>-<t|s|c>-pose``) are the detection config of that s
 data YAML's ``kpt_shape`` replaces it when training); their ``-focal`` / ``-attn`` variants follow the detection
 rule.
 
+Oriented-box models (``<gelan|yolov9>-<t|s|c>-obb``) follow the pose rule: the detection config of that size with
+its head swapped for ``DOBB [nc]`` (``DualDOBB`` for PGI), ``nc`` 15 (DOTA v1's classes); their ``-focal`` /
+``-attn`` variants follow the detection rule.
+
 Classifiers (``gelan-<t|s|c>-cls``) are the GELAN backbone of that size (its rows 0-8, stride 32) under a
 ``Classify [nc]`` head, ``nc`` 1000 as for ImageNet; their ``-focal`` / ``-attn`` variants put the block right after
 the backbone's last ELAN stage, as layer 9. Run: ``python tools/make_variant_configs.py`` (tests fail if the files
@@ -46,6 +50,9 @@ CLASSIFIER_NC = 1000
 POSE_SIZES = ("t", "s", "c")
 POSE_HEADS = {"DDetect": "DPose", "DualDDetect": "DualDPose"}
 POSE_KPT_SHAPE = [17, 3]
+OBB_SIZES = ("t", "s", "c")
+OBB_HEADS = {"DDetect": "DOBB", "DualDDetect": "DualDOBB"}
+OBB_NC = 15  # DOTA v1
 
 
 def insertion_point(cfg: dict, source: str) -> int:
@@ -131,6 +138,19 @@ def pose_configs() -> list[tuple[str, str]]:
     return [(f"{family}-{size}-pose", f"{family}-{size}") for family in ("gelan", "yolov9") for size in POSE_SIZES]
 
 
+def obb_config(detection: str) -> dict:
+    """The ``-obb`` model of a detection config: its head swapped for the oriented-box head (module docstring)."""
+    cfg, _ = load_model_config(detection)
+    cfg = {k: v for k, v in cfg.items() if k in ("depth_multiple", "width_multiple", "backbone", "head")}
+    sources, _, module, _ = cfg["head"][-1]
+    return {"nc": OBB_NC, **cfg, "head": [*cfg["head"][:-1], [sources, 1, OBB_HEADS[module], ["nc"]]]}
+
+
+def obb_configs() -> list[tuple[str, str]]:
+    """(name, detection config) of every oriented-box model."""
+    return [(f"{family}-{size}-obb", f"{family}-{size}") for family in ("gelan", "yolov9") for size in OBB_SIZES]
+
+
 def segment_configs() -> list[tuple[str, str, str]]:
     """(name, detection config, kind) of every segmentation model."""
     return [(f"{family}-{size}-{kind}", f"{family}-{size}", kind)
@@ -159,9 +179,11 @@ def classifier_config(size: str, block: str | None = None) -> dict:
 
 
 def base_configs() -> list[str]:
-    """The configs that get variants: every detection size of both families, every segmentation and pose model."""
+    """The configs that get variants: every detection size of both families, every segmentation, pose and
+    oriented-box model."""
     return [f"{family}-{size}" for family in ("gelan", "yolov9") for size in SIZES] + [
-        name for name, _, _ in segment_configs()] + [name for name, _ in pose_configs()]
+        name for name, _, _ in segment_configs()] + [name for name, _ in pose_configs()] + [
+        name for name, _ in obb_configs()]
 
 
 def write(name: str, cfg: dict, title: str) -> bool:
@@ -184,6 +206,9 @@ def main() -> int:
     for name, detection in pose_configs():
         head = POSE_HEADS["DualDDetect" if detection.startswith("yolov9") else "DDetect"]
         write(name, pose_config(detection), f"{detection.upper()} with a {head} head ({POSE_KPT_SHAPE[0]} keypoints)")
+    for name, detection in obb_configs():
+        head = OBB_HEADS["DualDDetect" if detection.startswith("yolov9") else "DDetect"]
+        write(name, obb_config(detection), f"{detection.upper()} with a {head} head (oriented boxes, {OBB_NC} classes)")
     for base in base_configs():
         for suffix, block in BLOCKS.items():
             cfg, position = variant(base, block)

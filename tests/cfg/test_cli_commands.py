@@ -47,7 +47,7 @@ def test_info_list_groups_every_packaged_config_by_task_and_size(capsys):
             names = line[8:].split()
             assert all(re.search(rf"-{size}(-|$)", n) for n in names), line
             listed[task] += names
-    assert list(listed) == ["detect", "segment", "pose", "classify"]
+    assert list(listed) == ["detect", "segment", "pose", "obb", "classify"]
     assert sorted(n for names in listed.values() for n in names) == packaged_configs()
     for task, names in listed.items():
         assert {config_task(n) for n in names} == {task}

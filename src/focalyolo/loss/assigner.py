@@ -3,7 +3,9 @@
 Each ground-truth box (GT) picks the ``topk`` anchors whose centre lies inside it and whose prediction
 best aligns with it, where alignment = score_of_gt_class^alpha * CIoU(gt, pred)^beta. An anchor picked
 by several GTs keeps the one it overlaps most. Picked anchors get a soft one-hot class target scaled so
-that each GT's best-aligned anchor receives that GT's best overlap.
+that each GT's best-aligned anchor receives that GT's best overlap. Which anchors a GT may pick and the overlap are
+two methods (:meth:`TaskAlignedAssigner.inside`, :meth:`TaskAlignedAssigner.overlap`), which the rotated boxes'
+assigner (:mod:`focalyolo.loss.obb`) replaces.
 
 Shapes: B images, A anchors, M GT slots per image (padded; ``mask_gt`` marks the real ones), C classes.
 """
@@ -79,10 +81,10 @@ class TaskAlignedAssigner(nn.Module):
         """
         batch, num_anchors, _ = pd_scores.shape
         if gt_bboxes.shape[1] == 0:
-            return self._empty(batch, num_anchors, pd_scores)
+            return self._empty(batch, num_anchors, gt_bboxes.shape[-1], pd_scores)
 
         labels = gt_labels.long().squeeze(-1).clamp(0, self.num_classes - 1)
-        candidates = anchors_inside_boxes(anc_points, gt_bboxes, self.eps) & mask_gt.bool()
+        candidates = self.inside(anc_points, gt_bboxes) & mask_gt.bool()
         overlaps, align = self._alignment(pd_scores, pd_bboxes, labels, gt_bboxes, candidates)
 
         mask_pos = topk_mask(align, min(self.topk, num_anchors)) & candidates
@@ -91,7 +93,8 @@ class TaskAlignedAssigner(nn.Module):
         fg_mask = mask_pos.any(dim=1)
         target_gt_idx = mask_pos.long().argmax(dim=1)
         target_labels = labels.gather(1, target_gt_idx) * fg_mask
-        target_bboxes = gt_bboxes.gather(1, target_gt_idx[..., None].expand(-1, -1, 4)) * fg_mask[..., None]
+        target_bboxes = gt_bboxes.gather(1, target_gt_idx[..., None].expand(-1, -1, gt_bboxes.shape[-1]))
+        target_bboxes = target_bboxes * fg_mask[..., None]
         score_scale = self._score_scale(align, overlaps, mask_pos)
         target_scores = pd_scores.new_zeros(batch, num_anchors, self.num_classes)  # one-hot, without one_hot's check
         target_scores.scatter_(-1, target_labels[..., None], (score_scale * fg_mask)[..., None].to(pd_scores.dtype))
@@ -105,19 +108,29 @@ class TaskAlignedAssigner(nn.Module):
         gt_bboxes: torch.Tensor,
         candidates: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, M, A) overlaps = CIoU(gt, pred) >= 0 and align = score^alpha * overlap^beta, 0 off ``candidates``.
+        """(B, M, A) overlaps = :meth:`overlap` (gt, pred) >= 0 and align = score^alpha * overlap^beta, 0 off
+        ``candidates``.
 
         Both are computed only on the candidate pairs (anchor centre inside a real GT), a few percent of all
         B * M * A pairs, and scattered into zero tensors.
         """
         b, m, a = candidates.nonzero(as_tuple=True)
-        ciou = bbox_ciou(gt_bboxes[b, m], pd_bboxes[b, a]).squeeze(-1).clamp_(min=0).to(pd_scores.dtype)
+        ciou = self.overlap(gt_bboxes[b, m], pd_bboxes[b, a]).clamp_(min=0).to(pd_scores.dtype)
         scores = pd_scores[b, a, labels[b, m]]
         overlaps = torch.zeros(candidates.shape, dtype=pd_scores.dtype, device=pd_scores.device)
         align = torch.zeros_like(overlaps)
         overlaps[b, m, a] = ciou
         align[b, m, a] = scores.pow(self.alpha) * ciou.pow(self.beta)
         return overlaps, align
+
+    def inside(self, anc_points: torch.Tensor, gt_bboxes: torch.Tensor) -> torch.Tensor:
+        """(A, 2) anchor centres, (B, M, 4) xyxy GT boxes -> (B, M, A) bool, the anchors a GT may pick."""
+        return anchors_inside_boxes(anc_points, gt_bboxes, self.eps)
+
+    @staticmethod
+    def overlap(gt_bboxes: torch.Tensor, pd_bboxes: torch.Tensor) -> torch.Tensor:
+        """(n, 4) and (n, 4) xyxy GT and predicted boxes, paired -> (n,) CIoU, the overlap of the alignment metric."""
+        return bbox_ciou(gt_bboxes, pd_bboxes).squeeze(-1)
 
     @staticmethod
     def _resolve_conflicts(mask_pos: torch.Tensor, overlaps: torch.Tensor) -> torch.Tensor:
@@ -140,14 +153,14 @@ class TaskAlignedAssigner(nn.Module):
         return (align * max_overlap / (max_align + self.eps)).amax(dim=1)
 
     def _empty(
-        self, batch: int, num_anchors: int, like: torch.Tensor
+        self, batch: int, num_anchors: int, box_size: int, like: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """All-background result for a batch without any GT slot."""
         device = like.device
         zeros_long = torch.zeros(batch, num_anchors, dtype=torch.long, device=device)
         return (
             zeros_long,
-            torch.zeros(batch, num_anchors, 4, dtype=like.dtype, device=device),
+            torch.zeros(batch, num_anchors, box_size, dtype=like.dtype, device=device),
             torch.zeros(batch, num_anchors, self.num_classes, dtype=like.dtype, device=device),
             torch.zeros(batch, num_anchors, dtype=torch.bool, device=device),
             zeros_long.clone(),

@@ -121,6 +121,9 @@ class DetectionLoss:
             read: gains ``box``, ``cls``, ``dfl``, ``aux_weight`` and the assigner's ``topk``, ``alpha``, ``beta``.
     """
 
+    assigner_type: type[TaskAlignedAssigner] = TaskAlignedAssigner
+    """The assignment of each branch (the oriented-box loss assigns by rotated boxes)."""
+
     def __init__(self, head: nn.Module, hyp: Mapping[str, Any]):
         self.hyp = hyp
         self.head = head
@@ -129,7 +132,7 @@ class DetectionLoss:
         self.is_dual: bool = bool(getattr(head, "is_dual", False))
         self.gains = torch.tensor([float(hyp[k]) for k in GAIN_KEYS])
         self.branch_weights = (float(hyp["aux_weight"]), 1.0) if self.is_dual else (1.0,)
-        self.assigners = [TaskAlignedAssigner(topk=int(hyp["topk"]), num_classes=self.nc, alpha=float(hyp["alpha"]),
+        self.assigners = [self.assigner_type(topk=int(hyp["topk"]), num_classes=self.nc, alpha=float(hyp["alpha"]),
                                               beta=float(hyp["beta"])) for _ in self.branch_weights]
         self.bce = nn.BCEWithLogitsLoss(reduction="none")
         self._strides: tuple[tuple, list[float]] = ((), [])
@@ -166,8 +169,13 @@ class DetectionLoss:
             self._strides = (key, values)
         return self._strides[1]
 
+    @staticmethod
+    def pad_targets(targets: torch.Tensor, batch_size: int, imgsz: torch.Tensor) -> tuple:
+        """The loss's targets grouped per image in pixels (:func:`pad_targets` here, rotated boxes for OBB)."""
+        return pad_targets(targets, batch_size, imgsz)
+
     def prepare(self, first_map: torch.Tensor, targets: torch.Tensor) -> tuple[int, torch.Tensor, tuple]:
-        """Batch size, level strides (checked, on the device) and the padded ground truth (:func:`pad_targets`) of
+        """Batch size, level strides (checked, on the device) and the padded ground truth (:meth:`pad_targets`) of
         a batch whose first level map is ``first_map`` (B, ·, H_0, W_0).
 
         Targets still on the host are padded there (the padding's size is then known without a device read) and
@@ -175,7 +183,7 @@ class DetectionLoss:
         batch, device = first_map.shape[0], first_map.device
         strides = self.host_strides()
         imgsz = torch.tensor(first_map.shape[-2:], dtype=torch.float32, device=targets.device) * strides[0]
-        gt = pad_targets(targets.float(), batch, imgsz)
+        gt = self.pad_targets(targets.float(), batch, imgsz)
         stride = torch.tensor(strides, dtype=torch.float32).to(device, non_blocking=True)
         return batch, stride, tuple(t.to(device, non_blocking=True) for t in gt)
 

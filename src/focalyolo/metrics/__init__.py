@@ -1,4 +1,5 @@
-"""Detection metrics: COCO numbers through pycocotools (reported) and a fast in-training mAP (logged)."""
+"""Detection metrics: COCO numbers through pycocotools (reported) and a fast in-training mAP (logged), also of
+rotated boxes (:class:`OBBMetrics`)."""
 
 from focalyolo.metrics.coco_eval import STAT_KEYS, evaluate, per_class_stats, run_cocoeval
 from focalyolo.metrics.coco_json import (
@@ -11,12 +12,14 @@ from focalyolo.metrics.coco_json import (
 )
 from focalyolo.metrics.confusion import ConfusionMatrix
 from focalyolo.metrics.detection import DetectionMetrics
+from focalyolo.metrics.obb import OBBMetrics
 
 __all__ = [
     "COCO80_TO_COCO91",
     "STAT_KEYS",
     "ConfusionMatrix",
     "DetectionMetrics",
+    "OBBMetrics",
     "build_coco_gt",
     "coco_from_dict",
     "coco_results",

@@ -39,22 +39,25 @@ class ConfusionMatrix:
         flat = rows.long().cpu() * (self.nc + 1) + cols.long().cpu()
         self.counts += torch.bincount(flat, minlength=self.counts.numel())
 
-    def update(self, pred: torch.Tensor, gt_boxes: torch.Tensor, gt_cls: torch.Tensor) -> None:
+    def update(self, pred: torch.Tensor, gt_boxes: torch.Tensor, gt_cls: torch.Tensor,
+               overlaps: torch.Tensor | None = None) -> None:
         """Add one image.
 
         Args:
             pred: (n, 6) detections ``[x1, y1, x2, y2, score, cls]``.
             gt_boxes: (m, 4) xyxy ground truth.
             gt_cls: (m,) ground-truth classes.
+            overlaps: (n, m) IoU to match by instead of the boxes' (rotated boxes' exact IoU); None uses the boxes.
         """
-        det = pred[pred[:, 4] > self.conf]
+        confident = pred[:, 4] > self.conf
+        det = pred[confident]
         det_cls, gt_cls = det[:, 5].long(), gt_cls.reshape(-1).long()
         background = self.nc
         if gt_cls.numel() == 0 or det.shape[0] == 0:
             self._add(det_cls, torch.full_like(det_cls, background))
             self._add(torch.full_like(gt_cls, background), gt_cls)
             return
-        iou = box_iou(det[:, :4].float(), gt_boxes.float())
+        iou = box_iou(det[:, :4].float(), gt_boxes.float()) if overlaps is None else overlaps[confident].float()
         _, d, g = greedy_pairs(iou, torch.tensor([self.iou], dtype=iou.dtype, device=iou.device))
         pred_for_gt = torch.full_like(gt_cls, background)
         pred_for_gt[g] = det_cls[d]

@@ -79,7 +79,8 @@ class DetectionMetrics:
             pred: (n, 6) detections ``[x1, y1, x2, y2, score, cls]`` (e.g. one ``non_max_suppression`` output).
             gt_boxes: (m, 4) xyxy ground truth, same pixel frame as ``pred``.
             gt_cls: (m,) ground-truth classes.
-            overlaps: (n, m) IoU to match by instead of the boxes' (mask IoU for mask metrics, OKS for poses).
+            overlaps: (n, m) IoU to match by instead of the boxes' (mask IoU for mask metrics, OKS for poses, the
+                exact rotated IoU for oriented boxes: box metrics pass it to the confusion matrix too).
         """
         pred, gt_boxes = pred.detach(), gt_boxes.detach().reshape(-1, 4)
         gt_cls = gt_cls.detach().reshape(-1).long()
@@ -91,7 +92,7 @@ class DetectionMetrics:
         self._pred_cls.append(pred_cls.cpu())
         self._target_cls.append(gt_cls.cpu())
         if self.kind == "B":
-            self.confusion.update(pred[:, :6], gt_boxes, gt_cls)
+            self.confusion.update(pred[:, :6], gt_boxes, gt_cls, overlaps)
         self._result = None
 
     def compute(self) -> ClassAP:

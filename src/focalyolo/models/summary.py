@@ -18,7 +18,7 @@ __all__ = [
     "layer_table",
 ]
 
-TASK_ORDER = ("detect", "segment", "pose", "classify")
+TASK_ORDER = ("detect", "segment", "pose", "obb", "classify")
 SIZE_ORDER = ("t", "s", "m", "c", "e")
 _SIZE = re.compile(r"^(?:gelan|yolov9)-([a-z])(?:-|$)")
 
@@ -96,7 +96,7 @@ def format_summary(model: Model, name: str, imgsz: int | None = 640) -> str:
 def config_catalogue() -> dict[str, dict[str, list[str]]]:
     """The packaged configs as ``{task: {size: [names]}}``: the task is what each config's head declares (read
     without building the model), the size the letter after ``gelan-`` / ``yolov9-`` (``other`` when none); tasks
-    and sizes in the order detect, segment, pose, classify and t, s, m, c, e."""
+    and sizes in the order detect, segment, pose, obb, classify and t, s, m, c, e."""
     catalogue: dict[str, dict[str, list[str]]] = {}
     for name in packaged_configs():
         match = _SIZE.match(name)

@@ -1,9 +1,10 @@
 """YOLOv9 -> GELAN conversion (drop PGI's auxiliary branch) and BatchNorm/RepConvN fusion for inference.
 
-A dual-head model (``DualDDetect``, ``DualDSegment``) predicts at inference time from its main branch only.
-Conversion keeps the layers the main head inputs depend on, renumbers them, swaps the head for its single form
-over the main inputs (``DDetect``, ``DSegment``) and carries the weights over: ``model.{old}.*`` ->
-``model.{new}.*``, head ``cv4/cv5/dfl2`` -> ``cv2/cv3/dfl`` (and ``cv7/proto2`` -> ``cv4/proto``). The head class
+A dual-head model (``DualDDetect``, ``DualDSegment``, ``DualDPose``, ``DualDOBB``) predicts at inference time from
+its main branch only. Conversion keeps the layers the main head inputs depend on, renumbers them, swaps the head for
+its single form over the main inputs (``DDetect``, ``DSegment``, ``DPose``, ``DOBB``) and carries the weights over:
+``model.{old}.*`` -> ``model.{new}.*``, head ``cv4/cv5/dfl2`` -> ``cv2/cv3/dfl`` (and ``cv7/proto2`` ->
+``cv4/proto``). The head class
 declares all three (``single_form``, ``main_inputs``, ``main_branches``); the rest works from the config alone,
 so user YAMLs with inserted layers convert like the packaged ones (yolov9-c -> gelan-c, yolov9-e -> gelan-e,
 which keeps both backbones, yolov9-c-dseg -> gelan-c-dseg).
