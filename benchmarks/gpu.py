@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import os
 import platform
@@ -94,11 +95,8 @@ SMALL = Plan(readme_args=("--epochs", "1", "--imgsz", "64", "--batch", "4", "--w
 
 
 def has_ultralytics() -> bool:
-    try:
-        import ultralytics  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether Ultralytics is installed (found, not imported: importing it patches ``cv2.imread`` process-wide)."""
+    return importlib.util.find_spec("ultralytics") is not None
 
 
 def gpu_lines(device: torch.device) -> list[str]:
