@@ -141,6 +141,11 @@ def test_onnx_export_carries_the_angle_and_scores_the_same(trained, obb_data, tm
         assert from_onnx[key] == pytest.approx(from_torch[key], abs=0.02)
 
 
+def test_an_nms_export_of_an_obb_model_is_refused(trained, tmp_path):
+    assert main(["export", "--model", str(trained), "--imgsz", "64", "--nms", "--output", str(tmp_path / "m")]) != 0
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_compare_tabulates_rotated_map(obb_data, tmp_path):
     model = tmp_path / "tiny-obb-focal.yaml"
     model.write_text(yaml.safe_dump(TINY_OBB))
