@@ -38,9 +38,16 @@ def _nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, classe
     if boxes.dim() != 2 or boxes.shape[1] != 5 or scores.shape != boxes.shape[:1]:
         raise ValueError(f"boxes must be (N, 5) and scores (N,), got {tuple(boxes.shape)} and {tuple(scores.shape)}")
     order = scores.argsort(descending=True, stable=True)
-    same = None if classes is None else classes[order][:, None] == classes[order][None]
     ranked = boxes[order]
-    overlaps = rotated_iou_matrix(ranked, ranked, candidates=same) > iou_threshold
+    # only a better box suppresses (i < j), and only one whose area is within the threshold's ratio of the other's
+    # can overlap it by more: IoU <= min(area) / max(area), as the intersection is at most the smaller area and the
+    # union at least the larger; the other pairs are never intersected
+    area = ranked[:, 2] * ranked[:, 3]
+    pairs = torch.ones(len(ranked), len(ranked), dtype=torch.bool, device=boxes.device).triu(diagonal=1)
+    pairs &= torch.minimum(area[:, None], area[None]) > iou_threshold * torch.maximum(area[:, None], area[None])
+    if classes is not None:
+        pairs &= classes[order][:, None] == classes[order][None]
+    overlaps = rotated_iou_matrix(ranked, ranked, candidates=pairs) > iou_threshold
     return order[_greedy_keep(overlaps)]
 
 
