@@ -1,18 +1,19 @@
 """Spread of the learning acceptance run over seeds, CPU instruction sets and thread counts.
 
 The acceptance tests (``tests/engine/test_train_learns.py``; their recipes: ``tests/engine/learning-recipe*.yaml``)
-train a 1M-parameter GELAN with a focal block from scratch on synthetic shapes and assert a minimum mAP50 (of boxes;
-of masks for segmentation, of keypoints for pose) or top-1 accuracy (classification). On one machine the run is
-bit-reproducible, but another CPU makes oneDNN and ATen pick other kernels (AVX-512 vs AVX2), another thread count
-splits reductions differently, float rounding differs, and after a thousand steps the figure lands elsewhere. This
-script measures that spread, so the test's bar can keep a margin over it: each (seed, ISA, threads) run is a
-separate process, ``--isa avx2`` sets ``ONEDNN_MAX_CPU_ISA=AVX2`` and ``ATEN_CPU_CAPABILITY=avx2`` (the kernels an
+train a 1M-parameter GELAN with a focal block from scratch on synthetic shapes and assert a minimum mAP50 (of boxes; of
+masks for segmentation, of keypoints for pose, of rotated boxes for OBB) or top-1 accuracy (classification). On one
+machine the run is bit-reproducible, but another CPU makes oneDNN and ATen pick other kernels (AVX-512 vs AVX2), another
+thread count splits reductions differently, float rounding differs, and after a thousand steps the figure lands
+elsewhere. This script measures that spread, so the test's bar can keep a margin over it: each (seed, ISA, threads) run
+is a separate process, ``--isa avx2`` sets ``ONEDNN_MAX_CPU_ISA=AVX2`` and ``ATEN_CPU_CAPABILITY=avx2`` (the kernels an
 AVX2-only machine runs), ``--parallel 2`` runs two at once (use one thread each on a 2-core machine).
 
     python benchmarks/learning_spread.py --seeds 0,1,2,3,4 --isa native,avx2 --threads 1 --parallel 2
     python benchmarks/learning_spread.py --task segment ...   # the segmentation run (mask figures)
     python benchmarks/learning_spread.py --task pose ...      # the pose run (keypoint figures, OKS)
     python benchmarks/learning_spread.py --task classify ...  # the classification run (top-1 accuracy)
+    python benchmarks/learning_spread.py --task obb ...       # the oriented-box run (rotated box mAP)
 
 Prints one row per run (the asserted figure and two more: mAP50 fast and pycocotools, AP50-95; top-1, top-5;
 seconds) and the min / mean / max of the asserted figure per ISA.
@@ -40,6 +41,8 @@ RUNS = {  # task -> (model, recipe, the figures printed: (column, results key), 
                 (("mAP50", "metrics/mAP50(M)"), ("COCO AP50", "coco/AP50(M)"), ("AP50-95", "coco/AP50-95(M)"))),
     "pose": (str(TESTS / "tiny-gelan-pose-focal.yaml"), TESTS / "learning-recipe-pose.yaml",
              (("mAP50", "metrics/mAP50(P)"), ("COCO AP50", "coco/AP50(P)"), ("AP50-95", "coco/AP50-95(P)"))),
+    "obb": (str(TESTS / "tiny-gelan-obb-focal.yaml"), TESTS / "learning-recipe-obb.yaml",
+            (("mAP50", "metrics/mAP50(B)"), ("mAP50-95", "metrics/mAP50-95(B)"))),
     "classify": ("gelan-t-cls-focal", TESTS / "learning-recipe-cls.yaml",
                  (("top1", "metrics/accuracy_top1"), ("top5", "metrics/accuracy_top5"))),
 }
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="detect", choices=sorted(RUNS),
                         help="the detection run (box mAP), the segmentation run (mask mAP), the pose run (keypoint "
-                             "mAP) or the classification run (top-1)")
+                             "mAP), the oriented-box run (rotated box mAP) or the classification run (top-1)")
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--isa", default="native,avx2", help="comma-separated: native, avx2")
     parser.add_argument("--threads", default="1", help="comma-separated torch thread counts")

@@ -30,7 +30,8 @@ def test_stride_multiple_rounds_up_with_one_warning(focalyolo_log):
 def test_training_defaults_come_from_one_table():
     assert train_imgsz("detect", "synthetic") == 160 and train_imgsz("segment", "data.yaml") == 640
     assert train_imgsz("classify", "synthetic-cls") == 96 and train_imgsz("classify", "images/") == 224
-    assert set(TRAIN_IMGSZ) == {"detect", "segment", "pose", "classify"}
+    assert train_imgsz("obb", "synthetic-obb") == 160 and train_imgsz("obb", "dota.yaml") == 1024
+    assert set(TRAIN_IMGSZ) == {"detect", "segment", "pose", "classify", "obb"}
 
 
 def test_inference_takes_the_record_then_the_rule_and_leaves_the_given_config(focalyolo_log):

@@ -2,7 +2,8 @@
 synthetic shapes on one CPU thread, goes from mAP50 ~0 to >= 0.45 on held-out synthetic images within minutes; the
 same model with a Segment head, on the shapes' outlines, from mask mAP50 ~0 to >= 0.4; with a DPose head, on the
 shapes' tips and corners, from pose mAP50 ~0 to >= 0.4; the packaged focal classifier
-gelan-t-cls-focal, on one shape per image, from top-1 ~0.2 (chance) to >= 0.9.
+gelan-t-cls-focal, on one shape per image, from top-1 ~0.2 (chance) to >= 0.9; with a DOBB head, on rotated ships,
+planes and vehicles, from rotated mAP50 ~0 to >= 0.75.
 
 Detection. The recipe (``learning-recipe.yaml`` next to this file): 200 synthetic images at 128 px, 45 epochs in
 batches of 8 (1,125 steps), AdamW and the packaged ``hyp.cpu-short.yaml`` (lr 0.006 decaying linearly to 0.0006
@@ -61,6 +62,24 @@ Spread, measured 2026-12-01 on the same machine with ``python benchmarks/learnin
 / 0.996 / 1.000; all ten: mean 0.986, sd 0.020, range 0.932-1.000. The bar is 4.3 sd below the mean, and this
 test's seed 0 with AVX-512 kernels, the lowest run, clears it by 0.032.
 
+Oriented boxes. The recipe (``learning-recipe-obb.yaml``): the model ``tiny-gelan-obb-focal.yaml`` (the detection
+model with a DOBB head, 3 classes), 200 synthetic-obb images at 128 px, 30 epochs (750 steps), otherwise as
+detection; rotated mAP50 by the exact rotated IoU.
+
+Spread, measured 2026-12-05 on the same machine with ``python benchmarks/learning_spread.py --task obb --seeds
+0,1,2,3,4 --isa native,avx2 --threads 1 --parallel 2``: final rotated mAP50 for seeds 0 / 1 / 2 / 3 / 4 with AVX-512
+kernels 0.933 / 0.950 / 0.946 / 0.913 / 0.899, with AVX2 kernels 0.948 / 0.946 / 0.942 / 0.912 / 0.926; all ten:
+mean 0.932, sample sd 0.018, range 0.899-0.950 (mAP50-95 0.437-0.526). The bar, 0.75, is 0.18 (10 sd) below the
+mean and 0.149 below the worst run. About 120 s per run alone, 260-390 s two at a time on the loaded machine.
+
+The same test turns 300 held-out synthetic-obb images (seed 7) and their labels a quarter turn (lossless PNGs both
+ways) and compares the rotated mAP50 (issue #26 asks for the same mAP within 0.01 for a trained model). The network
+is not exactly equivariant to a quarter turn: over the ten spread models the change was +0.003 / +0.005 / +0.004 /
+-0.007 / +0.000 (AVX-512, seeds 0-4) and -0.012 / -0.022 / -0.003 / -0.008 / +0.009 (AVX2), within 0.01 for eight
+of ten and for this test's seed 0 with AVX-512 kernels (mAP50-95 moved by up to 0.033). On the recipe's own 50
+validation images (177 boxes, one box about 0.006 of recall) the changes were up to 0.027. ROTATION_TOLERANCE, 0.04,
+keeps a margin of 0.018 over the worst run. About 15-30 s for the two evaluations.
+
 The wall times are reported (and in pytest's slowest-test list), not asserted.
 """
 
@@ -70,14 +89,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import yaml
 
+from focalyolo import YOLO
 from focalyolo.cfg import TrainConfig
 from focalyolo.data import generate_synthetic
 from focalyolo.engine.evaluation import evaluate
 from focalyolo.engine.trainer import Trainer
 
 HERE = Path(__file__).parent
+BAR_OBB = 0.75  # the OBB run's rotated mAP50 bar (see the module docstring)
+ROTATION_TOLERANCE = 0.04  # how far a quarter turn may move the OBB run's rotated mAP50 (see the module docstring)
 
 
 def learn(tmp_path: Path, model: str, recipe: str) -> tuple[dict[str, Any], dict[str, Any], float]:
@@ -137,3 +161,48 @@ def test_tiny_focal_classifier_learns_synthetic_shapes(tmp_path: Path, record_pr
                     f"{seconds:.0f} s")
     assert before["metrics/accuracy_top1"] < 0.4  # five balanced classes: chance is 0.2
     assert after["metrics/accuracy_top1"] >= 0.9
+
+
+def quarter_turned_val_sets(data: Path, out: Path) -> tuple[Path, Path]:
+    """The val split of a built-in OBB set twice, as lossless PNGs: as it is, and turned a quarter clockwise (images
+    and their OBB rows: x' = 1 - y, y' = x); returns the two data YAMLs."""
+    names = yaml.safe_load(data.read_text())["names"]
+    yamls = []
+    for name, turn in (("upright", False), ("turned", True)):
+        root = out / name
+        (root / "images").mkdir(parents=True)
+        (root / "labels").mkdir()
+        for image in sorted((data.parent / "images" / "val").glob("*.jpg")):
+            pixels = cv2.imread(str(image))
+            cv2.imwrite(str(root / "images" / f"{image.stem}.png"),
+                        cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE) if turn else pixels)
+            rows = np.loadtxt(data.parent / "labels" / "val" / f"{image.stem}.txt", ndmin=2)
+            corners = rows[:, 1:].reshape(-1, 4, 2)
+            if turn:
+                corners = np.stack((1 - corners[..., 1], corners[..., 0]), -1)
+            (root / "labels" / f"{image.stem}.txt").write_text(
+                "".join(f"{int(c)} " + " ".join(f"{v:.6f}" for v in xy.reshape(-1)) + "\n"
+                        for c, xy in zip(rows[:, 0], corners)))
+        yamls.append(root / "data.yaml")
+        yamls[-1].write_text(yaml.safe_dump({"path": str(root), "train": "images", "val": "images", "names": names}))
+    return yamls[0], yamls[1]
+
+
+def test_tiny_focal_obb_model_learns_synthetic_obb(tmp_path: Path, record_property) -> None:
+    """The OBB run learns; and a quarter turn of the val images and labels leaves its rotated mAP50 within
+    ROTATION_TOLERANCE."""
+    before, after, seconds = learn(tmp_path, "tiny-gelan-obb-focal.yaml", "learning-recipe-obb.yaml")
+    best = YOLO(str(next((tmp_path / "runs").glob("*/weights/best.pt"))))
+    turn = time.perf_counter()
+    held_out = generate_synthetic(tmp_path / "held-out", n_train=0, n_val=300, imgsz=128, seed=7, name="synthetic-obb")
+    upright, turned = quarter_turned_val_sets(held_out, tmp_path / "quarter")
+    scores = [best.val(data=str(d), imgsz=128, batch=16, workers=0, device="cpu", plots=False, verbose=False,
+                       project=str(tmp_path / "val"), name=d.parent.name) for d in (upright, turned)]
+    record_property("learning",
+                    f"OBB learning test: rotated mAP50 {before['metrics/mAP50(B)']:.3f} -> "
+                    f"{after['metrics/mAP50(B)']:.3f} (mAP50-95 {after['metrics/mAP50-95(B)']:.3f}; a quarter turn: "
+                    f"mAP50 {scores[0]['metrics/mAP50(B)']:.4f} -> {scores[1]['metrics/mAP50(B)']:.4f} in "
+                    f"{time.perf_counter() - turn:.0f} s) in {seconds:.0f} s")
+    assert before["metrics/mAP50(B)"] < 0.02
+    assert after["metrics/mAP50(B)"] >= BAR_OBB
+    assert abs(scores[1]["metrics/mAP50(B)"] - scores[0]["metrics/mAP50(B)"]) <= ROTATION_TOLERANCE

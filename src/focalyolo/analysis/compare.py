@@ -66,6 +66,8 @@ TASK_METRICS = {  # task -> ablation column -> key in the final validation's res
     "segment": {**_BOX_METRICS, "mask mAP50": "coco/AP50(M)", "mask mAP50-95": "coco/AP50-95(M)"},
     "pose": {**_BOX_METRICS, "pose mAP50": "coco/AP50(P)", "pose mAP50-95": "coco/AP50-95(P)"},
     "classify": {"top1": "metrics/accuracy_top1", "top5": "metrics/accuracy_top5"},
+    "obb": {"mAP50": "metrics/mAP50(B)", "mAP50-95": "metrics/mAP50-95(B)", "P": "metrics/precision(B)",
+            "R": "metrics/recall(B)"},  # rotated boxes: no pycocotools figures
 }
 SCHEDULE_KEYS = ("data", "epochs", "imgsz", "batch", "hyp", "optimizer", "val_interval")
 

@@ -24,9 +24,11 @@ TRAIN_IMGSZ: dict[str, tuple[int, int]] = {
     "segment": (160, 640),
     "pose": (160, 640),
     "classify": (96, 224),
+    "obb": (160, 1024),
 }
 """Task -> (default training size on the built-in synthetic sets, default on other data). A classifier's synthetic
-images are 96 pixels; on other data it trains at ImageNet's 224."""
+images are 96 pixels; on other data it trains at ImageNet's 224. Oriented boxes train at 1024 on other data (DOTA's
+usual size: small objects in large scenes)."""
 
 INFERENCE_IMGSZ = 640
 """``val`` / ``predict`` / ``export`` size of a model whose checkpoint records no training size."""

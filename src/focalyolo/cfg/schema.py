@@ -50,7 +50,8 @@ __all__ = [
 LOGGER = logging.getLogger("focalyolo")
 
 SYNTHETIC = "synthetic"
-SYNTHETIC_DATA = (SYNTHETIC, "synthetic-seg", "synthetic-cls", "synthetic-pose", "synthetic-context", "synthetic-small")
+SYNTHETIC_DATA = (SYNTHETIC, "synthetic-seg", "synthetic-cls", "synthetic-pose", "synthetic-context", "synthetic-small",
+                  "synthetic-obb")
 """The built-in datasets (focalyolo.data.synthetic): on them, training defaults to a short CPU run."""
 """The name of the built-in dataset."""
 

@@ -11,9 +11,9 @@ kind, so they never name a kind.
 An :class:`AnnotationKind` says how its values are read (label rows, scan cache), moved and batched; every step
 has a default fit for a value that is just one entry per object and does not move with the pixels (an (N,) array,
 say). Kinds are registered by name (:func:`register_annotation_kind`), so one can be added from outside the
-package; polygons (:mod:`.polygons`) and keypoints (:mod:`.keypoints`) are the built-in ones. :mod:`.dataset` turns
-a kind's values into sample entries (:meth:`AnnotationKind.sample`) and batch entries
-(:meth:`AnnotationKind.collate`).
+package; polygons (:mod:`.polygons`), keypoints (:mod:`.keypoints`) and rotated boxes (:mod:`.rotated_boxes`) are
+the built-in ones. :mod:`.dataset` turns a kind's values into sample entries (:meth:`AnnotationKind.sample`) and
+batch entries (:meth:`AnnotationKind.collate`).
 """
 
 from __future__ import annotations

@@ -22,6 +22,11 @@ stretching; 2-8 per image. Backgrounds are muted gradients with low-frequency bl
   (:func:`render_context_image`).
 - ``synthetic-small`` (detection, a probe of small objects): the five shapes at 1.5-2.5 % of the image side, in
   low contrast among strokes and dots of the same size (:func:`render_small_image`); generated at 320 px.
+- ``synthetic-obb`` (oriented boxes): three classes of elongated shapes, ship (a hull with a pointed bow and a
+  deck block), plane (fuselage, wings and tail: a cross) and vehicle (a small rectangle with a cab), 2-6 per image
+  at any angle, their oriented boxes wholly inside the image and their axis-aligned boxes apart
+  (:func:`render_obb_image`). Each shape touches all four sides of its own rectangle, so that rectangle is its exact
+  oriented box; rows are OBB rows (``cls x1 y1 x2 y2 x3 y3 x4 y4``, the rectangle's corners normalised).
 
 A thin line may be drawn over objects in all of them. Every image is generated from ``(seed, split, index)`` alone,
 so output is deterministic and independent of generation order. The layout is the usual YOLO one
@@ -43,13 +48,14 @@ import yaml
 
 from ..errors import DataError
 from .paths import focalyolo_home
+from .rotated_boxes import corner_rows
 
 __all__ = [
     "CLASS_NAMES", "CONTEXT_CUES", "CONTEXT_DISTANCE", "CONTEXT_MARKER", "CONTEXT_NAMES", "CONTEXT_SQUARE",
     "DEFAULT_SIZES", "OBJECTS_PER_IMAGE", "POSE_FLIP_IDX", "POSE_KPT_SHAPE", "POSE_NAMES", "POSE_SKELETON",
     "SMALL_FRACTION", "SMALL_SIZE", "VERSIONS", "ensure_synthetic", "generate_synthetic",
     "render_classification_image", "render_context_image", "render_image", "render_pose_image",
-    "render_small_image",
+    "OBB_NAMES", "render_obb_image", "render_small_image",
 ]
 
 LOGGER = logging.getLogger("focalyolo")
@@ -61,12 +67,13 @@ POSE_FLIP_IDX = [0, 2, 1, 4, 3]  # a mirror swaps upper-left/upper-right and low
 POSE_SKELETON = [[0, 1], [0, 2], [1, 3], [2, 4], [3, 4]]  # the outline through the five points
 VERSIONS = {"synthetic": "synthetic-v2", "synthetic-seg": "synthetic-seg-v1", "synthetic-pose": "synthetic-pose-v1",
             "synthetic-cls": "synthetic-cls-v1", "synthetic-context": "synthetic-context-v1",
-            "synthetic-small": "synthetic-small-v1"}
+            "synthetic-small": "synthetic-small-v1", "synthetic-obb": "synthetic-obb-v1"}
 """Built-in dataset name -> the folder it is generated into; bump a version whenever its images or labels change."""
 _SHAPES_SIZE = {"n_train": 400, "n_val": 100, "imgsz": 160, "seed": 0}
 DEFAULT_SIZES = {"synthetic": _SHAPES_SIZE, "synthetic-seg": _SHAPES_SIZE, "synthetic-pose": _SHAPES_SIZE,
                  "synthetic-cls": {"n_train": 1000, "n_val": 250, "imgsz": 96, "seed": 0},
-                 "synthetic-context": _SHAPES_SIZE, "synthetic-small": {**_SHAPES_SIZE, "imgsz": 320}}
+                 "synthetic-context": _SHAPES_SIZE, "synthetic-small": {**_SHAPES_SIZE, "imgsz": 320},
+                 "synthetic-obb": _SHAPES_SIZE}
 """Built-in dataset name -> the size it is generated at (images per split, image side, seed)."""
 CLASSIFY_SIZE = (0.35, 0.8)  # object diameter in synthetic-cls, as a fraction of the image side
 SMALL_FRACTION = 0.10
@@ -82,6 +89,9 @@ CONTEXT_DISTANCE = 0.5  # from a square's centre to its marker's centre, as a fr
 CONTEXT_OBJECTS_PER_IMAGE = (1, 3)
 SMALL_SIZE = (0.015, 0.025)  # object diameter in synthetic-small, as a fraction of the image side (<= 16 px at 640)
 SMALL_OBJECTS_PER_IMAGE = (3, 10)
+OBB_NAMES = ("ship", "plane", "vehicle")
+OBB_OBJECTS_PER_IMAGE = (2, 6)
+OBB_LENGTHS = ((30.0, 0.6), (26.0, 0.45), (14.0, 28.0))  # per class: shortest length (px), longest (px, or * imgsz)
 SMALL_CLUTTER = (30, 60)  # clutter strokes and dots per synthetic-small image
 SMALL_CONTRAST = (35.0, 60.0)  # L2 distance (BGR) of an object's or a clutter mark's colour from the background
 _SHIFT = 4  # fixed-point bits for sub-pixel polygon drawing
@@ -364,6 +374,65 @@ def render_classification_image(rng: np.random.Generator, imgsz: int, cls: int) 
     return img
 
 
+def _obb_shape(cls: int, rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray], float]:
+    """Class ``cls`` of synthetic-obb along the x axis, spanning x in [-1, 1] and y in [-a, a]: its (k, 2) outline,
+    the (m, 2) parts drawn darker on it (deck, cab) and its half-width ``a``."""
+    if cls == 0:  # ship: a hull with a pointed bow at +x and a deck block
+        a = rng.uniform(0.2, 0.3)
+        hull = np.array([[-1, -a], [0.55, -a], [1, 0], [0.55, a], [-1, a]])
+        return hull, [np.array([[-0.6, -a / 2], [0.1, -a / 2], [0.1, a / 2], [-0.6, a / 2]])], a
+    if cls == 1:  # plane: fuselage (nose at +x), wings and tail, a cross
+        a, f, t = rng.uniform(0.75, 0.95), 0.1, 0.35
+        half = [[-1, -t], [-0.8, -t], [-0.8, -f], [0, -f], [0, -a], [0.3, -a], [0.3, -f], [0.85, -f], [1, 0]]
+        upper = np.array(half, float)
+        lower = upper[-2::-1] * (1, -1)
+        return np.concatenate((upper, lower)), [], a
+    a = rng.uniform(0.45, 0.55)  # vehicle: a small rectangle with a cab at +x
+    body = np.array([[-1, -a], [1, -a], [1, a], [-1, a]])
+    return body, [np.array([[0.45, -0.8 * a], [0.95, -0.8 * a], [0.95, 0.8 * a], [0.45, 0.8 * a]])], a
+
+
+def _obb_length(rng: np.random.Generator, cls: int, imgsz: int) -> float:
+    """Length in px of an object of class ``cls`` (:data:`OBB_LENGTHS`), log-uniform."""
+    low, high = OBB_LENGTHS[cls]
+    high = high * imgsz if high < 1 else high
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def _fill(img: np.ndarray, pts: np.ndarray, colour: tuple[int, int, int]) -> None:
+    """Fill the (k, 2) pixel polygon ``pts`` in place, anti-aliased, sub-pixel."""
+    cv2.fillPoly(img, [np.round(pts * (1 << _SHIFT)).astype(np.int32)], colour, cv2.LINE_AA, shift=_SHIFT)
+
+
+def render_obb_image(rng: np.random.Generator,
+                     imgsz: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """One (imgsz, imgsz, 3) BGR image of synthetic-obb, its (n,) class ids, (n, 4, 2) oriented-box corners
+    normalised (the shape's own rectangle: ``c - u - v, c + u - v, c + u + v, c - u + v``, u along its length) and
+    each object's (k, 2) outline normalised (which touches every side of its rectangle)."""
+    img = _background(rng, imgsz)
+    boxes, classes, corners, outlines = [], [], [], []
+    for _ in range(int(rng.integers(OBB_OBJECTS_PER_IMAGE[0], OBB_OBJECTS_PER_IMAGE[1] + 1))):
+        cls = int(rng.integers(len(OBB_NAMES)))
+        outline, parts, a = _obb_shape(cls, rng)
+        turn = _rotation(rng.uniform(0, 2 * np.pi)).T * _obb_length(rng, cls, imgsz) / 2
+        shape, rectangle = outline @ turn, np.array([[-1, -a], [1, -a], [1, a], [-1, a]]) @ turn
+        placed = _place(rng, rectangle, imgsz, boxes, 1.0, 0.0)  # the whole oriented box inside, boxes apart
+        if placed is None:
+            continue
+        offset, box = placed
+        x1, y1, x2, y2 = box.astype(int)
+        colour = _vivid_colour(rng, img[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)].reshape(-1, 3).mean(0))
+        _fill(img, shape + offset, colour)
+        for part in parts:
+            _fill(img, part @ turn + offset, tuple(int(c * 0.55) for c in colour))
+        boxes.append(box)
+        classes.append(cls)
+        corners.append((rectangle + offset) / imgsz)
+        outlines.append((shape + offset) / imgsz)
+    _lines(img, rng, int(rng.integers(0, 2)))
+    return img, np.array(classes, np.int64), np.array(corners, np.float64).reshape(-1, 4, 2), outlines
+
+
 def _write_jpeg(path: Path, img: np.ndarray) -> None:
     _, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
     path.write_bytes(jpg.tobytes())
@@ -406,6 +475,9 @@ def _render_labelled(rng: np.random.Generator, imgsz: int, name: str) -> tuple[n
     if name == "synthetic-pose":
         img, labels, keypoints = render_pose_image(rng, imgsz)
         return img, _pose_label_rows(labels, keypoints)
+    if name == "synthetic-obb":
+        img, classes, corners, _ = render_obb_image(rng, imgsz)
+        return img, corner_rows(classes, corners)
     if name in _BOX_SETS:
         img, labels = _BOX_SETS[name](rng, imgsz)
         return img, _label_rows(labels, [], False)
@@ -427,14 +499,16 @@ def _generate_detection(root: Path, n_train: int, n_val: int, imgsz: int, seed: 
     if name == "synthetic-pose":
         return {**config, "names": list(POSE_NAMES), "kpt_shape": POSE_KPT_SHAPE, "flip_idx": POSE_FLIP_IDX,
                 "skeleton": POSE_SKELETON}
+    if name == "synthetic-obb":
+        return {**config, "names": list(OBB_NAMES)}
     return {**config, "names": list(CONTEXT_NAMES if name == "synthetic-context" else CLASS_NAMES)}
 
 
 def generate_synthetic(root: Path, n_train: int = 400, n_val: int = 100, imgsz: int = 160, seed: int = 0,
                        name: str = "synthetic") -> Path:
     """Write the built-in dataset ``name`` (a key of :data:`VERSIONS`: ``synthetic``, ``synthetic-seg``,
-    ``synthetic-pose``, ``synthetic-cls``, ``synthetic-context`` or ``synthetic-small``) under ``root`` and return
-    its ``data.yaml``.
+    ``synthetic-pose``, ``synthetic-cls``, ``synthetic-context``, ``synthetic-small`` or ``synthetic-obb``) under
+    ``root`` and return its ``data.yaml``.
 
     Image ``i`` of split ``s`` depends only on ``(seed, s, i)``: the same arguments give identical
     bytes. Images are JPEG (quality 90), ``imgsz`` x ``imgsz``.

@@ -343,7 +343,7 @@ def export_converted(model: Model, format: str, output: str | Path, *, imgsz: in
 
 
 def _check_nms(nms: NmsSettings | None, format: str, model: Model) -> None:
-    if nms is not None and (format != "onnx" or task_of(model).name == "classify"):
+    if nms is not None and (format != "onnx" or task_of(model).name in ("classify", "obb")):  # no rotated NMS graph
         raise ExportError("--nms needs --format onnx and a detection, segmentation or pose model")
 
 

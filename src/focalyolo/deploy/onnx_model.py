@@ -86,8 +86,8 @@ class ExportedModel(nn.Module):
         self.kpt_shape: list[int] | None = metadata.get("kpt_shape")
         self.skeleton: list[list[int]] | None = metadata.get("skeleton")
         self.nm = output_channels[1] if len(output_channels) > 1 else 0
-        keypoint_columns = self.kpt_shape[0] * self.kpt_shape[1] if self.kpt_shape else 0
-        self.nc = output_channels[0] - (0 if self.task == "classify" else 4 + self.nm + keypoint_columns)
+        extra = self.kpt_shape[0] * self.kpt_shape[1] if self.kpt_shape else int(self.task == "obb")  # keypoints, angle
+        self.nc = output_channels[0] - (0 if self.task == "classify" else 4 + self.nm + extra)
         self.names: list[str] = list(metadata.get("names") or [str(i) for i in range(self.nc)])
         self.train_args: dict = dict(metadata.get("train_args") or {})
         self.register_buffer("stride", torch.tensor([float(s) for s in metadata.get("stride", [32])]),

@@ -5,7 +5,7 @@ metrics are an :class:`Evaluator` (built with the :class:`EvalSettings` of an ev
 postprocessing for prediction take a :class:`PredictSettings` (and a :class:`PredictBatch`).
 """
 
-from . import classify, detect, pose, segment  # noqa: F401  (register the tasks)
+from . import classify, detect, obb, pose, segment  # noqa: F401  (register the tasks)
 from .base import TASKS, LossFn, Task, get_task, register_task, task_of
 from .evaluator import EvalSettings, Evaluator
 from .prediction import PredictBatch, PredictSettings
