@@ -73,7 +73,7 @@ mean 0.932, sample sd 0.018, range 0.899-0.950 (mAP50-95 0.437-0.526). The bar, 
 mean and 0.149 below the worst run. About 120 s per run alone, 260-390 s two at a time on the loaded machine.
 
 The same test turns 300 held-out synthetic-obb images (seed 7) and their labels a quarter turn (lossless PNGs both
-ways) and compares the rotated mAP50 (issue #26 asks for the same mAP within 0.01 for a trained model). The network
+ways) and compares the rotated mAP50 (the goal: the same mAP within 0.01 for a trained model). The network
 is not exactly equivariant to a quarter turn: over the ten spread models the change was +0.003 / +0.005 / +0.004 /
 -0.007 / +0.000 (AVX-512, seeds 0-4) and -0.012 / -0.022 / -0.003 / -0.008 / +0.009 (AVX2), within 0.01 for eight
 of ten and for this test's seed 0 with AVX-512 kernels (mAP50-95 moved by up to 0.033). On the recipe's own 50
