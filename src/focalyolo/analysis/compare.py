@@ -53,22 +53,12 @@ from .table import Column, render_markdown, render_text, write_csv
 from .timing import LoadMonitor, machine_info, measure
 
 __all__ = [
-    "RESULT_FILE", "TASK_METRICS", "SCHEDULE_KEYS", "Schedule", "ablation_columns", "ablation_rows",
+    "RESULT_FILE", "SCHEDULE_KEYS", "Schedule", "ablation_columns", "ablation_rows",
     "compare", "default_parallel", "final_metrics_of", "mean_std", "model_costs", "read_result", "run_name",
     "train_all", "train_one",
 ]
 
 RESULT_FILE = "compare.json"
-_BOX_METRICS = {"mAP50": "coco/AP50", "mAP50-95": "coco/AP50-95", "APs": "coco/APs", "APm": "coco/APm",
-                "APl": "coco/APl"}
-TASK_METRICS = {  # task -> ablation column -> key in the final validation's results (the first is logged per run)
-    "detect": _BOX_METRICS,
-    "segment": {**_BOX_METRICS, "mask mAP50": "coco/AP50(M)", "mask mAP50-95": "coco/AP50-95(M)"},
-    "pose": {**_BOX_METRICS, "pose mAP50": "coco/AP50(P)", "pose mAP50-95": "coco/AP50-95(P)"},
-    "classify": {"top1": "metrics/accuracy_top1", "top5": "metrics/accuracy_top5"},
-    "obb": {"mAP50": "metrics/mAP50(B)", "mAP50-95": "metrics/mAP50-95(B)", "P": "metrics/precision(B)",
-            "R": "metrics/recall(B)"},  # rotated boxes: no pycocotools figures
-}
 SCHEDULE_KEYS = ("data", "epochs", "imgsz", "batch", "hyp", "optimizer", "val_interval")
 
 
@@ -306,7 +296,7 @@ def compare(cfg: CompareConfig, command: str = "", log: Callable[[str], None] = 
         listed = ", ".join(f"{m} ({t})" for m, t in tasks.items())
         raise FocalYoloError(f"compare needs models of one task, got {listed}")
     task = tasks[models[0]]
-    metrics = TASK_METRICS[task]
+    metrics = get_task(task).report_metrics
     first = next(iter(metrics))
     configure_threads(cfg.threads)
     root = Path(cfg.project) / cfg.name

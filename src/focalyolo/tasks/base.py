@@ -13,6 +13,8 @@ What a task provides, and who calls it:
 ``name``               the task's name (``"detect"``), recorded in exported files
 ``loss_names``         loss components: the progress bar's columns, ``train/*_loss`` and ``val/*_loss``
 ``metric_keys``        short name -> results key of the metrics logged each epoch (``results.csv`` columns)
+``report_metrics``     ``compare``: column -> results key of the final validation's figures in the ablation table
+                       (the first is logged per run; detection and its kin: the pycocotools figures)
 ``loss_columns``       trainer, validation: the ``results.csv`` / metrics keys of the losses of a split
 ``load_data``          trainer, ``val``: the dataset description (a data YAML ...) -> splits and class names
 ``model_options``      trainer: what the data sets in the model besides the class count (pose: ``kpt_shape``)
@@ -59,6 +61,7 @@ class Task(ABC):
     name: ClassVar[str] = ""
     loss_names: ClassVar[tuple[str, ...]] = ()
     metric_keys: ClassVar[Mapping[str, str]] = {}
+    report_metrics: ClassVar[Mapping[str, str]] = {}
     export_outputs: ClassVar[Mapping[str, Mapping[int, str]]] = {}
 
     def loss_columns(self, split: str) -> list[str]:

@@ -37,6 +37,7 @@ class ClassifyTask(Task):
     name = "classify"
     loss_names = ("loss",)
     metric_keys = {"top1": "metrics/accuracy_top1", "top5": "metrics/accuracy_top5"}
+    report_metrics = metric_keys
     export_outputs = {"output0": {0: "batch"}}
 
     def loss_columns(self, split: str) -> list[str]:

@@ -39,6 +39,8 @@ class DetectTask(Task):
     loss_names = ("box", "cls", "dfl")
     metric_keys = {"P": "metrics/precision(B)", "R": "metrics/recall(B)", "mAP50": "metrics/mAP50(B)",
                    "mAP50-95": "metrics/mAP50-95(B)"}
+    report_metrics = {"mAP50": "coco/AP50", "mAP50-95": "coco/AP50-95", "APs": "coco/APs", "APm": "coco/APm",
+                      "APl": "coco/APl"}
     export_outputs = {"output0": {0: "batch", 2: "anchors"}}
 
     def load_data(self, data: str | Path) -> DataConfig:

@@ -38,6 +38,8 @@ class OBBTask(DetectTask):
     """The oriented-box task (see the module docstring)."""
 
     name = "obb"
+    report_metrics = {"mAP50": "metrics/mAP50(B)", "mAP50-95": "metrics/mAP50-95(B)", "P": "metrics/precision(B)",
+                      "R": "metrics/recall(B)"}  # rotated boxes: no pycocotools figures
 
     def load_data(self, data: str | Path) -> DataConfig:
         """:func:`load_data_config` (a data YAML or ``synthetic-obb``), each split's DOTA labels converted to OBB

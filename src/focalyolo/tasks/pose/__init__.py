@@ -48,6 +48,7 @@ class PoseTask(DetectTask):
     loss_names = ("box", "pose", "kobj", "cls", "dfl")
     metric_keys = {**DetectTask.metric_keys, "P(P)": "metrics/precision(P)", "R(P)": "metrics/recall(P)",
                    "mAP50(P)": "metrics/mAP50(P)", "mAP50-95(P)": "metrics/mAP50-95(P)"}
+    report_metrics = {**DetectTask.report_metrics, "pose mAP50": "coco/AP50(P)", "pose mAP50-95": "coco/AP50-95(P)"}
 
     def load_data(self, data: str | Path) -> DataConfig:
         """:func:`load_data_config`; the dataset must name its keypoints' shape (``kpt_shape``)."""

@@ -41,6 +41,7 @@ class SegmentTask(DetectTask):
     loss_names = ("box", "seg", "cls", "dfl")
     metric_keys = {**DetectTask.metric_keys, "P(M)": "metrics/precision(M)", "R(M)": "metrics/recall(M)",
                    "mAP50(M)": "metrics/mAP50(M)", "mAP50-95(M)": "metrics/mAP50-95(M)"}
+    report_metrics = {**DetectTask.report_metrics, "mask mAP50": "coco/AP50(M)", "mask mAP50-95": "coco/AP50-95(M)"}
     export_outputs = {**DetectTask.export_outputs, "output1": {0: "batch", 2: "mask_height", 3: "mask_width"}}
 
     def build_loss(self, model: nn.Module, hyp: Mapping[str, Any]) -> LossFn:
