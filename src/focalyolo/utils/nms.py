@@ -14,28 +14,38 @@ from torchvision.ops import batched_nms, nms
 
 from focalyolo.utils.boxes import xywh2xyxy
 
-__all__ = ["clip_boxes", "non_max_suppression", "scale_boxes"]
+__all__ = ["clip_boxes", "nms_candidates", "non_max_suppression", "scale_boxes"]
 
 
-def _candidates(
-    scores: torch.Tensor, conf: float, multi_label: bool
+def nms_candidates(
+    scores: torch.Tensor, conf: float, multi_label: bool, keep_classes: torch.Tensor | None, max_nms: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Detections above ``conf`` of one image.
+    """The candidates of one image that NMS (axis-aligned or rotated) sorts out.
 
     Args:
         scores: (A, nc) class scores.
         conf: keep scores strictly above this.
         multi_label: True keeps every (box, class) pair above the threshold, False only each box's best class.
+        keep_classes: (k,) class ids to keep, or None for all.
+        max_nms: at most this many, the highest scores.
 
     Returns:
         anchor indices (n,), scores (n,), classes (n,) int64.
     """
     if multi_label:
         anchor, cls = (scores > conf).nonzero(as_tuple=True)
-        return anchor, scores[anchor, cls], cls
-    best, cls = scores.max(dim=1)
-    anchor = (best > conf).nonzero(as_tuple=True)[0]
-    return anchor, best[anchor], cls[anchor]
+        best = scores[anchor, cls]
+    else:
+        best, cls = scores.max(dim=1)
+        anchor = (best > conf).nonzero(as_tuple=True)[0]
+        best, cls = best[anchor], cls[anchor]
+    if keep_classes is not None:
+        wanted = torch.isin(cls, keep_classes)
+        anchor, best, cls = anchor[wanted], best[wanted], cls[wanted]
+    if best.numel() > max_nms:
+        top = best.topk(max_nms).indices
+        anchor, best, cls = anchor[top], best[top], cls[top]
+    return anchor, best, cls
 
 
 def non_max_suppression(
@@ -75,13 +85,7 @@ def non_max_suppression(
     keep_classes = None if classes is None else torch.as_tensor(classes, device=pred.device)
     out = []
     for x in pred:
-        anchor, scores, cls = _candidates(x[:, 4:score_end], conf, multi_label)
-        if keep_classes is not None:
-            wanted = torch.isin(cls, keep_classes)
-            anchor, scores, cls = anchor[wanted], scores[wanted], cls[wanted]
-        if scores.numel() > max_nms:
-            top = scores.topk(max_nms).indices
-            anchor, scores, cls = anchor[top], scores[top], cls[top]
+        anchor, scores, cls = nms_candidates(x[:, 4:score_end], conf, multi_label, keep_classes, max_nms)
         boxes = xywh2xyxy(x[anchor, :4])
         kept = nms(boxes, scores, iou) if agnostic else batched_nms(boxes, scores, cls, iou)
         kept = kept[:max_det]

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import torch
 
+from focalyolo.utils.nms import nms_candidates
 from focalyolo.utils.rotated import canonical_xywhr
 from focalyolo.utils.rotated_iou import rotated_iou_matrix
 
@@ -104,20 +105,7 @@ def rotated_non_max_suppression(
     keep_classes = None if classes is None else torch.as_tensor(classes, device=pred.device)
     out = []
     for x in pred:
-        scores = x[:, 4:-1]
-        if multi_label:
-            anchor, cls = (scores > conf).nonzero(as_tuple=True)
-            best = scores[anchor, cls]
-        else:
-            best, cls = scores.max(dim=1)
-            anchor = (best > conf).nonzero(as_tuple=True)[0]
-            best, cls = best[anchor], cls[anchor]
-        if keep_classes is not None:
-            wanted = torch.isin(cls, keep_classes)
-            anchor, best, cls = anchor[wanted], best[wanted], cls[wanted]
-        if best.numel() > max_nms:
-            top = best.topk(max_nms).indices
-            anchor, best, cls = anchor[top], best[top], cls[top]
+        anchor, best, cls = nms_candidates(x[:, 4:-1], conf, multi_label, keep_classes, max_nms)
         boxes = canonical_xywhr(torch.cat((x[anchor, :4], x[anchor, -1:]), 1))
         kept = rotated_nms(boxes, best, iou) if agnostic else batched_rotated_nms(boxes, best, cls, iou)
         kept = kept[:max_det]
