@@ -1,4 +1,4 @@
-"""Image sizes: one default table, and one rule for a size that is not a multiple of the model's stride."""
+"""Image sizes: the tasks' training defaults, and one rule for a size that is not a multiple of the model's stride."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from focalyolo.cfg import PredictConfig, ValConfig
-from focalyolo.cfg.imgsz import INFERENCE_IMGSZ, TRAIN_IMGSZ, stride_multiple, train_imgsz
+from focalyolo.cfg.imgsz import INFERENCE_IMGSZ, stride_multiple
 from focalyolo.cfg.recorded import inference_config
 from focalyolo.errors import ConfigError
+from focalyolo.tasks import get_task
 
 RULE = "imgsz {} is not a multiple of the model's stride {}: using {}"
 
@@ -27,11 +28,13 @@ def test_stride_multiple_rounds_up_with_one_warning(focalyolo_log):
         stride_multiple(0, 32)
 
 
-def test_training_defaults_come_from_one_table():
-    assert train_imgsz("detect", "synthetic") == 160 and train_imgsz("segment", "data.yaml") == 640
-    assert train_imgsz("classify", "synthetic-cls") == 96 and train_imgsz("classify", "images/") == 224
-    assert train_imgsz("obb", "synthetic-obb") == 160 and train_imgsz("obb", "dota.yaml") == 1024
-    assert set(TRAIN_IMGSZ) == {"detect", "segment", "pose", "classify", "obb"}
+def test_training_defaults_are_the_tasks():
+    def size(task: str, data: str) -> int:
+        return get_task(task).default_imgsz(data)
+
+    assert size("detect", "synthetic") == 160 and size("segment", "data.yaml") == 640
+    assert size("classify", "synthetic-cls") == 96 and size("classify", "images/") == 224
+    assert size("obb", "synthetic-obb") == 160 and size("obb", "dota.yaml") == 1024
 
 
 def test_inference_takes_the_record_then_the_rule_and_leaves_the_given_config(focalyolo_log):

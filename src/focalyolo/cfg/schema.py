@@ -72,7 +72,7 @@ HYP_GROUPS = ("optimizer", "schedule", "loss", "assigner", "augmentation")
 
 DATA_DEPENDENT_DEFAULTS = {"epochs": (10, 100), "batch": (8, 16), "hyp": ("cpu-short", "scratch-high")}
 """Option -> (default on the built-in synthetic data: a short CPU run, default on other data: YOLOv9's recipe).
-The image size depends on the task too: :data:`focalyolo.cfg.imgsz.TRAIN_IMGSZ`, filled when the run is resolved
+The image size depends on the task too: :meth:`focalyolo.tasks.Task.default_imgsz`, filled when the run is resolved
 (:func:`focalyolo.engine.run.resolve_run`)."""
 
 _DEVICE = re.compile(r"^(|cpu|mps|cuda|(cuda:)?\d+(\s*,\s*\d+)*)$")

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import FocalYoloError
+from ..tasks import get_task
 
 __all__ = ["INPUT_AXES", "INPUT_NAME", "LETTERBOX_GREY", "ExportedModel", "OnnxModel", "decode_metadata",
            "read_onnx_metadata"]
@@ -86,7 +87,11 @@ class ExportedModel(nn.Module):
         self.kpt_shape: list[int] | None = metadata.get("kpt_shape")
         self.skeleton: list[list[int]] | None = metadata.get("skeleton")
         self.nm = output_channels[1] if len(output_channels) > 1 else 0
-        extra = self.kpt_shape[0] * self.kpt_shape[1] if self.kpt_shape else int(self.task == "obb")  # keypoints, angle
+        try:
+            task = get_task(self.task)
+            extra = task.extra_channels(metadata)
+        except KeyError as missing:
+            raise FocalYoloError(f"{self.path}: a {self.task!r} export whose metadata lacks {missing}") from None
         self.nc = output_channels[0] - (0 if self.task == "classify" else 4 + self.nm + extra)
         self.names: list[str] = list(metadata.get("names") or [str(i) for i in range(self.nc)])
         self.train_args: dict = dict(metadata.get("train_args") or {})

@@ -2,7 +2,7 @@
 
 :func:`train_run` turns keyword options (CLI flags or ``YOLO.train`` keywords) into a :class:`ResolvedRun`:
 the model source (a config, or a checkpoint read once and handed on), the task, the image size (defaults:
-:data:`focalyolo.cfg.imgsz.TRAIN_IMGSZ`), the full hyper-parameter dict and, for ``--resume``, the saved run and
+the task's ``train_imgsz``), the full hyper-parameter dict and, for ``--resume``, the saved run and
 state it restores (:func:`resume_run`). The trainer, the DDP launcher and ``compare`` take it from there; the
 only thing settled later is the size's stride rounding (:meth:`ResolvedRun.at_stride`), once the model exists.
 """
@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ..cfg import TrainConfig
-from ..cfg.imgsz import stride_multiple, train_imgsz
+from ..cfg.imgsz import stride_multiple
 from ..errors import CheckpointError, ConfigError
 from ..models import config_task
+from ..tasks import get_task
 from ..weights.checkpoint import read_checkpoint
 from ..weights.sources import read_source_checkpoint, source_kind
 
@@ -86,7 +87,7 @@ def resolve_run(cfg: TrainConfig) -> ResolvedRun:
     if weights is not None:
         weights_state = source if weights == cfg.model else read_source_checkpoint(weights)
     if cfg.imgsz is None:
-        cfg = cfg.replace(imgsz=train_imgsz(task, cfg.data))
+        cfg = cfg.replace(imgsz=get_task(task).default_imgsz(cfg.data))
     return ResolvedRun(cfg, task, model_config, weights, weights_state)
 
 

@@ -15,6 +15,11 @@ What a task provides, and who calls it:
 ``metric_keys``        short name -> results key of the metrics logged each epoch (``results.csv`` columns)
 ``report_metrics``     ``compare``: column -> results key of the final validation's figures in the ablation table
                        (the first is logged per run; detection and its kin: the pycocotools figures)
+``train_imgsz``        run resolution: the default training size on the built-in synthetic sets and on other data
+                       (:meth:`Task.default_imgsz`)
+``nms_export``         export: whether ``--nms`` can end the ONNX graph in (axis-aligned) NMS
+``extra_channels``     exported models: ``output0``'s channels per anchor after the box, classes and mask
+                       coefficients (pose: the keypoints; OBB: the angle)
 ``loss_columns``       trainer, validation: the ``results.csv`` / metrics keys of the losses of a split
 ``load_data``          trainer, ``val``: the dataset description (a data YAML ...) -> splits and class names
 ``model_options``      trainer: what the data sets in the model besides the class count (pose: ``kpt_shape``)
@@ -45,6 +50,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..cfg import SYNTHETIC_DATA
 from ..errors import ConfigError
 from .evaluator import EvalSettings, Evaluator
 from .prediction import PredictBatch, PredictSettings
@@ -63,6 +69,19 @@ class Task(ABC):
     metric_keys: ClassVar[Mapping[str, str]] = {}
     report_metrics: ClassVar[Mapping[str, str]] = {}
     export_outputs: ClassVar[Mapping[str, Mapping[int, str]]] = {}
+    train_imgsz: ClassVar[tuple[int, int]] = (160, 640)
+    nms_export: ClassVar[bool] = False
+
+    def default_imgsz(self, data: str | Path) -> int:
+        """The training size of a run on ``data`` that names none: ``train_imgsz``'s first value on a built-in
+        synthetic set (short CPU runs), its second on other data."""
+        on_synthetic, otherwise = self.train_imgsz
+        return on_synthetic if str(data) in SYNTHETIC_DATA else otherwise
+
+    def extra_channels(self, metadata: Mapping[str, Any]) -> int:
+        """Channels per anchor of an exported model's ``output0`` after the 4 box values, the classes and any mask
+        coefficients, from the export's decoded metadata (:func:`~focalyolo.deploy.onnx_model.decode_metadata`)."""
+        return 0
 
     def loss_columns(self, split: str) -> list[str]:
         """Keys of the losses of ``split`` (``train`` / ``val``): ``train/box_loss`` ... in ``loss_names`` order."""

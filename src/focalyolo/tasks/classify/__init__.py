@@ -39,6 +39,7 @@ class ClassifyTask(Task):
     metric_keys = {"top1": "metrics/accuracy_top1", "top5": "metrics/accuracy_top5"}
     report_metrics = metric_keys
     export_outputs = {"output0": {0: "batch"}}
+    train_imgsz = (96, 224)  # the synthetic images are 96 pixels; other data: ImageNet's size
 
     def loss_columns(self, split: str) -> list[str]:
         """``train/loss`` / ``val/loss``: one loss, named as Ultralytics' classifiers name it."""

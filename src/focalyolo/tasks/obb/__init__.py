@@ -40,6 +40,12 @@ class OBBTask(DetectTask):
     name = "obb"
     report_metrics = {"mAP50": "metrics/mAP50(B)", "mAP50-95": "metrics/mAP50-95(B)", "P": "metrics/precision(B)",
                       "R": "metrics/recall(B)"}  # rotated boxes: no pycocotools figures
+    train_imgsz = (160, 1024)  # other data: DOTA's usual size (small objects in large scenes)
+    nms_export = False  # the NMS graph is axis-aligned
+
+    def extra_channels(self, metadata: Mapping[str, Any]) -> int:
+        """The angle."""
+        return 1
 
     def load_data(self, data: str | Path) -> DataConfig:
         """:func:`load_data_config` (a data YAML or ``synthetic-obb``), each split's DOTA labels converted to OBB

@@ -50,6 +50,11 @@ class PoseTask(DetectTask):
                    "mAP50(P)": "metrics/mAP50(P)", "mAP50-95(P)": "metrics/mAP50-95(P)"}
     report_metrics = {**DetectTask.report_metrics, "pose mAP50": "coco/AP50(P)", "pose mAP50-95": "coco/AP50-95(P)"}
 
+    def extra_channels(self, metadata: Mapping[str, Any]) -> int:
+        """The keypoints' values: ``kpt_shape`` (which a pose export records) multiplied out."""
+        keypoints, dims = metadata["kpt_shape"]
+        return keypoints * dims
+
     def load_data(self, data: str | Path) -> DataConfig:
         """:func:`load_data_config`; the dataset must name its keypoints' shape (``kpt_shape``)."""
         config = load_data_config(data)
