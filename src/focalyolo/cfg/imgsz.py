@@ -2,10 +2,10 @@
 
 A training run's default size depends on the task and the data (:meth:`focalyolo.tasks.Task.default_imgsz`: a
 short run on the built-in synthetic sets, the usual recipe otherwise); ``val``, ``predict`` and ``export`` take the
-size the checkpoint was trained with, else :data:`INFERENCE_IMGSZ`. Whatever the command (train, val, predict, export, benchmark), a size
-that is not a multiple of the model's largest stride is rounded up to the next one by :func:`stride_multiple`, with
-one warning naming the given and the used size; the caller carries the used size on (the given configuration is not
-changed).
+size the checkpoint was trained with, else :data:`INFERENCE_IMGSZ`. Whatever the command (train, val, predict,
+export, benchmark), a size that is not a multiple of the model's largest stride is rounded up to the next one by
+:func:`stride_multiple`, with one warning naming the given and the used size; the caller carries the used size on
+(the given configuration is not changed).
 """
 
 from __future__ import annotations
