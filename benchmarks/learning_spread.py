@@ -15,7 +15,8 @@ AVX2-only machine runs), ``--parallel 2`` runs two at once (use one thread each 
     python benchmarks/learning_spread.py --task classify ...  # the classification run (top-1 accuracy)
     python benchmarks/learning_spread.py --task obb ...       # the oriented-box run (rotated box mAP)
 
-Prints one row per run (the asserted figure and two more: mAP50 fast and pycocotools, AP50-95; top-1, top-5;
+Prints one row per run (the asserted figure and two more: mAP50 fast and pycocotools, AP50-95; top-1, top-5; for
+OBB mAP50-95 and ``turn d``, the change of rotated mAP50 when 300 held-out images and their labels turn a quarter;
 seconds) and the min / mean / max of the asserted figure per ISA.
 """
 
@@ -34,6 +35,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests" / "engine"
+QUARTER_TURN = "quarter turn"  # OBB: change of rotated mAP50 when held-out images turn (tests/engine/quarter_turn.py)
 RUNS = {  # task -> (model, recipe, the figures printed: (column, results key), the asserted one first)
     "detect": (str(TESTS / "tiny-gelan-focal.yaml"), TESTS / "learning-recipe.yaml",
                (("mAP50", "metrics/mAP50(B)"), ("COCO AP50", "coco/AP50"), ("AP50-95", "coco/AP50-95"))),
@@ -42,7 +44,7 @@ RUNS = {  # task -> (model, recipe, the figures printed: (column, results key), 
     "pose": (str(TESTS / "tiny-gelan-pose-focal.yaml"), TESTS / "learning-recipe-pose.yaml",
              (("mAP50", "metrics/mAP50(P)"), ("COCO AP50", "coco/AP50(P)"), ("AP50-95", "coco/AP50-95(P)"))),
     "obb": (str(TESTS / "tiny-gelan-obb-focal.yaml"), TESTS / "learning-recipe-obb.yaml",
-            (("mAP50", "metrics/mAP50(B)"), ("mAP50-95", "metrics/mAP50-95(B)"))),
+            (("mAP50", "metrics/mAP50(B)"), ("mAP50-95", "metrics/mAP50-95(B)"), ("turn d", QUARTER_TURN))),
     "classify": ("gelan-t-cls-focal", TESTS / "learning-recipe-cls.yaml",
                  (("top1", "metrics/accuracy_top1"), ("top5", "metrics/accuracy_top5"))),
 }
@@ -70,7 +72,13 @@ def worker(opts: argparse.Namespace) -> None:
         options.update(epochs=opts.epochs, val_interval=opts.epochs)
     trainer = Trainer(TrainConfig(**options))
     trainer.train()
-    m = trainer.final_metrics
+    m = dict(trainer.final_metrics)
+    if any(key == QUARTER_TURN for _, key in figures):
+        sys.path.insert(0, str(TESTS))
+        from quarter_turn import quarter_turn_scores
+
+        upright, turned = quarter_turn_scores(trainer.weights_dir / "best.pt", trainer.save_dir)
+        m[QUARTER_TURN] = turned - upright
     print(json.dumps({**{column: m[key] for column, key in figures}, "seconds": time.perf_counter() - start}))
 
 

@@ -1,7 +1,8 @@
 """OBB labels through the data pipeline: OBB rows read as corners with their box, the corners moved exactly by every
 geometric step (rotation included), ``rboxes`` canonical and normalised as the loss takes them, DOTA label files
 converted once, and the built-in ``synthetic-obb`` set: identical bytes for a seed, labels the exact rectangles of
-the drawn shapes."""
+the drawn shapes, drawn where the labels say along both axes (so a quarter turn of an image is an image of the
+set)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import torch
 
 from focalyolo.data import RotatedBoxes, YOLODataset, convert_dota_labels, generate_synthetic, load_data_config
 from focalyolo.data.annotations import Annotations
-from focalyolo.data.synthetic import render_obb_image
+from focalyolo.data.synthetic import COVERAGE_SAMPLES, _fill_coverage, render_obb_image
 from focalyolo.errors import DataError
 from focalyolo.tasks import get_task
 from focalyolo.utils.rotated import corners_to_xywhr, xywhr_to_corners
@@ -113,6 +114,25 @@ def test_synthetic_obb_labels_are_the_rectangles_of_the_drawn_shapes():
             # and it is drawn: the pixel under its centre differs from the background's median
             x, y = np.round(outline.mean(0) * 160).astype(int).clip(0, 159)
             assert img[y, x].tolist() != np.median(img.reshape(-1, 3), 0).astype(int).tolist()
+
+
+def test_synthetic_obb_shapes_are_drawn_where_their_labels_say_along_both_axes():
+    """Pixel coverage in the labels' coordinates: a rotated rectangle at a sub-pixel place is drawn with its
+    centroid on its centre and its area (to a sample's width around its outline), in x as in y (cv2's anti-aliased fill is off by up to a pixel in y);
+    drawing the turned rectangle gives the turned image."""
+    rng = np.random.default_rng(0)
+    cells = np.arange(64) + 0.5  # pixel i spans [i, i + 1)
+    for _ in range(20):
+        box = np.array([*rng.uniform(24, 40, 2), *rng.uniform(6, 20, 2), rng.uniform(0, np.pi)])
+        corners = xywhr_to_corners(box[None])[0]
+        img = np.zeros((64, 64, 3), np.uint8)
+        _fill_coverage(img, corners, (255, 255, 255))
+        ink = img[..., 0] / 255.0
+        assert abs(ink.sum() - box[2] * box[3]) <= 2 * (box[2] + box[3]) / COVERAGE_SAMPLES  # a sample's width
+        assert (ink.sum(0) @ cells / ink.sum(), ink.sum(1) @ cells / ink.sum()) == pytest.approx(box[:2], abs=0.07)
+        turned = np.zeros_like(img)
+        _fill_coverage(turned, np.stack((64 - corners[:, 1], corners[:, 0]), 1), (255, 255, 255))
+        assert np.abs(turned.astype(int) - cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE)).mean() < 0.1
 
 
 def dota_fixture(root: Path) -> Path:

@@ -26,7 +26,9 @@ stretching; 2-8 per image. Backgrounds are muted gradients with low-frequency bl
   deck block), plane (fuselage, wings and tail: a cross) and vehicle (a small rectangle with a cab), 2-6 per image
   at any angle, their oriented boxes wholly inside the image and their axis-aligned boxes apart
   (:func:`render_obb_image`). Each shape touches all four sides of its own rectangle, so that rectangle is its exact
-  oriented box; rows are OBB rows (``cls x1 y1 x2 y2 x3 y3 x4 y4``, the rectangle's corners normalised).
+  oriented box; rows are OBB rows (``cls x1 y1 x2 y2 x3 y3 x4 y4``, the rectangle's corners normalised). Shapes are
+  drawn by pixel coverage in the labels' coordinates (:func:`_fill_coverage`), so a quarter turn or a flip of an
+  image and its rows is as exact as the set itself.
 
 A thin line may be drawn over objects in all of them. Every image is generated from ``(seed, split, index)`` alone,
 so output is deterministic and independent of generation order. The layout is the usual YOLO one
@@ -67,7 +69,7 @@ POSE_FLIP_IDX = [0, 2, 1, 4, 3]  # a mirror swaps upper-left/upper-right and low
 POSE_SKELETON = [[0, 1], [0, 2], [1, 3], [2, 4], [3, 4]]  # the outline through the five points
 VERSIONS = {"synthetic": "synthetic-v2", "synthetic-seg": "synthetic-seg-v1", "synthetic-pose": "synthetic-pose-v1",
             "synthetic-cls": "synthetic-cls-v1", "synthetic-context": "synthetic-context-v1",
-            "synthetic-small": "synthetic-small-v1", "synthetic-obb": "synthetic-obb-v1"}
+            "synthetic-small": "synthetic-small-v1", "synthetic-obb": "synthetic-obb-v2"}
 """Built-in dataset name -> the folder it is generated into; bump a version whenever its images or labels change."""
 _SHAPES_SIZE = {"n_train": 400, "n_val": 100, "imgsz": 160, "seed": 0}
 DEFAULT_SIZES = {"synthetic": _SHAPES_SIZE, "synthetic-seg": _SHAPES_SIZE, "synthetic-pose": _SHAPES_SIZE,
@@ -95,6 +97,7 @@ OBB_LENGTHS = ((30.0, 0.6), (26.0, 0.45), (14.0, 28.0))  # per class: shortest l
 SMALL_CLUTTER = (30, 60)  # clutter strokes and dots per synthetic-small image
 SMALL_CONTRAST = (35.0, 60.0)  # L2 distance (BGR) of an object's or a clutter mark's colour from the background
 _SHIFT = 4  # fixed-point bits for sub-pixel polygon drawing
+COVERAGE_SAMPLES = 8  # samples per pixel side of synthetic-obb's drawing (:func:`_fill_coverage`)
 
 
 def _unit_polygon(cls: int) -> np.ndarray:
@@ -399,9 +402,27 @@ def _obb_length(rng: np.random.Generator, cls: int, imgsz: int) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
-def _fill(img: np.ndarray, pts: np.ndarray, colour: tuple[int, int, int]) -> None:
-    """Fill the (k, 2) pixel polygon ``pts`` in place, anti-aliased, sub-pixel."""
-    cv2.fillPoly(img, [np.round(pts * (1 << _SHIFT)).astype(np.int32)], colour, cv2.LINE_AA, shift=_SHIFT)
+def _fill_coverage(img: np.ndarray, pts: np.ndarray, colour: tuple[int, int, int]) -> None:
+    """Fill the (k, 2) polygon ``pts`` in place, in the labels' pixel coordinates (0 is the first pixel's left / top
+    edge, pixel i spans [i, i + 1)): each pixel is blended with ``colour`` by the fraction of it the polygon covers,
+    counted on :data:`COVERAGE_SAMPLES` x :data:`COVERAGE_SAMPLES` points.
+
+    Why not ``cv2.fillPoly`` with ``LINE_AA`` as the other sets: it puts integer coordinates at pixel centres (the
+    drawing sits half a pixel right of and below its labels), rounds vertices to whole rows, and draws a top edge
+    unlike a bottom one, so a shape and its quarter turn differ by up to a pixel. Coverage is exact to a
+    ``1 / COVERAGE_SAMPLES`` pixel, the same along both axes, so a turned or flipped image of the set is an image
+    the set could have drawn."""
+    n = COVERAGE_SAMPLES
+    x0, y0 = np.floor(pts.min(0)).astype(int).clip(0)
+    x1, y1 = np.ceil(pts.max(0)).astype(int).clip(None, img.shape[1::-1])
+    if x1 <= x0 or y1 <= y0:
+        return
+    fine = np.zeros(((y1 - y0) * n, (x1 - x0) * n), np.uint8)
+    sample_grid = (pts - (x0, y0)) * n - 0.5  # sample k of a fine row sits at fine coordinate k (cv2's centres)
+    cv2.fillPoly(fine, [np.round(sample_grid * (1 << _SHIFT)).astype(np.int32)], 255, cv2.LINE_8, shift=_SHIFT)
+    alpha = fine.reshape(y1 - y0, n, x1 - x0, n).mean((1, 3))[..., None] / 255
+    region = img[y0:y1, x0:x1].astype(np.float64)
+    img[y0:y1, x0:x1] = np.round(region + (np.array(colour, np.float64) - region) * alpha).astype(np.uint8)
 
 
 def render_obb_image(rng: np.random.Generator,
@@ -422,9 +443,9 @@ def render_obb_image(rng: np.random.Generator,
         offset, box = placed
         x1, y1, x2, y2 = box.astype(int)
         colour = _vivid_colour(rng, img[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)].reshape(-1, 3).mean(0))
-        _fill(img, shape + offset, colour)
+        _fill_coverage(img, shape + offset, colour)
         for part in parts:
-            _fill(img, part @ turn + offset, tuple(int(c * 0.55) for c in colour))
+            _fill_coverage(img, part @ turn + offset, tuple(int(c * 0.55) for c in colour))
         boxes.append(box)
         classes.append(cls)
         corners.append((rectangle + offset) / imgsz)
