@@ -30,9 +30,12 @@ stretching; 2-8 per image. Backgrounds are muted gradients with low-frequency bl
   drawn by pixel coverage in the labels' coordinates (:func:`_fill_coverage`), so a quarter turn or a flip of an
   image and its rows is as exact as the set itself.
 
-A thin line may be drawn over objects in all of them. Every image is generated from ``(seed, split, index)`` alone,
-so output is deterministic and independent of generation order. The layout is the usual YOLO one
-(``images/{train,val}``, ``labels/{train,val}``, ``data.yaml``), for classification the image-folder one
+The sets before ``synthetic-obb`` draw with OpenCV's anti-aliased fill, which puts a shape half a pixel right of
+and below its label and rounds its vertical edges to whole rows; they stay so, as figures were measured on them
+(bumping their versions would change those figures). A thin line may be drawn over objects in all of them. Every
+image is generated from ``(seed, split, index)`` alone, so output is deterministic and independent of generation
+order. The layout is the usual YOLO one (``images/{train,val}``, ``labels/{train,val}``, ``data.yaml``), for
+classification the image-folder one
 (``{train,val}/<class>/*.jpg``, and a ``data.yaml`` naming the splits).
 """
 
