@@ -16,8 +16,8 @@ AVX2-only machine runs), ``--parallel 2`` runs two at once (use one thread each 
     python benchmarks/learning_spread.py --task obb ...       # the oriented-box run (rotated box mAP)
 
 Prints one row per run (the asserted figure and two more: mAP50 fast and pycocotools, AP50-95; top-1, top-5; for
-OBB mAP50-95 and ``turn d``, the change of rotated mAP50 when 300 held-out images and their labels turn a quarter;
-seconds) and the min / mean / max of the asserted figure per ISA.
+OBB mAP50-95 and ``turn d``, the change of rotated mAP50 when held-out images (``--turn-images``, default the test's
+1000) and their labels turn a quarter; seconds) and the min / mean / max of the asserted figure per ISA.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def worker(opts: argparse.Namespace) -> None:
         sys.path.insert(0, str(TESTS))
         from quarter_turn import quarter_turn_scores
 
-        upright, turned = quarter_turn_scores(trainer.weights_dir / "best.pt", trainer.save_dir)
+        upright, turned = quarter_turn_scores(trainer.weights_dir / "best.pt", trainer.save_dir, opts.turn_images)
         m[QUARTER_TURN] = turned - upright
     print(json.dumps({**{column: m[key] for column, key in figures}, "seconds": time.perf_counter() - start}))
 
@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=1, help="runs at once")
     parser.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--hyp", default="{}", help="JSON dict of option overrides, e.g. '{\"lr0\": 0.008}'")
+    parser.add_argument("--turn-images", type=int, default=1000,
+                        help="OBB: held-out images of the quarter-turn check (the test's 1000)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             isa, threads, seed = run = pending.pop(0)
             env = {**os.environ, **ISA_ENV[isa], "OMP_NUM_THREADS": str(threads)}
             cmd = [sys.executable, __file__, "--worker", "--task", opts.task, "--data", str(data), "--seed", str(seed),
-                   "--threads", str(threads), "--project", str(root / "runs"), "--overrides", opts.hyp]
+                   "--threads", str(threads), "--project", str(root / "runs"), "--overrides", opts.hyp,
+                   "--turn-images", str(opts.turn_images)]
             cmd += ["--epochs", str(opts.epochs)] if opts.epochs else []
             active.append((run, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)))
         time.sleep(1)

@@ -118,8 +118,8 @@ def test_synthetic_obb_labels_are_the_rectangles_of_the_drawn_shapes():
 
 def test_synthetic_obb_shapes_are_drawn_where_their_labels_say_along_both_axes():
     """Pixel coverage in the labels' coordinates: a rotated rectangle at a sub-pixel place is drawn with its
-    centroid on its centre and its area (to a sample's width around its outline), in x as in y (cv2's anti-aliased fill is off by up to a pixel in y);
-    drawing the turned rectangle gives the turned image."""
+    centroid on its centre and its area (to a sample's width around its outline), in x as in y (cv2's anti-aliased
+    fill is off by up to a pixel in y); drawing the turned rectangle gives the turned image."""
     rng = np.random.default_rng(0)
     cells = np.arange(64) + 0.5  # pixel i spans [i, i + 1)
     for _ in range(20):
