@@ -9,14 +9,18 @@ by whole boxes), and a graph that computes something else than the module it was
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 
 from focalyolo import build_model
 from focalyolo.deploy.check import FP32, compare_detections, compare_outputs
 from focalyolo.deploy.export import export_onnx, log_check, onnx_check, write_onnx
+from focalyolo.deploy.onnx_model import ExportedModel
+from focalyolo.errors import FocalYoloError
 
 NMS = (0.25, 0.7, 5)  # conf, iou, max_det
 
@@ -133,3 +137,18 @@ def test_an_export_beyond_the_tolerance_gets_one_warning_naming_the_difference(f
     traced = write_onnx(Skewed(0.0).eval(), example, path, nms=(0.25, 0.7, 20))
     log_check("onnxruntime", onnx_check(path, traced, example, FP32), example, FP32)
     assert [r.levelno for r in focalyolo_log] == [logging.INFO]
+
+
+def test_an_exports_task_decides_its_output_layout_and_a_bad_record_is_one_line():
+    """``output0``'s channels beyond box, classes and mask coefficients come from the recorded task (OBB: the angle;
+    pose: the recorded ``kpt_shape``); an unknown task or a pose export without ``kpt_shape`` names the file."""
+    exported = ExportedModel()
+    exported.path = Path("m.onnx")
+    exported.describe({"task": "obb"}, (1, 3, 64, 64), [4 + 2 + 1])
+    assert exported.nc == 2
+    exported.describe({"task": "pose", "kpt_shape": [5, 3]}, (1, 3, 64, 64), [4 + 1 + 15])
+    assert exported.nc == 1
+    with pytest.raises(FocalYoloError, match=r"^m.onnx: exported by a model of the unknown task 'depth'"):
+        exported.describe({"task": "depth"}, (1, 3, 64, 64), [10])
+    with pytest.raises(FocalYoloError, match=r"^m.onnx: a pose export whose metadata lacks 'kpt_shape'$"):
+        exported.describe({"task": "pose"}, (1, 3, 64, 64), [20])

@@ -35,8 +35,7 @@ and below its label and rounds its vertical edges to whole rows; they stay so, a
 (bumping their versions would change those figures). A thin line may be drawn over objects in all of them. Every
 image is generated from ``(seed, split, index)`` alone, so output is deterministic and independent of generation
 order. The layout is the usual YOLO one (``images/{train,val}``, ``labels/{train,val}``, ``data.yaml``), for
-classification the image-folder one
-(``{train,val}/<class>/*.jpg``, and a ``data.yaml`` naming the splits).
+classification the image-folder one (``{train,val}/<class>/*.jpg``, and a ``data.yaml`` naming the splits).
 """
 
 from __future__ import annotations

@@ -89,9 +89,12 @@ class ExportedModel(nn.Module):
         self.nm = output_channels[1] if len(output_channels) > 1 else 0
         try:
             task = get_task(self.task)
+        except KeyError as unknown:
+            raise FocalYoloError(f"{self.path}: exported by a model of the {unknown.args[0]}") from None
+        try:
             extra = task.extra_channels(metadata)
         except KeyError as missing:
-            raise FocalYoloError(f"{self.path}: a {self.task!r} export whose metadata lacks {missing}") from None
+            raise FocalYoloError(f"{self.path}: a {self.task} export whose metadata lacks {missing}") from None
         self.nc = output_channels[0] - (0 if self.task == "classify" else 4 + self.nm + extra)
         self.names: list[str] = list(metadata.get("names") or [str(i) for i in range(self.nc)])
         self.train_args: dict = dict(metadata.get("train_args") or {})
