@@ -152,4 +152,6 @@ def test_compare_tabulates_rotated_map(obb_data, tmp_path):
     assert main(["compare", "--models", str(model), "--data", str(obb_data), "--epochs", "1", "--imgsz", "64",
                  "--seeds", "0", "--batch", "8", "--workers", "0", "--device", "cpu", "--latency-runs", "1",
                  "--project", str(tmp_path), "--name", "abl"]) == 0
-    assert "| mAP50 | mAP50-95 | P | R |" in (tmp_path / "abl" / "ablation.md").read_text()
+    table = (tmp_path / "abl" / "ablation.md").read_text()
+    assert "| mAP50 | mAP50-95 | P | R |" in table
+    assert "metrics: rotated-box figures (exact IoU" in table and "COCO" not in table

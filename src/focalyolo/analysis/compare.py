@@ -320,9 +320,8 @@ def compare(cfg: CompareConfig, command: str = "", log: Callable[[str], None] = 
     notes = [f"schedule: data {data}, {cfg.epochs} epochs, imgsz {imgsz}, batch {cfg.batch}, "
              f"hyp {cfg.hyp or 'default'}, {cfg.optimizer}, validation every {cfg.val_interval} epoch(s); "
              f"seeds {', '.join(map(str, seeds))}",
-             ("metrics: top-1 / top-5 accuracy" if task == "classify" else "metrics: COCO figures (pycocotools)")
-             + " of each run's final validation of best.pt, in %, mean ± sample std over seeds ('–': no objects of "
-             "that size)",
+             f"metrics: {get_task(task).report_description} of each run's final validation of best.pt, in %, mean ± "
+             "sample std over seeds ('–': no objects of that size)",
              f"params/GFLOPs/latency: the deployment form (GELAN, fused), batch 1, CPU median of {cfg.latency_runs} "
              f"runs; machine: {info.line()}"]
     if command:

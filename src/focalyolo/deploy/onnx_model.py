@@ -95,7 +95,7 @@ class ExportedModel(nn.Module):
             extra = task.extra_channels(metadata)
         except KeyError as missing:
             raise FocalYoloError(f"{self.path}: a {self.task} export whose metadata lacks {missing}") from None
-        self.nc = output_channels[0] - (0 if self.task == "classify" else 4 + self.nm + extra)
+        self.nc = output_channels[0] - task.box_channels - self.nm - extra
         self.names: list[str] = list(metadata.get("names") or [str(i) for i in range(self.nc)])
         self.train_args: dict = dict(metadata.get("train_args") or {})
         self.register_buffer("stride", torch.tensor([float(s) for s in metadata.get("stride", [32])]),

@@ -15,9 +15,11 @@ What a task provides, and who calls it:
 ``metric_keys``        short name -> results key of the metrics logged each epoch (``results.csv`` columns)
 ``report_metrics``     ``compare``: column -> results key of the final validation's figures in the ablation table
                        (the first is logged per run; detection and its kin: the pycocotools figures)
+``report_description`` ``compare``: what those figures are, for the table's notes
 ``train_imgsz``        run resolution: the default training size on the built-in synthetic sets and on other data
                        (:meth:`Task.default_imgsz`)
 ``nms_export``         export: whether ``--nms`` can end the ONNX graph in (axis-aligned) NMS
+``box_channels``       exported models: ``output0``'s box values per anchor (4 for boxes, 0 for a classifier)
 ``extra_channels``     exported models: ``output0``'s channels per anchor after the box, classes and mask
                        coefficients (pose: the keypoints; OBB: the angle)
 ``loss_columns``       trainer, validation: the ``results.csv`` / metrics keys of the losses of a split
@@ -68,9 +70,11 @@ class Task(ABC):
     loss_names: ClassVar[tuple[str, ...]] = ()
     metric_keys: ClassVar[Mapping[str, str]] = {}
     report_metrics: ClassVar[Mapping[str, str]] = {}
+    report_description: ClassVar[str] = "the validation figures"
     export_outputs: ClassVar[Mapping[str, Mapping[int, str]]] = {}
     train_imgsz: ClassVar[tuple[int, int]] = (160, 640)
     nms_export: ClassVar[bool] = False
+    box_channels: ClassVar[int] = 0
 
     def default_imgsz(self, data: str | Path) -> int:
         """The training size of a run on ``data`` that names none: ``train_imgsz``'s first value on a built-in

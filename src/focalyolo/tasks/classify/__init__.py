@@ -38,6 +38,7 @@ class ClassifyTask(Task):
     loss_names = ("loss",)
     metric_keys = {"top1": "metrics/accuracy_top1", "top5": "metrics/accuracy_top5"}
     report_metrics = metric_keys
+    report_description = "top-1 / top-5 accuracy"
     export_outputs = {"output0": {0: "batch"}}
     train_imgsz = (96, 224)  # the synthetic images are 96 pixels; other data: ImageNet's size
 

@@ -42,7 +42,9 @@ class DetectTask(Task):
     report_metrics = {"mAP50": "coco/AP50", "mAP50-95": "coco/AP50-95", "APs": "coco/APs", "APm": "coco/APm",
                       "APl": "coco/APl"}
     export_outputs = {"output0": {0: "batch", 2: "anchors"}}
+    report_description = "COCO figures (pycocotools)"
     nms_export = True
+    box_channels = 4
 
     def load_data(self, data: str | Path) -> DataConfig:
         """:func:`load_data_config`: a data YAML, a COCO JSON or a built-in set."""

@@ -40,6 +40,7 @@ class OBBTask(DetectTask):
     name = "obb"
     report_metrics = {"mAP50": "metrics/mAP50(B)", "mAP50-95": "metrics/mAP50-95(B)", "P": "metrics/precision(B)",
                       "R": "metrics/recall(B)"}  # rotated boxes: no pycocotools figures
+    report_description = "rotated-box figures (exact IoU, 101-point mAP; pycocotools has no rotated boxes)"
     train_imgsz = (160, 1024)  # other data: DOTA's usual size (small objects in large scenes)
     nms_export = False  # the NMS graph is axis-aligned
 
