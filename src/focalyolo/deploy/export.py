@@ -343,8 +343,10 @@ def export_converted(model: Model, format: str, output: str | Path, *, imgsz: in
 
 
 def _check_nms(nms: NmsSettings | None, format: str, model: Model) -> None:
+    if nms is None:
+        return
     task = task_of(model)
-    if nms is not None and (format != "onnx" or not task.nms_export):
+    if format != "onnx" or not task.nms_export:
         raise ExportError(f"--nms needs --format onnx and a task with an NMS graph (detect, segment, pose); got "
                           f"--format {format} and a {task.name} model")
 
