@@ -94,3 +94,41 @@ def test_compare_takes_one_config_checked_before_anything_runs(tmp_path: Path, c
     args = build_parser().parse_args(["compare", "--models", f"{PLAIN},{FOCAL}", "--seeds", "0,1", "2"])
     assert given(args, CompareConfig) == {"models": [PLAIN, FOCAL], "seeds": [0, 1, 2]}  # commas, spaces or both
     assert main(["cfg", "compare"]) == 0 and "seeds: [0, 1, 2, 3, 4]" in capsys.readouterr().out
+
+
+def test_each_run_starts_from_its_own_checkpoint_seed_by_seed(
+        ablation: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data, finished = ablation
+    template = str(finished / "{model}-seed{seed}" / "weights" / "best.pt")
+    project = tmp_path / "runs"
+    args = _args(data, project, parallel=1)
+    args[args.index("--name") + 1] = "warm"
+
+    from focalyolo.engine import trainer
+
+    built = []
+
+    class CountingTrainer(trainer.Trainer):
+        def __init__(self, cfg, *args, **kwargs):
+            built.append((cfg.name, cfg.weights))
+            super().__init__(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "Trainer", CountingTrainer)
+    assert main([*args, "--weights", template]) == 0
+    names = ["tiny-gelan-seed0", "tiny-gelan-focal-seed0", "tiny-gelan-seed1", "tiny-gelan-focal-seed1"]
+    assert built == [(n, str(finished / n / "weights" / "best.pt")) for n in names]  # seed by seed, own start
+    recorded = json.loads((project / "warm" / "tiny-gelan-seed1" / "compare.json").read_text())["schedule"]
+    assert recorded["weights"] == template
+    assert f"each run starts from {template}" in (project / "warm" / "ablation.md").read_text()
+    cold = json.loads((finished / "tiny-gelan-seed1" / "compare.json").read_text())["schedule"]
+    assert "weights" not in cold  # a run from random weights records the schedule it did before the option
+
+
+def test_start_checkpoints_are_checked_before_anything_runs(ablation: tuple[Path, Path], tmp_path: Path) -> None:
+    data, finished = ablation
+    config = dict(models=[PLAIN, FOCAL], seeds=[0, 2], data=str(data), project=str(tmp_path))
+    with pytest.raises(FocalYoloError, match=r"no checkpoint at .*tiny-gelan-seed2.*tiny-gelan-focal-seed2"):
+        compare(CompareConfig(weights=str(finished / "{model}-seed{seed}" / "weights" / "best.pt"), **config))
+    with pytest.raises(FocalYoloError, match=r"only \{model\} and \{seed\} can be replaced"):
+        compare(CompareConfig(weights=str(finished / "{name}" / "best.pt"), **config))
+    assert not any(tmp_path.iterdir())  # nothing written

@@ -64,7 +64,11 @@ SCHEDULE_KEYS = ("data", "epochs", "imgsz", "batch", "hyp", "optimizer", "val_in
 
 @dataclass
 class Schedule:
-    """What every (model, seed) run shares; a finished run recorded under another schedule is an error."""
+    """What every (model, seed) run shares; a finished run recorded under another schedule is an error.
+
+    ``weights``: the checkpoint each run starts from (None: random initialisation), a path in which ``{model}`` and
+    ``{seed}`` stand for the run's model label and seed, so that each run can start from its own earlier run
+    (e.g. ``runs/compare/study-synthetic/{model}-seed{seed}/weights/best.pt``)."""
 
     data: str
     epochs: int
@@ -73,17 +77,38 @@ class Schedule:
     hyp: str | None = None
     optimizer: str = "SGD"
     val_interval: int = 1
+    weights: str | None = None
+
+    def start_weights(self, model: str, seed: int) -> str | None:
+        """The checkpoint the run of (``model``, ``seed``) starts from, None when it starts from random weights."""
+        if self.weights is None:
+            return None
+        try:
+            return self.weights.format(model=model_label(model), seed=seed)
+        except (KeyError, IndexError, ValueError) as e:
+            raise FocalYoloError(f"--weights {self.weights!r}: only {{model}} and {{seed}} can be replaced "
+                                 f"({type(e).__name__}: {e})") from None
+
+    def missing_weights(self, runs: list[tuple[str, int]]) -> list[str]:
+        """The start checkpoints of ``runs`` that are not files (all of them resolved first: a bad template fails
+        before anything trains)."""
+        paths = [self.start_weights(model, seed) for model, seed in runs]
+        return [p for p in dict.fromkeys(paths) if p is not None and not Path(p).is_file()]
 
     def config(self, **run: Any) -> TrainConfig:
-        """The training configuration of one run of this schedule (``run``: seed, device, folders ...)."""
+        """The training configuration of one run of this schedule (``run``: model, seed, device, folders ...),
+        starting from the run's :meth:`start_weights` when ``run`` names a model."""
+        start = self.start_weights(run["model"], run.get("seed", 0)) if "model" in run else None
         return TrainConfig(data=self.data, epochs=self.epochs, imgsz=self.imgsz, batch=self.batch,
                            hyp=self.hyp or "scratch-high", optimizer=self.optimizer, val_interval=self.val_interval,
-                           **run)
+                           weights=start, **run)
 
     def as_dict(self) -> dict[str, Any]:
         """The schedule as recorded: the hyper-parameters resolved (defaults + the file + the optimizer), not
-        the file's path, so an edited hyp file counts as another schedule."""
-        return {**{k: getattr(self, k) for k in SCHEDULE_KEYS}, "hyp": self.config().hyperparameters()}
+        the file's path, so an edited hyp file counts as another schedule; the start weights' template when
+        there is one (a run from random weights records no such key, as before the option existed)."""
+        start = {"weights": self.weights} if self.weights is not None else {}
+        return {**{k: getattr(self, k) for k in SCHEDULE_KEYS}, "hyp": self.config().hyperparameters(), **start}
 
 
 def run_name(model: str, seed: int) -> str:
@@ -247,7 +272,8 @@ def train_all(models: list[str], seeds: list[int], schedule: Schedule, root: Pat
         log(f"{run_name(model, seed)}: {state}{shown}")
         results[model, seed] = result
 
-    todo = [(m, s) for m, s in runs if read_result(root / run_name(m, s), schedule) is None]
+    # seed by seed, so that a comparison stopped part-way holds every model's first seeds (paired)
+    todo = [(m, s) for s in seeds for m in models if read_result(root / run_name(m, s), schedule) is None]
     for model, seed in runs:
         if (model, seed) not in todo:
             report(model, seed, train_one(model, seed, schedule, root, device, workers, plots, verbose, threads))
@@ -298,11 +324,14 @@ def compare(cfg: CompareConfig, command: str = "", log: Callable[[str], None] = 
     task = tasks[models[0]]
     metrics = get_task(task).report_metrics
     first = next(iter(metrics))
+    schedule = Schedule(data=str(data), epochs=cfg.epochs, imgsz=imgsz, batch=cfg.batch, hyp=cfg.hyp,
+                        optimizer=cfg.optimizer, val_interval=cfg.val_interval, weights=cfg.weights)
+    missing = schedule.missing_weights([(model, seed) for model in models for seed in seeds])
+    if missing:
+        raise FocalYoloError(f"--weights: no checkpoint at {', '.join(missing)}")
     configure_threads(cfg.threads)
     root = Path(cfg.project) / cfg.name
     root.mkdir(parents=True, exist_ok=True)
-    schedule = Schedule(data=str(data), epochs=cfg.epochs, imgsz=imgsz, batch=cfg.batch, hyp=cfg.hyp,
-                        optimizer=cfg.optimizer, val_interval=cfg.val_interval)
     results = train_all(models, list(seeds), schedule, root, cfg.device, cfg.workers, cfg.plots, cfg.verbose,
                         cfg.threads, parallel, log, (first, metrics[first]))
     nc = get_task(task).load_data(data).nc
@@ -319,7 +348,8 @@ def compare(cfg: CompareConfig, command: str = "", log: Callable[[str], None] = 
     info = machine_info()
     notes = [f"schedule: data {data}, {cfg.epochs} epochs, imgsz {imgsz}, batch {cfg.batch}, "
              f"hyp {cfg.hyp or 'default'}, {cfg.optimizer}, validation every {cfg.val_interval} epoch(s); "
-             f"seeds {', '.join(map(str, seeds))}",
+             f"seeds {', '.join(map(str, seeds))}; "
+             + (f"each run starts from {cfg.weights}" if cfg.weights else "random initialisation"),
              f"metrics: {get_task(task).report_description} of each run's final validation of best.pt, in %, mean ± "
              "sample std over seeds ('–': no objects of that size)",
              f"params/GFLOPs/latency: the deployment form (GELAN, fused), batch 1, CPU median of {cfg.latency_runs} "

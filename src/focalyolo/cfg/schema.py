@@ -364,6 +364,9 @@ class CompareConfig(Config):
                                    "CPU runs)", "run")
     optimizer: str = option("SGD", "SGD (Nesterov) or AdamW", "run", choices=("SGD", "AdamW"))
     val_interval: int = option(1, "validate every N epochs (and after the last)", "run", POSITIVE_INT)
+    weights: str | None = option(None, "checkpoint every run starts from (default: random weights); {model} and "
+                                       "{seed} stand for the run's model and seed, e.g. "
+                                       "runs/compare/exp/{model}-seed{seed}/weights/best.pt", "run")
     imgsz: int = option(160, "training image size (rounded up to a multiple of the models' stride)", "data",
                         POSITIVE_INT)
     batch: int = option(16, "batch size of every run", "data", POSITIVE_INT)
