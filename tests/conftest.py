@@ -18,10 +18,9 @@ LEARNING_ORDER = (
     "test_tiny_focal_pose_model_learns_synthetic_keypoints", "test_tiny_focal_classifier_learns_synthetic_shapes",
     "test_tiny_focal_obb_model_learns_synthetic_obb",
 )
-"""The learning tests in the order they start. Under ``pytest -n 2`` the first
-four units go to the two workers in turns (detection and pose to one, segmentation and classification to the
-other: about 260 s and 310 s), OBB (about 130 s) to the one that comes free first, and the short tests fill in
-behind them."""
+"""The learning tests in the order they start. Under ``pytest -n 2`` the first four units go to the two workers in
+turns (detection and pose to one, segmentation and classification to the other: about 180 s and 280 s two at a
+time), OBB (about 110 s) to the one that comes free first, and the short tests fill in behind them."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
