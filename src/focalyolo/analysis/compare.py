@@ -14,7 +14,9 @@ unless named), metric by metric, as the paired per-seed difference with 95 % t a
 seed's value and each model's interval.
 
 It is resumable: a (model, seed) whose ``compare.json`` exists is not retrained, and a run that stopped
-part-way continues from its ``weights/last.pt``. Run the same command again after an interruption.
+part-way continues from its ``weights/last.pt``. Run the same command again after an interruption. The runs train
+seed by seed, so a comparison stopped part-way holds complete pairs. ``weights`` (``{model}`` and ``{seed}``
+replaced) starts every run from a checkpoint, e.g. the same model and seed of an earlier comparison.
 
 Independent runs can train side by side (``parallel`` processes, each with its own torch thread count and data
 workers from its share of the cores). On one machine with the same libraries a run's figures depend on its seed
