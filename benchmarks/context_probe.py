@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.optimize import minimize
+from scipy.special import expit
 
 from focalyolo.data.config import load_data_config
 from focalyolo.data.image_io import read_image
@@ -61,7 +62,7 @@ def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
         z = a @ w
         penalty = np.r_[w[:-1], 0.0]  # the bias is not penalised
         value = np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * l2 * penalty @ penalty
-        grad = a.T @ (1.0 / (1.0 + np.exp(-z)) - y) / len(y) + l2 * penalty
+        grad = a.T @ (expit(z) - y) / len(y) + l2 * penalty
         return value, grad
 
     w = minimize(loss, np.zeros(a.shape[1]), jac=True, method="L-BFGS-B").x
