@@ -23,6 +23,11 @@ Oriented-box models (``<gelan|yolov9>-<t|s|c>-obb``) follow the pose rule: the d
 its head swapped for ``DOBB [nc]`` (``DualDOBB`` for PGI), ``nc`` 15 (DOTA v1's classes); their ``-focal`` /
 ``-attn`` variants follow the detection rule.
 
+P4 variants (``gelan-<size>-<focal|attn>-p4``) put the block on the stride-16 level instead: right after the
+backbone's last stride-16 layer (its P4 ELAN stage), via :func:`focalyolo.models.edit.insert_after`, so it feeds
+both the next backbone stage and the neck's P4 skip. The focal block there has three focal levels (kernels 3, 5, 7:
+FocalNet's large-receptive-field setting), which reach 6 cells, 96 px at stride 16; the default two reach 3 cells.
+
 Classifiers (``gelan-<t|s|c>-cls``) are the GELAN backbone of that size (its rows 0-8, stride 32) under a
 ``Classify [nc]`` head, ``nc`` 1000 as for ImageNet; their ``-focal`` / ``-attn`` variants put the block right after
 the backbone's last ELAN stage, as layer 9. Run: ``python tools/make_variant_configs.py`` (tests fail if the files
@@ -37,7 +42,7 @@ from pathlib import Path
 import torch
 
 from focalyolo.models import build_model, load_model_config
-from focalyolo.models.edit import insert_layer
+from focalyolo.models.edit import insert_after, insert_layer
 from focalyolo.models.parser import layer_dependencies, main_head_inputs, read_rows
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "src" / "focalyolo" / "models" / "configs"
@@ -53,6 +58,8 @@ POSE_KPT_SHAPE = [17, 3]
 OBB_SIZES = ("t", "s", "c")
 OBB_HEADS = {"DDetect": "DOBB", "DualDDetect": "DualDOBB"}
 OBB_NC = 15  # DOTA v1
+P4_STRIDE = 16
+P4_EXTRA_ARGS = {"focal": [3], "attn": []}  # the focal block's focal_level at P4 (see the module docstring)
 
 
 def insertion_point(cfg: dict, source: str) -> int:
@@ -91,6 +98,29 @@ def render(cfg: dict, title: str) -> str:
             index += 1
         lines += ["  ]", ""]
     return "\n".join(lines).replace("'nc'", "nc").replace("'kpt_shape'", "kpt_shape")
+
+
+def layer_outputs(name: str) -> list[tuple[int, int]]:
+    """(channels, stride) of every layer's output of config ``name`` (measured with forward hooks)."""
+    model = build_model(name).eval()
+    size, seen = 64, {}
+    for index, layer in enumerate(model.model):
+        layer.register_forward_hook(lambda module, inputs, output, i=index: seen.__setitem__(i, output))
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    return [(int(seen[i].shape[1]), size // int(seen[i].shape[-1])) if torch.is_tensor(seen.get(i)) else (0, 0)
+            for i in range(len(model.model))]
+
+
+def p4_variant(base: str, suffix: str) -> tuple[dict, int]:
+    """``<base>-<suffix>-p4``: the block after the backbone's last stride-16 layer (see the module docstring);
+    returns the config and the block's layer index."""
+    cfg, _ = load_model_config(base)
+    cfg = {k: v for k, v in cfg.items() if k in ("nc", "depth_multiple", "width_multiple", "backbone", "head")}
+    outputs = layer_outputs(base)[:len(cfg["backbone"])]
+    source = max(i for i, (_, stride) in enumerate(outputs) if stride == P4_STRIDE)
+    args = [outputs[source][0], *P4_EXTRA_ARGS[suffix]]
+    return insert_after(cfg, source, BLOCKS[suffix], args), source + 1
 
 
 def head_input_widths(name: str) -> list[int]:
@@ -215,6 +245,11 @@ def main() -> int:
             title = f"{base.upper()} with a {block} as layer {position}, before the main neck's SPPELAN"
             if not write(f"{base}-{suffix}", cfg, title):
                 return 1
+    for size in SIZES:
+        for suffix, block in BLOCKS.items():
+            cfg, position = p4_variant(f"gelan-{size}", suffix)
+            write(f"gelan-{size}-{suffix}-p4", cfg,
+                  f"GELAN-{size.upper()} with a {block} as layer {position}, after the last stride-16 backbone stage")
     for size in CLASSIFIER_SIZES:
         title = f"GELAN-{size.upper()} classifier: the backbone and a Classify head"
         write(f"gelan-{size}-cls", classifier_config(size), title)

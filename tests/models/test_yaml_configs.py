@@ -14,6 +14,7 @@ import yaml
 from focalyolo import ConfigError, build_model, register_module
 from focalyolo.cli import main
 from focalyolo.models import load_model_config, packaged_configs
+from focalyolo.models.edit import insert_after
 from focalyolo.nn import FocalModulationBlock
 from focalyolo.nn.registry import LayerPlan
 
@@ -51,9 +52,42 @@ def test_variant_configs_are_in_sync_with_the_generator():
         cfg, position = generator.variant(base, generator.BLOCKS[suffix])
         packaged, _ = load_model_config(name)
         assert packaged["backbone"] + packaged["head"] == cfg["backbone"] + cfg["head"], name
+    for name in ("gelan-t-focal-p4", "gelan-e-attn-p4"):
+        base, suffix, _ = name.rsplit("-", 2)
+        cfg, position = generator.p4_variant(base, suffix)
+        packaged, _ = load_model_config(name)
+        assert packaged["backbone"] + packaged["head"] == cfg["backbone"] + cfg["head"], name
     bases = set(generator.base_configs())
     assert {"gelan-c-seg", "gelan-t-dseg", "yolov9-e-dseg", "yolov9-s"} <= bases
     assert {f"{base}-{v}" for base in bases for v in ("focal", "attn")} | bases <= set(packaged_configs())
+
+
+def test_insert_after_lets_the_new_layer_stand_in_for_its_source():
+    cfg = insert_after(TINY, 2, "FocalModulationBlock", [32, 3])
+    rows = cfg["backbone"] + cfg["head"]
+    assert rows[3] == [-1, 1, "FocalModulationBlock", [32, 3]] and len(cfg["backbone"]) == 6
+    assert rows[4][0] == -1 and rows[-1][0] == [3, 4, 5]  # the next stage and the head both read the block
+    assert TINY["head"][0][0] == [2, 3, 4]  # the input config is left as it was
+    with pytest.raises(ValueError, match="outside"):
+        insert_after(TINY, 5, "FocalModulationBlock", [])
+
+
+@pytest.mark.parametrize("name", ["gelan-t-focal-p4", "gelan-t-attn-p4"])
+def test_p4_variant_puts_the_block_on_the_stride_16_level_everywhere(name):
+    from focalyolo.models.parser import read_rows
+
+    rows = read_rows(*load_model_config(name))
+    assert [r.index for r in rows if r.module in ("FocalModulationBlock", "SelfAttentionBlock")] == [7]
+    assert [r.index for r in rows if 6 in r.sources] == [7]  # the P4 stage feeds only the block ...
+    assert [r.index for r in rows if 7 in r.sources] == [8, 12]  # ... which feeds the next stage and the neck
+    model = build_model(name).eval()
+    shapes = []
+    model.model[7].register_forward_hook(lambda module, inputs, output: shapes.append(output.shape))
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 160, 160))
+    assert shapes == [(1, 96, 10, 10)]  # stride 16
+    if "focal" in name:
+        assert model.model[7].modulation.focal_level == 3
 
 
 def test_user_block_registered_outside_the_package(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["insert_layer"]
+__all__ = ["insert_after", "insert_layer"]
 
 
 def _absolute(frm: int | list[int], index: int) -> list[int]:
@@ -45,5 +45,29 @@ def insert_layer(cfg: dict, position: int, module: str, args: list[Any], repeats
         sources = [s + (s >= position) for s in _absolute(frm, old_index)]
         new_rows.append([_rewrite(frm, sources, new_index), n, name, row_args])
     split = n_backbone + (position <= n_backbone)
+    cfg["backbone"], cfg["head"] = new_rows[:split], new_rows[split:]
+    return cfg
+
+
+def insert_after(cfg: dict, source: int, module: str, args: list[Any], repeats: int = 1) -> dict:
+    """Insert ``[source, repeats, module, args]`` as layer ``source + 1`` and let it stand in for layer ``source``.
+
+    Every later layer that read ``source`` reads the new layer instead, so the new layer's output replaces that
+    level everywhere (e.g. a context block at P4 feeds both the next backbone stage and the neck's P4 skip);
+    every absolute index > ``source`` shifts by one. The new row joins the section of layer ``source``.
+    Returns a new config dict.
+    """
+    cfg = copy.deepcopy(cfg)
+    n_backbone = len(cfg["backbone"])
+    rows = list(cfg["backbone"]) + list(cfg["head"])
+    if not 0 <= source < len(rows) - 1:
+        raise ValueError(f"source {source} is outside 0..{len(rows) - 2}")
+    position = source + 1
+    new_rows = [list(row) for row in rows[:position]] + [[-1, repeats, module, list(args)]]
+    for old_index in range(position, len(rows)):
+        frm, n, name, row_args = rows[old_index]
+        sources = [position if s == source else s + (s >= position) for s in _absolute(frm, old_index)]
+        new_rows.append([_rewrite(frm, sources, old_index + 1), n, name, row_args])
+    split = n_backbone + (source < n_backbone)
     cfg["backbone"], cfg["head"] = new_rows[:split], new_rows[split:]
     return cfg
