@@ -5,7 +5,6 @@ The script runs in a process of its own: with Ultralytics installed its part b i
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -14,15 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from repo_scripts import load_script
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.py"
-
-
-def load_script(monkeypatch: pytest.MonkeyPatch):
-    spec = importlib.util.spec_from_file_location("gpu_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_small_run_prints_one_table_with_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,7 +24,7 @@ def test_small_run_prints_one_table_with_every_row(tmp_path: Path, monkeypatch: 
                          text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     out = run.stdout
-    script = load_script(monkeypatch)
+    script = load_script("benchmarks/gpu.py")
     header, _, table = out.partition("\npart ")
     assert "date: " in header and "GPU: none; driver none" in header and "torch " in header
     rows = [re.split(r"\s{2,}", line.strip()) for line in table.splitlines()[1:] if line.strip()]

@@ -4,7 +4,6 @@ classifier that trains, validates, predicts and exports from the API and the CLI
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from focalyolo.loss import ClassificationLoss
 from focalyolo.models import build_model, config_task, load_model_config
 from focalyolo.nn import Classify, FocalModulationBlock, SelfAttentionBlock
 from focalyolo.tasks import get_task
+from repo_scripts import load_script
 
-REPO = Path(__file__).resolve().parents[2]
 CLS_COLUMNS = ["epoch", "train/loss", "metrics/accuracy_top1", "metrics/accuracy_top5", "val/loss", "lr/pg0", "lr/pg1",
                "lr/pg2"]
 TINY_CLS_FOCAL = {  # a small focal classifier: stride 32, 24-channel map, focal block, a 64-wide embedding
@@ -50,9 +49,7 @@ def test_packaged_classifiers_and_their_block_variants(size):
 
 
 def test_classifier_configs_are_in_sync_with_the_generator():
-    spec = importlib.util.spec_from_file_location("make_variant_configs", REPO / "tools" / "make_variant_configs.py")
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
+    generator = load_script("tools/make_variant_configs.py")
     for size in generator.CLASSIFIER_SIZES:
         for suffix, block in (("", None), *((f"-{k}", v) for k, v in generator.BLOCKS.items())):
             packaged, _ = load_model_config(f"gelan-{size}-cls{suffix}")

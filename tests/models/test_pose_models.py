@@ -3,9 +3,6 @@ kpt_shape from the config (or the data), the focal / attention variants, and PGI
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -15,19 +12,11 @@ from focalyolo.models import config_task, load_model_config
 from focalyolo.models.summary import count_parameters
 from focalyolo.nn import DPose, DualDPose, FocalModulationBlock
 from focalyolo.weights.convert import deployment_form
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("make_variant_configs", REPO / "tools" / "make_variant_configs.py")
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
-    return generator
+from repo_scripts import load_script
 
 
 def test_pose_configs_are_in_sync_with_the_generator():
-    generator = _generator()
+    generator = load_script("tools/make_variant_configs.py")
     for name, detection in generator.pose_configs():
         packaged, _ = load_model_config(name)
         made = generator.pose_config(detection)

@@ -12,6 +12,7 @@ from focalyolo.errors import ConfigError
 from focalyolo.models.summary import count_gflops, count_parameters
 from focalyolo.nn import DDetect
 from focalyolo.tasks import task_of
+from repo_scripts import load_script
 
 # official code, nc=80, unfused; GFLOPs by thop at 640 (ours does not count BatchNorm and upsampling: within 1 %)
 OFFICIAL = {"gelan-c-seg": (27_634_720, 146.0), "gelan-c-dseg": (27_668_256, 147.1),
@@ -106,15 +107,9 @@ def test_yolov9_dseg_converts_to_gelan_dseg_with_the_same_outputs(size):
 
 
 def test_the_generation_rule_reproduces_the_official_files_and_scales_with_p3():
-    import importlib.util
-    from pathlib import Path
-
     from focalyolo.models import load_model_config
 
-    path = Path(__file__).resolve().parents[2] / "tools" / "make_variant_configs.py"
-    spec = importlib.util.spec_from_file_location("make_variant_configs", path)
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
+    generator = load_script("tools/make_variant_configs.py")
     for name, detection, kind in [("gelan-c-seg", "gelan-c", "seg"), ("gelan-c-dseg", "gelan-c", "dseg"),
                                   ("yolov9-c-dseg", "yolov9-c", "dseg"), ("yolov9-t-dseg", "yolov9-t", "dseg")]:
         shipped, _ = load_model_config(name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from focalyolo.models import load_model_config, packaged_configs
 from focalyolo.models.edit import insert_after
 from focalyolo.nn import FocalModulationBlock
 from focalyolo.nn.registry import LayerPlan
+from repo_scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "src" / "focalyolo" / "models" / "configs"
@@ -44,9 +44,7 @@ def test_seed_model_has_the_block_at_layer_10_and_runs_non_square():
 
 
 def test_variant_configs_are_in_sync_with_the_generator():
-    spec = importlib.util.spec_from_file_location("make_variant_configs", REPO / "tools" / "make_variant_configs.py")
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
+    generator = load_script("tools/make_variant_configs.py")
     for name in ("gelan-t-focal", "yolov9-s-attn", "yolov9-e-focal", "yolov9-c-dseg-focal"):
         base, suffix = name.rsplit("-", 1)
         cfg, position = generator.variant(base, generator.BLOCKS[suffix])

@@ -3,9 +3,6 @@ DualDOBB, nc 15 (DOTA v1), the focal / attention variants, and PGI conversion to
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
 
 from focalyolo import build_model
@@ -13,19 +10,11 @@ from focalyolo.models import config_task, load_model_config
 from focalyolo.models.summary import count_parameters
 from focalyolo.nn import DOBB, DualDOBB, FocalModulationBlock
 from focalyolo.weights.convert import convert_to_gelan
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("make_variant_configs", REPO / "tools" / "make_variant_configs.py")
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
-    return generator
+from repo_scripts import load_script
 
 
 def test_obb_configs_are_in_sync_with_the_generator():
-    generator = _generator()
+    generator = load_script("tools/make_variant_configs.py")
     names = [name for name, _ in generator.obb_configs()]
     assert names == [f"{family}-{size}-obb" for family in ("gelan", "yolov9") for size in "tsc"]
     for name, detection in generator.obb_configs():
