@@ -2,8 +2,10 @@
 
 A square of ``synthetic-context`` is ``red-cue`` or ``blue-cue`` by the colour of a disc 80 px to its right; the
 square itself says nothing. For each checkpoint this reads, at the cell under every square's centre, the features
-of three layers:
+of up to four layers:
 
+- ``context block``: the output of the focal or attention block, at its own stride (P5 for ``-focal`` / ``-attn``,
+  P4 for ``-focal-p4`` / ``-attn-p4``); ``-`` for a model without one;
 - ``P5 context``: the neck's first layer (SPPELAN, stride 32), which follows the context block where there is one;
 - ``P4 neck``: the first neck layer at stride 16, where the upsampled P5 meets the backbone's P4;
 - ``P4 head input``: what the head's stride-16 level reads (the level whose cells match the 16 px squares);
@@ -22,7 +24,7 @@ layer without the cue says the context block did not learn to carry it.
 A config name instead of a checkpoint probes the untrained model (seed 0): the reference that shows what the
 features hold before training (at the disc, the colour; at the square, nothing).
 
-Works for the gelan-t family of the study (a SPPELAN neck and a three-level head).
+Works for the gelan-t family of the study (a SPPELAN neck and a three-level head), with or without a block.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ from focalyolo.models import build_model
 from focalyolo.tasks.detect.inputs import letterbox_batch
 from focalyolo.weights.checkpoint import model_from_checkpoint, read_checkpoint
 
-LAYERS = ("P5 context", "P4 neck", "P4 head input")
+LAYERS = ("context block", "P5 context", "P4 neck", "P4 head input")
+BLOCKS = ("FocalModulationBlock", "SelfAttentionBlock")
 
 
 def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
@@ -69,26 +72,29 @@ def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
     return float(np.mean((b @ w > 0) == (test_y == 1)))
 
 
-def _layer_indices(model: torch.nn.Module) -> list[int]:
-    """Indices of the three probed layers (see the module docstring) in ``model.model``."""
+def _layer_indices(model: torch.nn.Module) -> list[int | None]:
+    """Indices of the probed layers (see the module docstring) in ``model.model``; None for a missing block."""
     layers = list(model.model)
+    block = next((i for i, layer in enumerate(layers) if type(layer).__name__ in BLOCKS), None)
     p5 = next(i for i, layer in enumerate(layers) if type(layer).__name__ == "SPPELAN")
     concat = next(i for i in range(p5, len(layers)) if type(layers[i]).__name__ == "Concat")
     head = layers[-1]
     sources = [len(layers) - 2 if j == -1 else j for j in head.f]
-    return [p5, concat + 1, sources[1]]
+    return [block, p5, concat + 1, sources[1]]
 
 
 @torch.no_grad()
 def square_features(model: torch.nn.Module, images: list[Path], imgsz: int, batch: int = 16
-                    ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]:
+                    ) -> tuple[list[np.ndarray | None], list[np.ndarray | None], np.ndarray, np.ndarray]:
     """For the labelled squares of ``images``: per probed layer the (n, C) features at the cell under each square's
-    centre, and the same at the cell under its disc (:data:`CONTEXT_DISTANCE` to the right); the classes (n,); the
-    head's class choice at the square's stride-16 cell (n,), the argmax of its class logits there."""
+    centre, and the same at the cell under its disc (:data:`CONTEXT_DISTANCE` to the right), None for a layer the
+    model lacks; the classes (n,); the head's class choice at the square's stride-16 cell (n,), the argmax of its
+    class logits there."""
     indices = _layer_indices(model)
+    present = [k for k, i in enumerate(indices) if i is not None]
     captured: dict[int, torch.Tensor] = {}
-    hooks = [model.model[i].register_forward_hook(lambda m, args, out, k=k: captured.__setitem__(k, out))
-             for k, i in enumerate(indices)]
+    hooks = [model.model[indices[k]].register_forward_hook(lambda m, args, out, k=k: captured.__setitem__(k, out))
+             for k in present]
     at_square: list[list[np.ndarray]] = [[] for _ in indices]
     at_disc: list[list[np.ndarray]] = [[] for _ in indices]
     classes, chosen = [], []
@@ -102,10 +108,10 @@ def square_features(model: torch.nn.Module, images: list[Path], imgsz: int, batc
             files = images[start:start + batch]
             pixels, _ = letterbox_batch([read_image(p) for p in files], imgsz, int(model.stride.max()))
             model(pixels.float() / 255)
-            logits = model.head.cv3[1](captured[2])
+            logits = model.head.cv3[1](captured[LAYERS.index("P4 head input")])
             for b, path in enumerate(files):
                 for cls, cx, cy, *_ in read_label_file(img2label_path(path), model.head.nc).labels:
-                    for k in range(len(indices)):
+                    for k in present:
                         at_square[k].append(cell(captured[k], b, cx, cy))
                         at_disc[k].append(cell(captured[k], b, cx + CONTEXT_DISTANCE, cy))
                     classes.append(int(cls))
@@ -113,7 +119,10 @@ def square_features(model: torch.nn.Module, images: list[Path], imgsz: int, batc
     finally:
         for hook in hooks:
             hook.remove()
-    return [np.stack(f) for f in at_square], [np.stack(f) for f in at_disc], np.array(classes), np.array(chosen)
+    def stacked(features: list[list[np.ndarray]]) -> list[np.ndarray | None]:
+        return [np.stack(features[k]) if k in present else None for k in range(len(indices))]
+
+    return stacked(at_square), stacked(at_disc), np.array(classes), np.array(chosen)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,10 +145,11 @@ def main(argv: list[str] | None = None) -> int:
             weights = f"{weights} (untrained)"
         train_sq, train_disc, train_y, _ = square_features(model, data.train, args.imgsz)
         val_sq, val_disc, val_y, chosen = square_features(model, data.val, args.imgsz)
-        square = [probe_accuracy(a, train_y, b, val_y) for a, b in zip(train_sq, val_sq)]
-        disc = [probe_accuracy(a, train_y, b, val_y) for a, b in zip(train_disc, val_disc)]
-        print(" | ".join([str(weights), *(f"{v:.3f}" for v in square), f"{np.mean(chosen == val_y):.3f}",
-                          *(f"{v:.3f}" for v in disc), f"{len(train_y)} / {len(val_y)}"]))
+        def accuracies(train: list[np.ndarray | None], val: list[np.ndarray | None]) -> list[str]:
+            return ["-" if a is None else f"{probe_accuracy(a, train_y, b, val_y):.3f}" for a, b in zip(train, val)]
+
+        print(" | ".join([str(weights), *accuracies(train_sq, val_sq), f"{np.mean(chosen == val_y):.3f}",
+                          *accuracies(train_disc, val_disc), f"{len(train_y)} / {len(val_y)}"]))
     return 0
 
 

@@ -3,7 +3,6 @@ scale, and the features are read at each square and at its disc."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +12,12 @@ import torch
 from focalyolo.data import generate_synthetic
 from focalyolo.data.config import load_data_config
 from focalyolo.models import build_model
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "context_probe.py"
+from repo_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def probe():
-    spec = importlib.util.spec_from_file_location("context_probe", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/context_probe.py")
 
 
 def _features(rng: np.random.Generator, labels: np.ndarray, encoded: bool) -> np.ndarray:
@@ -47,11 +42,16 @@ def test_the_probe_finds_an_encoded_label_and_only_that_at_any_scale(probe) -> N
 def test_features_are_read_at_every_square_and_at_its_disc(probe, tmp_path: Path) -> None:
     data = load_data_config(generate_synthetic(tmp_path / "data", n_train=4, n_val=2, imgsz=160,
                                                name="synthetic-context"))
-    torch.manual_seed(0)
-    model = build_model("gelan-t", nc=2).eval()
-    at_square, at_disc, classes, chosen = probe.square_features(model, data.train, 160, batch=3)
     squares = sum(len(p.read_text().split("\n")) - 1 for p in (tmp_path / "data" / "labels" / "train").iterdir())
-    assert len(classes) == len(chosen) == squares > 0 and set(classes) <= {0, 1} and set(chosen) <= {0, 1}
-    widths = [128, 96, 96]  # SPPELAN's output, the first stride-16 neck layer, the head's stride-16 input
-    assert [f.shape for f in at_square] == [f.shape for f in at_disc] == [(squares, c) for c in widths]
-    assert not any(np.allclose(a, b, rtol=1e-3, atol=0) for a, b in zip(at_square, at_disc))  # another cell
+    # the block's output (none in gelan-t; 96 wide at P4 in gelan-t-focal-p4), SPPELAN's output, the first
+    # stride-16 neck layer, the head's stride-16 input
+    for name, widths in (("gelan-t", [None, 128, 96, 96]), ("gelan-t-focal-p4", [96, 128, 96, 96])):
+        torch.manual_seed(0)
+        model = build_model(name, nc=2).eval()
+        at_square, at_disc, classes, chosen = probe.square_features(model, data.train, 160, batch=3)
+        assert len(classes) == len(chosen) == squares > 0 and set(classes) <= {0, 1} and set(chosen) <= {0, 1}
+        expected = [None if c is None else (squares, c) for c in widths]
+        assert [None if f is None else f.shape for f in at_square] == expected
+        assert [None if f is None else f.shape for f in at_disc] == expected
+        assert not any(np.allclose(a, b, rtol=1e-3, atol=0)  # another cell
+                       for a, b in zip(at_square, at_disc) if a is not None)
