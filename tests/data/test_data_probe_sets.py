@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from focalyolo.cfg import SYNTHETIC_DATA
 from focalyolo.data import load_data_config
 from focalyolo.data.synthetic import (
     CONTEXT_CUES,
@@ -18,7 +19,9 @@ from focalyolo.data.synthetic import (
     CONTEXT_NAMES,
     CONTEXT_SQUARE,
     DEFAULT_SIZES,
+    MARKER_NAMES,
     SMALL_SIZE,
+    VERSIONS,
     generate_synthetic,
     render_context_image,
 )
@@ -32,7 +35,7 @@ def _digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-@pytest.mark.parametrize("name", ["synthetic-context", "synthetic-small"])
+@pytest.mark.parametrize("name", ["synthetic-context", "synthetic-context-marked", "synthetic-small"])
 def test_same_seed_gives_identical_bytes(tmp_path: Path, name: str) -> None:
     digests = [_digest(generate_synthetic(tmp_path / f"{name}-{i}", n_train=4, n_val=2, imgsz=128, seed=seed,
                                           name=name).parent) for i, seed in enumerate((3, 3, 4))]
@@ -63,6 +66,32 @@ def test_context_labels_squares_and_cues(tmp_path: Path) -> None:
         rows = sorted(labels[:, 2])
         assert all(b - a >= CONTEXT_SQUARE for a, b in zip(rows, rows[1:]))  # one object per row
     assert classes == {0, 1}
+
+
+def test_marked_context_is_the_context_set_with_each_marker_labelled(tmp_path: Path) -> None:
+    """The same image bytes as synthetic-context; the label rows are its squares' rows, then one row per marker:
+    class 2 + the square's cue, the disc's box."""
+    plain = generate_synthetic(tmp_path / "plain", n_train=6, n_val=2, imgsz=160, name="synthetic-context").parent
+    marked = generate_synthetic(tmp_path / "marked", n_train=6, n_val=2, imgsz=160,
+                                name="synthetic-context-marked")
+    assert load_data_config(marked).names == list(CONTEXT_NAMES + MARKER_NAMES)
+    for split, n in (("train", 6), ("val", 2)):
+        for i in range(n):
+            name = f"{i:06d}"
+            assert (marked.parent / "images" / split / f"{name}.jpg").read_bytes() == (
+                plain / "images" / split / f"{name}.jpg").read_bytes()
+            squares = np.loadtxt(plain / "labels" / split / f"{name}.txt", ndmin=2)
+            rows = np.loadtxt(marked.parent / "labels" / split / f"{name}.txt", ndmin=2)
+            assert len(rows) == 2 * len(squares) and np.array_equal(rows[:len(squares)], squares)
+            markers = rows[len(squares):]
+            assert np.array_equal(markers[:, 0], squares[:, 0] + 2)
+            assert np.allclose(markers[:, 1], squares[:, 1] + CONTEXT_DISTANCE, atol=2e-6)
+            assert np.allclose(markers[:, 2], squares[:, 2], atol=2e-6)
+            assert np.allclose(markers[:, 3:], 2 * CONTEXT_MARKER)
+
+
+def test_every_built_in_set_trains_with_the_short_cpu_defaults() -> None:
+    assert sorted(SYNTHETIC_DATA) == sorted(VERSIONS)
 
 
 def test_small_objects_are_small_inside_and_apart(tmp_path: Path) -> None:

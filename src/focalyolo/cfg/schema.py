@@ -50,8 +50,8 @@ __all__ = [
 LOGGER = logging.getLogger("focalyolo")
 
 SYNTHETIC = "synthetic"
-SYNTHETIC_DATA = (SYNTHETIC, "synthetic-seg", "synthetic-cls", "synthetic-pose", "synthetic-context", "synthetic-small",
-                  "synthetic-obb")
+SYNTHETIC_DATA = (SYNTHETIC, "synthetic-seg", "synthetic-cls", "synthetic-pose", "synthetic-context",
+                  "synthetic-context-marked", "synthetic-small", "synthetic-obb")
 """The built-in datasets (focalyolo.data.synthetic): on them, training defaults to a short CPU run."""
 """The name of the built-in dataset."""
 
@@ -353,8 +353,7 @@ class CompareConfig(Config):
     models: list[str] = option(["gelan-t", "gelan-t-focal", "gelan-t-attn"], "config names or YAMLs (comma-separated)",
                                "run")
     data: str = option(SYNTHETIC, "data YAML, COCO JSON, image-folder root (classifiers), or a built-in set: "
-                                  "'synthetic', 'synthetic-seg', 'synthetic-cls', 'synthetic-pose', "
-                                  "'synthetic-context', 'synthetic-small'", "run")
+                                  + ", ".join(f"'{name}'" for name in SYNTHETIC_DATA), "run")
     epochs: int = option(10, "epochs each run trains", "run", POSITIVE_INT)
     seeds: list[int] = option([0, 1, 2, 3, 4], "seeds (comma-separated); every model trains once per seed (with fewer "
                                                "than five a paired t-interval is wide)", "run", NON_NEGATIVE_INT)

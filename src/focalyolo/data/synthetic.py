@@ -20,6 +20,9 @@ stretching; 2-8 per image. Backgrounds are muted gradients with low-frequency bl
 - ``synthetic-context`` (detection, a probe of context): identical grey squares whose class (red-cue, blue-cue) is
   the colour of a marker half the image away on the same row, beyond the plain model's effective receptive field
   (:func:`render_context_image`).
+- ``synthetic-context-marked`` (detection): the same images as ``synthetic-context`` (identical bytes), with each
+  marker labelled too, as ``red-marker`` / ``blue-marker`` (classes 2 and 3, its disc's box), so that training
+  must keep the marker's colour; whether a context block then carries it to the square is the question.
 - ``synthetic-small`` (detection, a probe of small objects): the five shapes at 1.5-2.5 % of the image side, in
   low contrast among strokes and dots of the same size (:func:`render_small_image`); generated at 320 px.
 - ``synthetic-obb`` (oriented boxes): three classes of elongated shapes, ship (a hull with a pointed bow and a
@@ -56,8 +59,8 @@ from .rotated_boxes import corner_rows
 
 __all__ = [
     "CLASS_NAMES", "CONTEXT_CUES", "CONTEXT_DISTANCE", "CONTEXT_MARKER", "CONTEXT_NAMES", "CONTEXT_SQUARE",
-    "DEFAULT_SIZES", "OBJECTS_PER_IMAGE", "POSE_FLIP_IDX", "POSE_KPT_SHAPE", "POSE_NAMES", "POSE_SKELETON",
-    "SMALL_FRACTION", "SMALL_SIZE", "VERSIONS", "ensure_synthetic", "generate_synthetic",
+    "DEFAULT_SIZES", "MARKER_NAMES", "OBJECTS_PER_IMAGE", "POSE_FLIP_IDX", "POSE_KPT_SHAPE", "POSE_NAMES",
+    "POSE_SKELETON", "SMALL_FRACTION", "SMALL_SIZE", "VERSIONS", "ensure_synthetic", "generate_synthetic",
     "render_classification_image", "render_context_image", "render_image", "render_pose_image",
     "OBB_NAMES", "render_obb_image", "render_small_image",
 ]
@@ -71,12 +74,14 @@ POSE_FLIP_IDX = [0, 2, 1, 4, 3]  # a mirror swaps upper-left/upper-right and low
 POSE_SKELETON = [[0, 1], [0, 2], [1, 3], [2, 4], [3, 4]]  # the outline through the five points
 VERSIONS = {"synthetic": "synthetic-v2", "synthetic-seg": "synthetic-seg-v1", "synthetic-pose": "synthetic-pose-v1",
             "synthetic-cls": "synthetic-cls-v1", "synthetic-context": "synthetic-context-v1",
-            "synthetic-small": "synthetic-small-v1", "synthetic-obb": "synthetic-obb-v2"}
+            "synthetic-context-marked": "synthetic-context-marked-v1", "synthetic-small": "synthetic-small-v1",
+            "synthetic-obb": "synthetic-obb-v2"}
 """Built-in dataset name -> the folder it is generated into; bump a version whenever its images or labels change."""
 _SHAPES_SIZE = {"n_train": 400, "n_val": 100, "imgsz": 160, "seed": 0}
 DEFAULT_SIZES = {"synthetic": _SHAPES_SIZE, "synthetic-seg": _SHAPES_SIZE, "synthetic-pose": _SHAPES_SIZE,
                  "synthetic-cls": {"n_train": 1000, "n_val": 250, "imgsz": 96, "seed": 0},
-                 "synthetic-context": _SHAPES_SIZE, "synthetic-small": {**_SHAPES_SIZE, "imgsz": 320},
+                 "synthetic-context": _SHAPES_SIZE, "synthetic-context-marked": _SHAPES_SIZE,
+                 "synthetic-small": {**_SHAPES_SIZE, "imgsz": 320},
                  "synthetic-obb": _SHAPES_SIZE}
 """Built-in dataset name -> the size it is generated at (images per split, image side, seed)."""
 CLASSIFY_SIZE = (0.35, 0.8)  # object diameter in synthetic-cls, as a fraction of the image side
@@ -86,6 +91,7 @@ POSE_OBJECTS_PER_IMAGE = (2, 6)
 POSE_MIN_SIZE = 20  # px diameter (boxes >= ~16 px): smaller objects' five keypoints are too close to mean much
 POSE_MAX_TILT = 25.0  # degrees
 CONTEXT_NAMES = ("red-cue", "blue-cue")
+MARKER_NAMES = ("red-marker", "blue-marker")  # synthetic-context-marked's extra classes, in CONTEXT_CUES' order
 CONTEXT_CUES = ((0, 0, 230), (230, 0, 0))  # BGR marker colour of each class of synthetic-context
 CONTEXT_SQUARE = 0.1  # side of synthetic-context's grey squares, as a fraction of the image side
 CONTEXT_MARKER = 0.025  # radius of its cue markers, as a fraction of the image side
@@ -488,7 +494,17 @@ def _pose_label_rows(labels: np.ndarray, keypoints: np.ndarray) -> str:
                    for r, points in zip(labels, keypoints))
 
 
+def _marked_context_labels(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic-context image with its squares' rows followed by one row per marker: class ``2 + cue``, the
+    disc's box (side 2 * :data:`CONTEXT_MARKER`)."""
+    img, labels, markers = render_context_image(rng, imgsz)
+    side = 2 * CONTEXT_MARKER
+    marked = np.column_stack([labels[:, 0] + len(CONTEXT_NAMES), markers, np.full((len(markers), 2), side)])
+    return img, np.concatenate([labels, marked])
+
+
 _BOX_SETS = {"synthetic-context": lambda rng, imgsz: render_context_image(rng, imgsz)[:2],
+             "synthetic-context-marked": _marked_context_labels,
              "synthetic-small": render_small_image}
 """Built-in box sets beyond ``synthetic``: name -> (rng, imgsz) -> (BGR image, (n, 5) label rows)."""
 
@@ -524,13 +540,15 @@ def _generate_detection(root: Path, n_train: int, n_val: int, imgsz: int, seed: 
                 "skeleton": POSE_SKELETON}
     if name == "synthetic-obb":
         return {**config, "names": list(OBB_NAMES)}
-    return {**config, "names": list(CONTEXT_NAMES if name == "synthetic-context" else CLASS_NAMES)}
+    names = {"synthetic-context": CONTEXT_NAMES, "synthetic-context-marked": CONTEXT_NAMES + MARKER_NAMES}
+    return {**config, "names": list(names.get(name, CLASS_NAMES))}
 
 
 def generate_synthetic(root: Path, n_train: int = 400, n_val: int = 100, imgsz: int = 160, seed: int = 0,
                        name: str = "synthetic") -> Path:
     """Write the built-in dataset ``name`` (a key of :data:`VERSIONS`: ``synthetic``, ``synthetic-seg``,
-    ``synthetic-pose``, ``synthetic-cls``, ``synthetic-context``, ``synthetic-small`` or ``synthetic-obb``) under
+    ``synthetic-pose``, ``synthetic-cls``, ``synthetic-context``, ``synthetic-context-marked``, ``synthetic-small``
+    or ``synthetic-obb``) under
     ``root`` and return its ``data.yaml``.
 
     Image ``i`` of split ``s`` depends only on ``(seed, s, i)``: the same arguments give identical
