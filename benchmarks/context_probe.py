@@ -42,7 +42,7 @@ from focalyolo.data.config import load_data_config
 from focalyolo.data.image_io import read_image
 from focalyolo.data.labels import read_label_file
 from focalyolo.data.paths import img2label_path
-from focalyolo.data.synthetic import CONTEXT_DISTANCE
+from focalyolo.data.synthetic import CONTEXT_DISTANCE, CONTEXT_NAMES
 from focalyolo.models import build_model
 from focalyolo.tasks.detect.inputs import letterbox_batch
 from focalyolo.weights.checkpoint import model_from_checkpoint, read_checkpoint
@@ -86,10 +86,10 @@ def _layer_indices(model: torch.nn.Module) -> list[int | None]:
 @torch.no_grad()
 def square_features(model: torch.nn.Module, images: list[Path], imgsz: int, batch: int = 16
                     ) -> tuple[list[np.ndarray | None], list[np.ndarray | None], np.ndarray, np.ndarray]:
-    """For the labelled squares of ``images``: per probed layer the (n, C) features at the cell under each square's
-    centre, and the same at the cell under its disc (:data:`CONTEXT_DISTANCE` to the right), None for a layer the
-    model lacks; the classes (n,); the head's class choice at the square's stride-16 cell (n,), the argmax of its
-    class logits there."""
+    """For the labelled squares of ``images`` (markers' own rows skipped): per probed layer the (n, C) features at
+    the cell under each square's centre, and the same at the cell under its disc (:data:`CONTEXT_DISTANCE` to the
+    right), None for a layer the model lacks; the classes (n,); the head's class choice at the square's stride-16
+    cell (n,), the larger of its two cue classes' logits there."""
     indices = _layer_indices(model)
     present = [k for k, i in enumerate(indices) if i is not None]
     captured: dict[int, torch.Tensor] = {}
@@ -111,11 +111,13 @@ def square_features(model: torch.nn.Module, images: list[Path], imgsz: int, batc
             logits = model.head.cv3[1](captured[LAYERS.index("P4 head input")])
             for b, path in enumerate(files):
                 for cls, cx, cy, *_ in read_label_file(img2label_path(path), model.head.nc).labels:
+                    if cls >= len(CONTEXT_NAMES):  # a marker's own row (synthetic-context-marked)
+                        continue
                     for k in present:
                         at_square[k].append(cell(captured[k], b, cx, cy))
                         at_disc[k].append(cell(captured[k], b, cx + CONTEXT_DISTANCE, cy))
                     classes.append(int(cls))
-                    chosen.append(int(cell(logits, b, cx, cy).argmax()))
+                    chosen.append(int(cell(logits, b, cx, cy)[:len(CONTEXT_NAMES)].argmax()))
     finally:
         for hook in hooks:
             hook.remove()
@@ -128,7 +130,7 @@ def square_features(model: torch.nn.Module, images: list[Path], imgsz: int, batc
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("weights", nargs="+", help="checkpoints trained on the set, or config names (untrained)")
-    parser.add_argument("--data", default="synthetic-context")
+    parser.add_argument("--data", default="synthetic-context", help="synthetic-context or synthetic-context-marked")
     parser.add_argument("--imgsz", type=int, default=160)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)

@@ -55,3 +55,8 @@ def test_features_are_read_at_every_square_and_at_its_disc(probe, tmp_path: Path
         assert [None if f is None else f.shape for f in at_disc] == expected
         assert not any(np.allclose(a, b, rtol=1e-3, atol=0)  # another cell
                        for a, b in zip(at_square, at_disc) if a is not None)
+    marked = load_data_config(generate_synthetic(tmp_path / "marked", n_train=4, n_val=2, imgsz=160,
+                                                 name="synthetic-context-marked"))
+    torch.manual_seed(0)
+    _, _, marked_classes, marked_chosen = probe.square_features(build_model("gelan-t", nc=4).eval(), marked.train, 160)
+    assert np.array_equal(marked_classes, classes) and set(marked_chosen) <= {0, 1}  # the markers' rows are skipped
