@@ -1,4 +1,5 @@
-"""Structural edits of model configs that keep every ``from`` reference pointing at the same layer."""
+"""Structural edits of model configs: a layer inserted with every ``from`` reference kept on the layer it named
+(:func:`insert_layer`), or standing in for its source in every reference after it (:func:`insert_after`)."""
 
 from __future__ import annotations
 
