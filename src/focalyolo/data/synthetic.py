@@ -548,8 +548,7 @@ def generate_synthetic(root: Path, n_train: int = 400, n_val: int = 100, imgsz: 
                        name: str = "synthetic") -> Path:
     """Write the built-in dataset ``name`` (a key of :data:`VERSIONS`: ``synthetic``, ``synthetic-seg``,
     ``synthetic-pose``, ``synthetic-cls``, ``synthetic-context``, ``synthetic-context-marked``, ``synthetic-small``
-    or ``synthetic-obb``) under
-    ``root`` and return its ``data.yaml``.
+    or ``synthetic-obb``) under ``root`` and return its ``data.yaml``.
 
     Image ``i`` of split ``s`` depends only on ``(seed, s, i)``: the same arguments give identical
     bytes. Images are JPEG (quality 90), ``imgsz`` x ``imgsz``.
