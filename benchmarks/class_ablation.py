@@ -49,13 +49,14 @@ def read_runs(folder: Path, classes: list[str] | None) -> list[dict[str, Any]]:
 
 
 def summary_lines(runs: list[dict[str, Any]], models: list[str], metric: str) -> list[str]:
-    """Per model: ``metric``'s mean ± sample sd over seeds and the per-seed values, in %."""
+    """Per model: ``metric``'s mean ± sample sd over seeds (the mean alone for one seed) and the per-seed values,
+    in %."""
     lines = []
     for model in models:
         values = per_seed(runs, model, metric)
         points = 100 * np.array([values[s] for s in sorted(values)])
-        sd = points.std(ddof=1) if len(points) > 1 else float("nan")
-        lines.append(f"{model}  {metric} {points.mean():.1f} ± {sd:.1f}  per seed "
+        spread = f" ± {points.std(ddof=1):.1f}" if len(points) > 1 else ""  # no sd from one seed
+        lines.append(f"{model}  {metric} {points.mean():.1f}{spread}  per seed "
                      + " / ".join(f"{v:.2f}" for v in points))
     return lines
 
