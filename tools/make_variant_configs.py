@@ -69,18 +69,28 @@ def insertion_point(cfg: dict, source: str) -> int:
     return max(i for i in main_path if rows[i].module == "SPPELAN")
 
 
-def input_channels(name: str, position: int) -> int:
-    """Channels entering layer ``position`` of the base model (measured with a forward hook)."""
+def layer_tensors(name: str, size: int = 64) -> list[tuple[tuple, object]]:
+    """(inputs, output) of every layer of config ``name`` in one forward pass of a ``size`` x ``size`` image
+    (recorded with forward hooks); ``((), None)`` for a layer the pass skips (a PGI auxiliary branch)."""
     model = build_model(name).eval()
-    seen: dict[str, int] = {}
-
-    def record(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        seen["c"] = inputs[0].shape[1]
-
-    model.model[position].register_forward_hook(record)
+    seen: dict[int, tuple[tuple, object]] = {}
+    for index, layer in enumerate(model.model):
+        layer.register_forward_hook(lambda module, inputs, output, i=index: seen.__setitem__(i, (inputs, output)))
     with torch.no_grad():
-        model(torch.zeros(1, 3, 64, 64))
-    return int(seen["c"])
+        model(torch.zeros(1, 3, size, size))
+    return [seen.get(i, ((), None)) for i in range(len(model.model))]
+
+
+def input_channels(name: str, position: int) -> int:
+    """Channels entering layer ``position`` of the base model (measured)."""
+    inputs, _ = layer_tensors(name)[position]
+    return int(inputs[0].shape[1])
+
+
+def layer_outputs(name: str, size: int = 64) -> list[tuple[int, int]]:
+    """(channels, stride) of every layer's output of config ``name`` ((0, 0) where it is not one tensor)."""
+    return [(int(out.shape[1]), size // int(out.shape[-1])) if torch.is_tensor(out) else (0, 0)
+            for _, out in layer_tensors(name, size)]
 
 
 def render(cfg: dict, title: str) -> str:
@@ -98,18 +108,6 @@ def render(cfg: dict, title: str) -> str:
             index += 1
         lines += ["  ]", ""]
     return "\n".join(lines).replace("'nc'", "nc").replace("'kpt_shape'", "kpt_shape")
-
-
-def layer_outputs(name: str) -> list[tuple[int, int]]:
-    """(channels, stride) of every layer's output of config ``name`` (measured with forward hooks)."""
-    model = build_model(name).eval()
-    size, seen = 64, {}
-    for index, layer in enumerate(model.model):
-        layer.register_forward_hook(lambda module, inputs, output, i=index: seen.__setitem__(i, output))
-    with torch.no_grad():
-        model(torch.zeros(1, 3, size, size))
-    return [(int(seen[i].shape[1]), size // int(seen[i].shape[-1])) if torch.is_tensor(seen.get(i)) else (0, 0)
-            for i in range(len(model.model))]
 
 
 def p4_variant(base: str, suffix: str) -> tuple[dict, int]:
