@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from focalyolo.analysis.compare import RESULT_FILE
 from focalyolo.analysis.paired_report import paired_columns, paired_rows, per_seed
 from focalyolo.analysis.table import read_csv, render_text
 
@@ -34,7 +35,7 @@ def read_runs(folder: Path, classes: list[str] | None) -> list[dict[str, Any]]:
     """Every finished run of ``folder`` as ``{"model", "seed", "metrics"}``: the headline metrics, or with
     ``classes`` the mean of those classes' per-class metrics (keys as in :data:`PER_CLASS`)."""
     runs = []
-    for record in sorted(folder.glob("*/compare.json")):
+    for record in sorted(folder.glob(f"*/{RESULT_FILE}")):
         result = json.loads(record.read_text())
         metrics = {name: result["metrics"][key] for name, key in HEADLINE.items()}
         if classes:

@@ -44,11 +44,11 @@ from focalyolo.data.labels import read_label_file
 from focalyolo.data.paths import img2label_path
 from focalyolo.data.synthetic import CONTEXT_DISTANCE, CONTEXT_NAMES
 from focalyolo.models import build_model
+from focalyolo.nn import FocalModulationBlock, SelfAttentionBlock
 from focalyolo.tasks.detect.inputs import letterbox_batch
 from focalyolo.weights.checkpoint import model_from_checkpoint, read_checkpoint
 
 LAYERS = ("context block", "P5 context", "P4 neck", "P4 head input")
-BLOCKS = ("FocalModulationBlock", "SelfAttentionBlock")
 
 
 def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
@@ -75,7 +75,8 @@ def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
 def _layer_indices(model: torch.nn.Module) -> list[int | None]:
     """Indices of the probed layers (see the module docstring) in ``model.model``; None for a missing block."""
     layers = list(model.model)
-    block = next((i for i, layer in enumerate(layers) if type(layer).__name__ in BLOCKS), None)
+    block = next((i for i, layer in enumerate(layers) if isinstance(layer, (FocalModulationBlock, SelfAttentionBlock))),
+                 None)
     p5 = next(i for i, layer in enumerate(layers) if type(layer).__name__ == "SPPELAN")
     concat = next(i for i in range(p5, len(layers)) if type(layers[i]).__name__ == "Concat")
     head = layers[-1]
